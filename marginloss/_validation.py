@@ -1,0 +1,301 @@
+"""Argument checking and conversion for every public entry point.
+
+Everything the kernels rely on is established here, before any kernel runs:
+shapes, dtypes, C-contiguity, target ranges, finite weights and a margin that
+fits the input's dtype.  Each error names the argument, what was expected and
+what was given: ``TypeError`` for a wrong type or dtype, ``ValueError`` for a
+wrong value or shape.
+"""
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+REDUCTIONS = ("none", "mean", "sum")
+
+# Float dtypes the kernels compute in natively; others are converted (see as_scores).
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
+
+
+def _describe(value):
+    """A short ``type value`` description for error messages."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{type(value).__name__} {text}"
+
+
+def _as_array(value, name):
+    """np.asarray with a ValueError naming the argument for ragged or odd input."""
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} must be array-like with a regular shape; {exc}") from None
+
+
+def _is_real_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+# ---------------------------------------------------------------- settings
+
+
+def check_reduction(reduction, size_average=None, reduce=None, *, stacklevel=3):
+    """Return 'none', 'mean' or 'sum', mapping PyTorch's legacy arguments.
+
+    As in PyTorch, ``size_average``/``reduce`` override ``reduction`` when
+    either is given (``None`` counting as True): ``reduce=False`` gives 'none',
+    else ``size_average=False`` gives 'sum', else 'mean'.
+    """
+    if size_average is not None or reduce is not None:
+        for name, value in (("size_average", size_average), ("reduce", reduce)):
+            if value is not None and not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be None or a bool, got {_describe(value)}")
+        if reduce is False:
+            reduction = "none"
+        elif size_average is False:
+            reduction = "sum"
+        else:
+            reduction = "mean"
+        warnings.warn(
+            "size_average and reduce are deprecated (as in PyTorch); "
+            f"use reduction={reduction!r} instead",
+            DeprecationWarning,
+            stacklevel=stacklevel,
+        )
+        return reduction
+    if not isinstance(reduction, str):
+        raise TypeError(
+            f"reduction must be a str, one of 'none', 'mean', 'sum'; got {_describe(reduction)}"
+        )
+    if reduction == "elementwise_mean":
+        warnings.warn(
+            "reduction='elementwise_mean' is deprecated (as in PyTorch); use reduction='mean'",
+            DeprecationWarning,
+            stacklevel=stacklevel,
+        )
+        return "mean"
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of 'none', 'mean', 'sum'; got {reduction!r}")
+    return reduction
+
+
+def check_p(p):
+    """Return p as the int 1 or 2 (2.0 is accepted, as in PyTorch)."""
+    if not _is_real_number(p):
+        raise TypeError(f"p must be 1 or 2, got {_describe(p)}")
+    if p != 1 and p != 2:
+        raise ValueError(f"p must be 1 or 2, got {p!r}")
+    return int(p)
+
+
+def check_margin(margin):
+    """Return margin as a finite Python float."""
+    if isinstance(margin, np.ndarray) and margin.ndim == 0:
+        margin = margin[()]
+    if not _is_real_number(margin):
+        raise TypeError(f"margin must be a finite real number, got {_describe(margin)}")
+    try:
+        value = float(margin)
+    except OverflowError:
+        value = math.inf
+    if not math.isfinite(value):
+        raise ValueError(f"margin must be a finite real number, got {margin!r}")
+    return value
+
+
+def margin_in_dtype(margin, dtype):
+    """Check that the margin stays finite once rounded to the input's dtype."""
+    if not np.isfinite(dtype.type(margin)):
+        raise ValueError(
+            f"margin={margin!r} overflows {dtype.name}, the input's dtype "
+            f"(largest finite value {np.finfo(dtype).max})"
+        )
+    return margin
+
+
+def check_weight(weight):
+    """Return the class weights as a read-only float64 (C,) array, or None."""
+    if weight is None:
+        return None
+    array = _as_array(weight, "weight")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"weight must be an array of real numbers, got dtype {array.dtype}")
+    if array.ndim != 1:
+        raise ValueError(
+            f"weight must be a 1-D array with one weight per class, got shape {array.shape}"
+        )
+    array = np.array(array, dtype=np.float64)  # a private copy
+    finite = np.isfinite(array)
+    if not finite.all():
+        index = int(np.flatnonzero(~finite)[0])
+        raise ValueError(f"weight must be finite, got weight[{index}] = {array[index]}")
+    array.flags.writeable = False
+    return array
+
+
+def weight_for(weight, n_classes):
+    """The (C,) float64 weights for a problem with n_classes classes (ones for None)."""
+    if weight is None:
+        return np.ones(n_classes)
+    if weight.shape != (n_classes,):
+        raise ValueError(
+            f"weight must have one entry per class: expected shape ({n_classes},), "
+            f"got shape {weight.shape}"
+        )
+    return weight
+
+
+def check_n_threads(n_threads):
+    """Return n_threads unchanged if it is None or a non-zero int."""
+    if n_threads is None:
+        return None
+    if isinstance(n_threads, (bool, np.bool_)) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(
+            f"n_threads must be None, a positive int or a negative int (-1 = all cores), "
+            f"got {_describe(n_threads)}"
+        )
+    if n_threads == 0:
+        raise ValueError(
+            "n_threads must be None, a positive int or a negative int (-1 = all cores), got 0"
+        )
+    return int(n_threads)
+
+
+# ---------------------------------------------------------------- arrays
+
+
+def as_scores(input):
+    """Return ``(scores, shape)``: input as a C-contiguous (N, C) float array and its shape.
+
+    float32 and float64 are kept.  float16 is computed in float32; bool,
+    integer and longdouble inputs are computed in float64.  A 0-d input is one
+    sample of one class, a (C,) input one sample of C classes.  The caller's
+    array is never written; it is copied only when it is not already a
+    C-contiguous float32/float64 array in native byte order.
+    """
+    array = _as_array(input, "input")
+    kind = array.dtype.kind
+    if kind == "c":
+        raise TypeError(f"input must be real, got complex dtype {array.dtype}")
+    if kind not in "biuf":
+        raise TypeError(f"input must be an array of real numbers, got dtype {array.dtype}")
+    if kind == "f" and array.dtype.itemsize <= 4:
+        dtype = _FLOAT32
+    else:
+        dtype = _FLOAT64
+    shape = array.shape
+    if array.ndim > 2 or (array.ndim >= 1 and shape[-1] == 0):
+        raise ValueError(
+            "input must be a non-empty vector (C,) or matrix (N, C) with C >= 1 "
+            f"(N may be 0); got shape {shape}"
+        )
+    n_classes = shape[-1] if array.ndim else 1
+    scores = np.ascontiguousarray(array.reshape(-1, n_classes), dtype=dtype)
+    return scores, shape
+
+
+def _as_index_array(target):
+    array = _as_array(target, "target")
+    if array.dtype.kind not in "iu":
+        if array.size == 0 and not isinstance(target, np.ndarray):
+            return array.astype(np.int64)  # an empty list
+        raise TypeError(
+            f"target must be an array of integer class indices, got dtype {array.dtype}"
+        )
+    return array
+
+
+def _first_out_of_range(target, low, high):
+    """Raise a ValueError naming the first entry of target outside [low, high)."""
+    if target.size == 0:
+        return
+    if target.min() >= low and target.max() < high:
+        return
+    flat = int(np.flatnonzero((target < low) | (target >= high))[0])
+    position = np.unravel_index(flat, target.shape) if target.ndim else ()
+    where = ", ".join(str(int(i)) for i in position)
+    value = target[position] if target.ndim else target[()]
+    if low == 0:
+        expected = f"0 <= target < {high} (the number of classes)"
+    else:
+        expected = f"-1 <= target < {high} (the number of classes; -1 ends a sample's labels)"
+    raise ValueError(f"target out of range: target[{where}] = {value}, expected {expected}")
+
+
+def as_class_target(target, scores, input_shape):
+    """MultiMargin target: one class index per sample, as C-contiguous int64 (N,).
+
+    Returns ``(target, loss_shape)``, the shape of the 'none' result: the
+    target's own shape, () for a 0-d target, as in PyTorch.
+    """
+    n_samples, n_classes = scores.shape
+    array = _as_index_array(target)
+    if array.ndim > 1 or array.size != n_samples:
+        raise ValueError(
+            f"target must be a 1-D array of {n_samples} class indices, one per sample "
+            f"of input of shape {input_shape} (or 0-d for a single sample); "
+            f"got shape {array.shape}"
+        )
+    _first_out_of_range(array, 0, n_classes)
+    return np.ascontiguousarray(array.reshape(-1), dtype=np.int64), array.shape
+
+
+def as_label_target(target, scores, input_shape):
+    """MultiLabel target: class indices padded with -1, with the input's shape.
+
+    Returns ``(target, loss_shape)`` with target a C-contiguous (N, C) int32 or
+    int64 array (other integer dtypes are converted to int64) and loss_shape
+    (N,) for a 2-D input, () otherwise, as in PyTorch.
+    """
+    n_samples, n_classes = scores.shape
+    array = _as_index_array(target)
+    if len(input_shape) == 2:
+        ok = array.shape == input_shape
+        loss_shape = (n_samples,)
+    else:
+        ok = array.ndim <= 1 and array.size == n_classes
+        loss_shape = ()
+    if not ok:
+        raise ValueError(
+            f"target must have the shape of input {input_shape} "
+            f"(class indices padded with -1); got shape {array.shape}"
+        )
+    _first_out_of_range(array, -1, n_classes)
+    dtype = array.dtype if array.dtype in (np.dtype(np.int32), np.dtype(np.int64)) else np.int64
+    return np.ascontiguousarray(array.reshape(n_samples, n_classes), dtype=dtype), loss_shape
+
+
+def as_grad_output(grad_output, loss_shape, reduction):
+    """Return ``(grad_output, stride)``: a float64 array read at ``n * stride``."""
+    array = _as_array(grad_output, "grad_output")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"grad_output must be real, got dtype {array.dtype}")
+    if array.ndim == 0:
+        return np.full(1, array, dtype=np.float64), 0
+    if reduction == "none" and array.shape == tuple(loss_shape):
+        return np.ascontiguousarray(array.reshape(-1), dtype=np.float64), 1
+    expected = (
+        f"a scalar or an array of the loss's shape {tuple(loss_shape)}"
+        if reduction == "none"
+        else f"a scalar (the loss is a scalar with reduction={reduction!r})"
+    )
+    raise ValueError(f"grad_output must be {expected}; got shape {array.shape}")
+
+
+def check_out(out, shape, dtype):
+    """Check a caller-supplied gradient buffer."""
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a NumPy array, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out must have the input's shape {tuple(shape)}, got shape {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"out must have dtype {dtype.name} (the computation's dtype), got {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")
+    return out

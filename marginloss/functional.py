@@ -1,0 +1,454 @@
+"""Margin losses and their gradients as functions of NumPy arrays.
+
+Each call reads top-down: validate the settings and arrays
+(``marginloss._validation``), prepare the outputs, run the compiled kernel
+(one pass over the scores, OpenMP threads over samples), reduce the
+per-sample losses in a fixed order, return.
+"""
+
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from . import _multi_margin, _multilabel_margin
+from ._threads import effective_n_threads
+from ._validation import (
+    as_class_target,
+    as_grad_output,
+    as_label_target,
+    as_scores,
+    check_margin,
+    check_n_threads,
+    check_out,
+    check_p,
+    check_reduction,
+    check_weight,
+    margin_in_dtype,
+    weight_for,
+)
+
+__all__ = [
+    "multi_margin_loss",
+    "multi_margin_loss_grad",
+    "multi_margin_loss_and_grad",
+    "multilabel_margin_loss",
+    "multilabel_margin_loss_grad",
+    "multilabel_margin_loss_and_grad",
+]
+
+
+class MultiMarginSettings(NamedTuple):
+    """Validated settings of a multi-class margin loss."""
+
+    p: int
+    margin: float
+    weight: Optional[np.ndarray]
+    reduction: str
+    n_threads: Optional[int]
+
+
+class MultiLabelMarginSettings(NamedTuple):
+    """Validated settings of a multi-label margin loss."""
+
+    reduction: str
+    n_threads: Optional[int]
+
+
+def multi_margin_settings(p, margin, weight, reduction, n_threads, size_average, reduce,
+                          stacklevel):
+    return MultiMarginSettings(
+        p=check_p(p),
+        margin=check_margin(margin),
+        weight=check_weight(weight),
+        reduction=check_reduction(reduction, size_average, reduce, stacklevel=stacklevel + 1),
+        n_threads=check_n_threads(n_threads),
+    )
+
+
+def multilabel_margin_settings(reduction, n_threads, size_average, reduce, stacklevel):
+    return MultiLabelMarginSettings(
+        reduction=check_reduction(reduction, size_average, reduce, stacklevel=stacklevel + 1),
+        n_threads=check_n_threads(n_threads),
+    )
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _reduce(loss_per_sample, reduction, dtype, loss_shape):
+    """Reduce float64 per-sample losses; round once to the input's dtype.
+
+    NumPy's pairwise sum of the (N,) float64 buffer has a fixed order, so the
+    result does not depend on how many threads computed the buffer.
+    """
+    if reduction == "none":
+        return loss_per_sample.astype(dtype, copy=False).reshape(loss_shape)
+    total = loss_per_sample.sum()
+    if reduction == "mean":
+        n_samples = loss_per_sample.shape[0]
+        total = total / n_samples if n_samples else np.nan
+    return dtype.type(total)
+
+
+def _gradient_scale(reduction, n_samples, n_classes):
+    """d reduction / d (row sum): 1/C, or 1/(N*C) for the mean."""
+    if reduction == "mean":
+        return 1.0 / (n_samples * n_classes) if n_samples else 0.0
+    return 1.0 / n_classes
+
+
+def _gradient_buffer(out, scores, input_shape, arrays_read):
+    """Return ``(buffer, out)``: the (N, C) array the kernel writes, and the result.
+
+    Without ``out`` a new array; with ``out`` a view of it, unless it overlaps
+    an array the kernel reads, in which case the kernel writes a temporary
+    that is copied into ``out`` afterwards (as NumPy's ufuncs do).
+    """
+    if out is None:
+        buffer = np.empty_like(scores)
+        return buffer, buffer.reshape(input_shape)
+    check_out(out, input_shape, scores.dtype)
+    if any(np.may_share_memory(out, array) for array in arrays_read):
+        return np.empty_like(scores), out
+    return out.reshape(scores.shape), out
+
+
+def _finish_gradient(buffer, result):
+    if not np.may_share_memory(buffer, result):
+        np.copyto(result, buffer.reshape(result.shape))
+    return result
+
+
+# ------------------------------------------------------------ multi-class
+
+
+def _multi_margin_prepare(settings, input, target):
+    scores, input_shape = as_scores(input)
+    target, loss_shape = as_class_target(target, scores, input_shape)
+    n_samples, n_classes = scores.shape
+    weight = weight_for(settings.weight, n_classes)
+    margin = margin_in_dtype(settings.margin, scores.dtype)
+    n_threads = effective_n_threads(settings.n_threads, n_samples, n_samples * n_classes)
+    return scores, input_shape, target, loss_shape, weight, margin, n_threads
+
+
+def multi_margin_forward(settings, input, target):
+    scores, _, target, loss_shape, weight, margin, n_threads = _multi_margin_prepare(
+        settings, input, target
+    )
+    loss_per_sample = np.empty(scores.shape[0])
+    _multi_margin.loss(scores, target, weight, margin, settings.p, loss_per_sample, n_threads)
+    return _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape)
+
+
+def multi_margin_loss_gradient(settings, input, target, grad_output, out):
+    scores, input_shape, target, loss_shape, weight, margin, n_threads = (
+        _multi_margin_prepare(settings, input, target)
+    )
+    grad_output, stride = as_grad_output(grad_output, loss_shape, settings.reduction)
+    buffer, result = _gradient_buffer(
+        out, scores, input_shape, (scores, target, weight, grad_output)
+    )
+    n_samples, n_classes = scores.shape
+    loss_per_sample = np.empty(n_samples)
+    _multi_margin.loss_gradient(
+        scores, target, weight, margin, settings.p,
+        _gradient_scale(settings.reduction, n_samples, n_classes), grad_output, stride,
+        loss_per_sample, buffer, n_threads,
+    )
+    loss = _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape)
+    return loss, _finish_gradient(buffer, result)
+
+
+_MULTI_MARGIN_DOC = """
+    The multi-class margin (hinge) loss, PyTorch's ``multi_margin_loss``{what}.
+
+    For each sample with scores ``x`` (C classes) and target class ``y``::
+
+        loss = 1/C * sum_{{i != y}} weight[y] * max(0, margin - x[y] + x[i]) ** p
+
+    Only terms with ``margin - x[y] + x[i] > 0`` count (the gradient is 0 at
+    the kink).  'none' gives the per-sample losses, 'sum' their sum and 'mean'
+    their sum divided by N (class weights do not change the denominator).
+
+    Parameters
+    ----------
+    input : array_like of shape (N, C), (C,) or ()
+        Scores.  float32 and float64 are computed natively; float16 is computed
+        in float32; bool, integer and longdouble scores in float64.
+    target : array_like of int, shape (N,) or () (or (1,) for one sample)
+        The class index of each sample, ``0 <= target < C``.
+    p : {{1, 2}}, default=1
+        Power of each hinge term.
+    margin : float, default=1.0
+        Margin, a finite real (0 and negative values are allowed).
+    weight : array_like of shape (C,), default=None
+        Weight of each class, applied to a sample's terms through its target
+        class, after the power.  Any finite reals (negative too).
+    reduction : {{'none', 'mean', 'sum'}}, default='mean'{grad_params}
+    n_threads : int, default=None
+        OpenMP threads over samples: None for OpenMP's default (honours
+        ``OMP_NUM_THREADS`` and threadpoolctl), a positive count, or -1 for all
+        cores.  Results are bitwise identical for every value.
+    size_average, reduce : bool, default=None
+        Deprecated, as in PyTorch; when either is given it overrides
+        ``reduction`` with PyTorch's mapping and a ``DeprecationWarning``.
+
+    Returns
+    -------
+{returns}
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type or dtype (complex or non-numeric
+        scores, a non-integer target, ``out`` of the wrong dtype, ...).
+    ValueError
+        If an argument has the wrong value or shape (p not 1 or 2, unknown
+        reduction, non-finite margin or weight, target out of range, ...).
+
+    Notes
+    -----
+    Differences from PyTorch: the sum over classes and all later arithmetic
+    run in float64 and are rounded once; a NaN score makes the sample's loss
+    and gradient row NaN (PyTorch drops NaN terms silently); an empty batch
+    gives nan for 'mean' and 0 for 'sum'; the loop over samples runs on
+    several threads.
+
+    Examples
+    --------
+{examples}
+"""
+
+_LOSS_RETURNS = """    loss : numpy scalar or ndarray
+        A scalar of the computation's dtype for 'mean' and 'sum'; for 'none'
+        an array of the target's shape (PyTorch's)."""
+
+_GRAD_RETURNS = """    grad : ndarray
+        d loss / d input times ``grad_output``, of the input's shape and the
+        computation's dtype (``out`` when given)."""
+
+_GRAD_PARAMS = """
+    grad_output : float or array_like, default=1.0
+        The gradient of the objective with respect to the loss: a scalar, or
+        with reduction='none' an array of the loss's shape.
+    out : ndarray, optional
+        C-contiguous, writeable array of the input's shape and computation
+        dtype to receive the gradient (it may overlap the inputs)."""
+
+
+def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean", *,
+                      n_threads=None, size_average=None, reduce=None):
+    settings = multi_margin_settings(p, margin, weight, reduction, n_threads,
+                                     size_average, reduce, stacklevel=3)
+    return multi_margin_forward(settings, input, target)
+
+
+def multi_margin_loss_grad(input, target, p=1, margin=1.0, weight=None, reduction="mean", *,
+                           grad_output=1.0, out=None, n_threads=None, size_average=None,
+                           reduce=None):
+    settings = multi_margin_settings(p, margin, weight, reduction, n_threads,
+                                     size_average, reduce, stacklevel=3)
+    return multi_margin_loss_gradient(settings, input, target, grad_output, out)[1]
+
+
+def multi_margin_loss_and_grad(input, target, p=1, margin=1.0, weight=None, reduction="mean",
+                               *, grad_output=1.0, out=None, n_threads=None,
+                               size_average=None, reduce=None):
+    settings = multi_margin_settings(p, margin, weight, reduction, n_threads,
+                                     size_average, reduce, stacklevel=3)
+    return multi_margin_loss_gradient(settings, input, target, grad_output, out)
+
+
+multi_margin_loss.__doc__ = _MULTI_MARGIN_DOC.format(
+    what="",
+    grad_params="",
+    returns=_LOSS_RETURNS,
+    examples="""    >>> import numpy as np
+    >>> from marginloss import multi_margin_loss
+    >>> x = np.array([[0.1, 0.2, 0.4, 0.8]], dtype=np.float32)
+    >>> float(multi_margin_loss(x, [3]))
+    0.32499998807907104
+    >>> multi_margin_loss([[0.1, 0.2, 0.4, 0.8], [1.0, 0.0, 0.0, 0.0]], [3, 0],
+    ...                   p=2, reduction="none")
+    array([0.1525, 0.    ])""",
+)
+multi_margin_loss_grad.__doc__ = _MULTI_MARGIN_DOC.format(
+    what=": the gradient with respect to ``input``",
+    grad_params=_GRAD_PARAMS,
+    returns=_GRAD_RETURNS,
+    examples="""    >>> import numpy as np
+    >>> from marginloss import multi_margin_loss_grad
+    >>> x = np.array([[0.1, 0.2, 0.4, 0.8]])
+    >>> multi_margin_loss_grad(x, [3])
+    array([[ 0.25,  0.25,  0.25, -0.75]])""",
+)
+multi_margin_loss_and_grad.__doc__ = _MULTI_MARGIN_DOC.format(
+    what=": the loss and its gradient from one pass over ``input``",
+    grad_params=_GRAD_PARAMS,
+    returns=_LOSS_RETURNS + "\n" + _GRAD_RETURNS,
+    examples="""    >>> import numpy as np
+    >>> from marginloss import multi_margin_loss_and_grad
+    >>> x = np.array([[0.1, 0.2, 0.4, 0.8], [0.5, 0.2, -1.0, 0.3]])
+    >>> loss, grad = multi_margin_loss_and_grad(x, [3, 0], reduction="sum")
+    >>> float(loss)
+    0.7
+    >>> grad
+    array([[ 0.25,  0.25,  0.25, -0.75],
+           [-0.5 ,  0.25,  0.  ,  0.25]])""",
+)
+
+
+# ------------------------------------------------------------ multi-label
+
+
+def _multilabel_margin_prepare(settings, input, target):
+    scores, input_shape = as_scores(input)
+    target, loss_shape = as_label_target(target, scores, input_shape)
+    n_samples, n_classes = scores.shape
+    n_threads = effective_n_threads(settings.n_threads, n_samples, n_samples * n_classes)
+    # One row of class mask per thread, left zeroed by the kernel after each sample.
+    is_target_scratch = np.zeros((n_threads, n_classes), dtype=np.uint8)
+    return scores, input_shape, target, loss_shape, n_threads, is_target_scratch
+
+
+def multilabel_margin_forward(settings, input, target):
+    scores, _, target, loss_shape, n_threads, is_target_scratch = _multilabel_margin_prepare(
+        settings, input, target
+    )
+    loss_per_sample = np.empty(scores.shape[0])
+    _multilabel_margin.loss(scores, target, loss_per_sample, is_target_scratch, n_threads)
+    return _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape)
+
+
+def multilabel_margin_loss_gradient(settings, input, target, grad_output, out):
+    scores, input_shape, target, loss_shape, n_threads, is_target_scratch = (
+        _multilabel_margin_prepare(settings, input, target)
+    )
+    grad_output, stride = as_grad_output(grad_output, loss_shape, settings.reduction)
+    buffer, result = _gradient_buffer(out, scores, input_shape, (scores, target, grad_output))
+    n_samples, n_classes = scores.shape
+    loss_per_sample = np.empty(n_samples)
+    count_scratch = np.zeros((n_threads, n_classes))
+    _multilabel_margin.loss_gradient(
+        scores, target, _gradient_scale(settings.reduction, n_samples, n_classes),
+        grad_output, stride, loss_per_sample, buffer, is_target_scratch, count_scratch,
+        n_threads,
+    )
+    loss = _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape)
+    return loss, _finish_gradient(buffer, result)
+
+
+_MULTILABEL_MARGIN_DOC = """
+    The multi-label margin (pairwise ranking hinge) loss, PyTorch's
+    ``multilabel_margin_loss``{what}.
+
+    Each sample's target row lists its classes by index, padded with -1: the
+    labels are the entries before the first -1 (later entries are ignored but
+    must still lie in [-1, C-1]; a class listed twice counts twice).  With
+    scores ``x`` (C classes), labels T and non-labels D::
+
+        loss = 1/C * sum_{{j in T}} sum_{{d in D}} max(0, 1 - x[j] + x[d])
+
+    'none' gives the per-sample losses, 'sum' their sum and 'mean' their sum
+    divided by N.
+
+    Parameters
+    ----------
+    input : array_like of shape (N, C), (C,) or ()
+        Scores.  float32 and float64 are computed natively; float16 is computed
+        in float32; bool, integer and longdouble scores in float64.
+    target : array_like of int, the shape of ``input`` (or (C,) for a 0-d input)
+        Class indices padded with -1, each in ``[-1, C-1]``.
+    reduction : {{'none', 'mean', 'sum'}}, default='mean'{grad_params}
+    n_threads : int, default=None
+        OpenMP threads over samples: None for OpenMP's default (honours
+        ``OMP_NUM_THREADS`` and threadpoolctl), a positive count, or -1 for all
+        cores.  Results are bitwise identical for every value.
+    size_average, reduce : bool, default=None
+        Deprecated, as in PyTorch; when either is given it overrides
+        ``reduction`` with PyTorch's mapping and a ``DeprecationWarning``.
+
+    Returns
+    -------
+{returns}
+
+    Raises
+    ------
+    TypeError
+        If an argument has the wrong type or dtype.
+    ValueError
+        If an argument has the wrong value or shape (unknown reduction, target
+        of the wrong shape or out of range, ...).
+
+    Notes
+    -----
+    Differences from PyTorch: sums and gradient counts are kept in float64 and
+    rounded once; a NaN score makes the sample's loss and gradient row NaN
+    (PyTorch gives 0); an empty batch gives nan for 'mean' and 0 for 'sum';
+    the memory used beyond the outputs is O(C) per thread, not N x C.
+
+    Examples
+    --------
+{examples}
+"""
+
+_LABEL_LOSS_RETURNS = """    loss : numpy scalar or ndarray
+        A scalar of the computation's dtype for 'mean' and 'sum'; for 'none'
+        an array of shape (N,), or 0-d for a 1-D input (as PyTorch)."""
+
+
+def multilabel_margin_loss(input, target, reduction="mean", *, n_threads=None,
+                           size_average=None, reduce=None):
+    settings = multilabel_margin_settings(reduction, n_threads, size_average, reduce,
+                                          stacklevel=3)
+    return multilabel_margin_forward(settings, input, target)
+
+
+def multilabel_margin_loss_grad(input, target, reduction="mean", *, grad_output=1.0, out=None,
+                                n_threads=None, size_average=None, reduce=None):
+    settings = multilabel_margin_settings(reduction, n_threads, size_average, reduce,
+                                          stacklevel=3)
+    return multilabel_margin_loss_gradient(settings, input, target, grad_output, out)[1]
+
+
+def multilabel_margin_loss_and_grad(input, target, reduction="mean", *, grad_output=1.0,
+                                    out=None, n_threads=None, size_average=None, reduce=None):
+    settings = multilabel_margin_settings(reduction, n_threads, size_average, reduce,
+                                          stacklevel=3)
+    return multilabel_margin_loss_gradient(settings, input, target, grad_output, out)
+
+
+multilabel_margin_loss.__doc__ = _MULTILABEL_MARGIN_DOC.format(
+    what="",
+    grad_params="",
+    returns=_LABEL_LOSS_RETURNS,
+    examples="""    >>> import numpy as np
+    >>> from marginloss import multilabel_margin_loss
+    >>> x = np.array([[0.1, 0.2, 0.4, 0.8]], dtype=np.float32)
+    >>> float(multilabel_margin_loss(x, [[3, 0, -1, 1]]))
+    0.8500000238418579""",
+)
+multilabel_margin_loss_grad.__doc__ = _MULTILABEL_MARGIN_DOC.format(
+    what=": the gradient with respect to ``input``",
+    grad_params=_GRAD_PARAMS,
+    returns=_GRAD_RETURNS,
+    examples="""    >>> import numpy as np
+    >>> from marginloss import multilabel_margin_loss_grad
+    >>> x = np.array([[0.1, 0.2, 0.4, 0.8]])
+    >>> multilabel_margin_loss_grad(x, [[3, 0, -1, 1]])
+    array([[-0.5,  0.5,  0.5, -0.5]])""",
+)
+multilabel_margin_loss_and_grad.__doc__ = _MULTILABEL_MARGIN_DOC.format(
+    what=": the loss and its gradient from one pass over ``input``",
+    grad_params=_GRAD_PARAMS,
+    returns=_LABEL_LOSS_RETURNS + "\n" + _GRAD_RETURNS,
+    examples="""    >>> import numpy as np
+    >>> from marginloss import multilabel_margin_loss_and_grad
+    >>> x = np.array([[0.1, 0.2, 0.4, 0.8]])
+    >>> loss, grad = multilabel_margin_loss_and_grad(x, [[3, 0, -1, 1]], reduction="none")
+    >>> loss
+    array([0.85])
+    >>> grad
+    array([[-0.5,  0.5,  0.5, -0.5]])""",
+)

@@ -1,0 +1,200 @@
+"""Kernels of the multi-class margin loss (PyTorch's ``MultiMarginLoss``).
+
+For one sample with scores ``x`` (``n_classes`` of them), target class ``y``,
+margin ``m``, class weight ``w`` and power ``p`` in {1, 2}::
+
+    z_i     = (m - x[y]) + x[i]                      rounded in the input dtype
+    loss    = w[y] / C * sum_{i != y, z_i > 0} z_i ** p
+    dloss_i = w[y] / C * p * z_i ** (p - 1)           i != y and z_i > 0, else 0
+    dloss_y = -sum_{i != y} dloss_i
+
+The semantics are PyTorch's (see ``pytorch-semantics.md`` section 1.1 and 2.1):
+the weight multiplies after the power, the test ``z_i > 0`` is strict and the
+row is divided by C, not C - 1.
+
+Design
+------
+- ``z_i`` is computed in the input dtype exactly as PyTorch does, so the same
+  terms are active and the gradient has the same pattern of zeros; everything
+  after that (the row sum, the weight, the division by C, the gradient
+  coefficients) is accumulated in float64 and rounded once on output.  PyTorch
+  keeps the float32 row sum in float32 and builds ``dloss_y`` by repeated
+  float32 subtraction, so our float32 results are closer to the exact values.
+- A term whose ``z_i`` is NaN makes the row's loss NaN (``not z <= 0`` lets
+  NaN through), and a NaN row gets a NaN gradient row; PyTorch drops NaN terms
+  silently.
+- Per-sample losses go to ``loss_out`` (float64, one per sample) inside the
+  parallel loop; the Python layer reduces them afterwards in a fixed order,
+  so results are bitwise the same for any number of threads.
+- The loop over ``i`` is split at ``y`` instead of testing ``i != y`` for
+  every element; the branch on ``p`` is taken once per row, and each inlined
+  call sees a constant ``p``.
+- No argument is checked here: the Python layer (``marginloss._validation``)
+  guarantees shapes, ``0 <= target < n_classes``, finite weights and a margin
+  representable in the input dtype.
+"""
+
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport NAN
+from libc.stdint cimport int64_t
+
+
+cdef inline double _span_loss(
+    const floating* x,
+    Py_ssize_t start,
+    Py_ssize_t stop,
+    floating shift,
+    int p,
+) noexcept nogil:
+    """sum over start <= i < stop of max(0, z_i) ** p, z_i = shift + x[i]; NaN-propagating."""
+    cdef:
+        Py_ssize_t i
+        floating z
+        double total = 0.0
+    for i in range(start, stop):
+        z = shift + x[i]
+        if not z <= 0:
+            if p == 1:
+                total += z
+            else:
+                total += <double> z * z
+    return total
+
+
+cdef inline double _row_loss(
+    const floating* x,
+    Py_ssize_t n_classes,
+    Py_ssize_t y,
+    floating margin,
+    int p,
+) noexcept nogil:
+    """sum_{i != y, z_i > 0} z_i ** p for one row (NaN if x[y] or any z_i is NaN)."""
+    cdef floating shift = margin - x[y]
+    if x[y] != x[y]:
+        return NAN
+    return (_span_loss(x, 0, y, shift, p)
+            + _span_loss(x, y + 1, n_classes, shift, p))
+
+
+cdef inline double _span_loss_gradient(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t start,
+    Py_ssize_t stop,
+    floating shift,
+    int p,
+    double coef,
+    double* gradient_sum,
+) noexcept nogil:
+    """Loss of the span as _span_loss; writes dloss_i = coef * p * z_i ** (p-1) (or 0)
+    for start <= i < stop and adds them to gradient_sum[0]."""
+    cdef:
+        Py_ssize_t i
+        floating z
+        double total = 0.0
+        double dloss
+        double dsum = 0.0
+    for i in range(start, stop):
+        z = shift + x[i]
+        if not z <= 0:
+            if p == 1:
+                total += z
+                dloss = coef
+            else:
+                total += <double> z * z
+                dloss = 2.0 * coef * z
+        else:
+            dloss = 0.0 * coef  # signed zero, and NaN for an infinite grad_output, as PyTorch
+        gradient[i] = <floating> dloss
+        dsum += dloss
+    gradient_sum[0] += dsum
+    return total
+
+
+cdef inline double _row_loss_gradient(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    Py_ssize_t y,
+    floating margin,
+    int p,
+    double coef,
+) noexcept nogil:
+    """Row loss as _row_loss; writes the row's gradient, each entry scaled by coef."""
+    cdef:
+        floating shift = margin - x[y]
+        double gradient_sum = 0.0
+        double total
+        Py_ssize_t i
+    total = (_span_loss_gradient(x, gradient, 0, y, shift, p, coef, &gradient_sum)
+             + _span_loss_gradient(x, gradient, y + 1, n_classes, shift, p, coef,
+                                   &gradient_sum))
+    gradient[y] = <floating> (-gradient_sum)
+    if total != total or x[y] != x[y]:
+        for i in range(n_classes):
+            gradient[i] = NAN
+        return NAN
+    return total
+
+
+def loss(
+    const floating[:, ::1] input,
+    const int64_t[::1] target,
+    const double[::1] weight,
+    double margin,
+    int p,
+    double[::1] loss_out,
+    int n_threads,
+):
+    """Per-sample loss: loss_out[n] = w[y_n] / C * sum_{i != y_n} max(0, z_ni) ** p."""
+    cdef:
+        Py_ssize_t n_samples = input.shape[0]
+        Py_ssize_t n_classes = input.shape[1]
+        Py_ssize_t n, y
+        floating margin_in_dtype = <floating> margin
+        double row_sum
+    for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
+        y = target[n]
+        if p == 1:
+            row_sum = _row_loss(&input[n, 0], n_classes, y, margin_in_dtype, 1)
+        else:
+            row_sum = _row_loss(&input[n, 0], n_classes, y, margin_in_dtype, 2)
+        loss_out[n] = row_sum * weight[y] / n_classes
+
+
+def loss_gradient(
+    const floating[:, ::1] input,
+    const int64_t[::1] target,
+    const double[::1] weight,
+    double margin,
+    int p,
+    double scale,
+    const double[::1] grad_output,
+    Py_ssize_t grad_output_stride,
+    double[::1] loss_out,
+    floating[:, ::1] gradient_out,
+    int n_threads,
+):
+    """Per-sample loss (as ``loss``) and its gradient in one pass over ``input``.
+
+    gradient_out[n] = dloss_n / dx_n * w[y_n] * scale * grad_output[n * stride],
+    with ``scale`` = 1/C (or 1/(N*C) for the mean) and ``stride`` 0 for a scalar
+    ``grad_output``.
+    """
+    cdef:
+        Py_ssize_t n_samples = input.shape[0]
+        Py_ssize_t n_classes = input.shape[1]
+        Py_ssize_t n, y
+        floating margin_in_dtype = <floating> margin
+        double coef, row_sum
+    for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
+        y = target[n]
+        coef = weight[y] * scale * grad_output[n * grad_output_stride]
+        if p == 1:
+            row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0],
+                                         n_classes, y, margin_in_dtype, 1, coef)
+        else:
+            row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0],
+                                         n_classes, y, margin_in_dtype, 2, coef)
+        loss_out[n] = row_sum * weight[y] / n_classes

@@ -1,0 +1,87 @@
+"""Build the compiled kernels of marginloss.
+
+Metadata lives in pyproject.toml; this file only defines the extension modules
+and their compiler flags.  OpenMP is used when the compiler supports it, unless
+MARGINLOSS_NO_OPENMP=1 is set; without it the kernels run serially and
+``marginloss.openmp_enabled()`` returns False.  Set MARGINLOSS_DEBUG=1 to build
+with bounds checks on (for tests of the kernels themselves).
+"""
+
+import os
+import sys
+import tempfile
+import textwrap
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+KERNELS = ["_multi_margin", "_multilabel_margin", "_openmp"]
+
+
+def _env_flag(name):
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _openmp_flags(compiler):
+    """Return (compile_args, link_args) for OpenMP, or None if unavailable."""
+    if _env_flag("MARGINLOSS_NO_OPENMP"):
+        return None
+    if compiler.compiler_type == "msvc":
+        return ["/openmp"], []
+    flags = ["-fopenmp"]
+    source = textwrap.dedent(
+        """
+        #include <omp.h>
+        int main(void) { return omp_get_max_threads() > 0 ? 0 : 1; }
+        """
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "check_openmp.c")
+        with open(path, "w") as f:
+            f.write(source)
+        try:
+            objects = compiler.compile([path], output_dir=tmp, extra_postargs=flags)
+            compiler.link_executable(
+                objects, "check_openmp", output_dir=tmp, extra_postargs=flags
+            )
+        except Exception:  # any compiler or linker failure means no OpenMP
+            return None
+    return flags, flags
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        openmp = _openmp_flags(self.compiler)
+        if openmp is None:
+            print("marginloss: building WITHOUT OpenMP (kernels run serially)")
+        for ext in self.extensions:
+            if openmp is not None:
+                ext.extra_compile_args += openmp[0]
+                ext.extra_link_args += openmp[1]
+            if self.compiler.compiler_type != "msvc":
+                ext.extra_compile_args += ["-O3"]
+        super().build_extensions()
+
+
+debug = _env_flag("MARGINLOSS_DEBUG")
+directives = {
+    "language_level": 3,
+    "boundscheck": debug,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": debug,
+    "cpow": True,
+}
+extensions = [
+    Extension(
+        f"marginloss.{name}",
+        [os.path.join("pyx", f"{name}.pyx")],
+    )
+    for name in KERNELS
+]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives=directives),
+    cmdclass={"build_ext": BuildExt},
+)
