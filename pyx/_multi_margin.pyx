@@ -54,11 +54,11 @@ cdef inline double _span_loss(
         double total = 0.0
     for i in range(start, stop):
         z = shift + x[i]
-        if not z <= 0:
-            if p == 1:
-                total += z
-            else:
-                total += <double> z * z
+        z = z if not z <= 0 else 0  # max(0, z) keeping NaN, without a branch
+        if p == 1:
+            total += z
+        else:
+            total += <double> z * z
     return total
 
 
@@ -95,17 +95,19 @@ cdef inline double _span_loss_gradient(
         double total = 0.0
         double dloss
         double dsum = 0.0
+        bint active
     for i in range(start, stop):
         z = shift + x[i]
-        if not z <= 0:
-            if p == 1:
-                total += z
-                dloss = coef
-            else:
-                total += <double> z * z
-                dloss = 2.0 * coef * z
+        active = not z <= 0
+        z = z if active else 0
+        # An inactive term gives 0 * coef: a signed zero, or NaN for an infinite
+        # grad_output, as PyTorch's (0 * grad_output).
+        if p == 1:
+            total += z
+            dloss = coef * active
         else:
-            dloss = 0.0 * coef  # signed zero, and NaN for an infinite grad_output, as PyTorch
+            total += <double> z * z
+            dloss = 2.0 * coef * z
         gradient[i] = <floating> dloss
         dsum += dloss
     gradient_sum[0] += dsum
