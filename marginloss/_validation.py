@@ -52,11 +52,11 @@ def check_reduction(reduction, size_average=None, reduce=None, *, stacklevel=3):
     """
     if size_average is not None or reduce is not None:
         for name, value in (("size_average", size_average), ("reduce", reduce)):
-            if value is not None and not isinstance(value, (bool, np.bool_)):
+            if value is not None and not isinstance(value, (numbers.Integral, np.bool_)):
                 raise TypeError(f"{name} must be None or a bool, got {_describe(value)}")
-        if reduce is False:
+        if reduce is not None and not reduce:
             reduction = "none"
-        elif size_average is False:
+        elif size_average is not None and not size_average:
             reduction = "sum"
         else:
             reduction = "mean"
@@ -109,7 +109,9 @@ def check_margin(margin):
 
 def margin_in_dtype(margin, dtype):
     """Check that the margin stays finite once rounded to the input's dtype."""
-    if not np.isfinite(dtype.type(margin)):
+    with np.errstate(over="ignore"):
+        rounded = dtype.type(margin)
+    if not np.isfinite(rounded):
         raise ValueError(
             f"margin={margin!r} overflows {dtype.name}, the input's dtype "
             f"(largest finite value {np.finfo(dtype).max})"
@@ -217,13 +219,13 @@ def _first_out_of_range(target, low, high):
         return
     flat = int(np.flatnonzero((target < low) | (target >= high))[0])
     position = np.unravel_index(flat, target.shape) if target.ndim else ()
-    where = ", ".join(str(int(i)) for i in position)
-    value = target[position] if target.ndim else target[()]
+    name = f"target[{', '.join(str(int(i)) for i in position)}]" if target.ndim else "target"
+    value = target[position]
     if low == 0:
         expected = f"0 <= target < {high} (the number of classes)"
     else:
         expected = f"-1 <= target < {high} (the number of classes; -1 ends a sample's labels)"
-    raise ValueError(f"target out of range: target[{where}] = {value}, expected {expected}")
+    raise ValueError(f"target out of range: {name} = {value}, expected {expected}")
 
 
 def as_class_target(target, scores, input_shape):

@@ -85,10 +85,12 @@ cdef inline double _span_loss_gradient(
     floating shift,
     int p,
     double coef,
+    double grad_output,
     double* gradient_sum,
 ) noexcept nogil:
-    """Loss of the span as _span_loss; writes dloss_i = coef * p * z_i ** (p-1) (or 0)
-    for start <= i < stop and adds them to gradient_sum[0]."""
+    """Loss of the span as _span_loss.  Writes
+    gradient[i] = (coef * p * z_i ** (p-1) if z_i > 0 else 0) * grad_output
+    for start <= i < stop and adds the unscaled terms to gradient_sum[0]."""
     cdef:
         Py_ssize_t i
         floating z
@@ -100,15 +102,15 @@ cdef inline double _span_loss_gradient(
         z = shift + x[i]
         active = not z <= 0
         z = z if active else 0
-        # An inactive term gives 0 * coef: a signed zero, or NaN for an infinite
-        # grad_output, as PyTorch's (0 * grad_output).
         if p == 1:
             total += z
-            dloss = coef * active
+            dloss = coef if active else 0.0
         else:
             total += <double> z * z
-            dloss = 2.0 * coef * z
-        gradient[i] = <floating> dloss
+            dloss = 2.0 * coef * z if active else 0.0
+        # grad_output multiplies last, as in PyTorch: an inactive term gives
+        # 0 * grad_output (a signed zero, or NaN for an infinite grad_output).
+        gradient[i] = <floating> (dloss * grad_output)
         dsum += dloss
     gradient_sum[0] += dsum
     return total
@@ -122,17 +124,20 @@ cdef inline double _row_loss_gradient(
     floating margin,
     int p,
     double coef,
+    double grad_output,
 ) noexcept nogil:
-    """Row loss as _row_loss; writes the row's gradient, each entry scaled by coef."""
+    """Row loss as _row_loss; writes the row's gradient times grad_output."""
     cdef:
         floating shift = margin - x[y]
         double gradient_sum = 0.0
         double total
         Py_ssize_t i
-    total = (_span_loss_gradient(x, gradient, 0, y, shift, p, coef, &gradient_sum)
+    total = (_span_loss_gradient(x, gradient, 0, y, shift, p, coef, grad_output,
+                                 &gradient_sum)
              + _span_loss_gradient(x, gradient, y + 1, n_classes, shift, p, coef,
-                                   &gradient_sum))
-    gradient[y] = <floating> (-gradient_sum)
+                                   grad_output, &gradient_sum))
+    # 0.0 - sum, not -sum: +0 when no term is active, as PyTorch's 0 - ... - 0.
+    gradient[y] = <floating> ((0.0 - gradient_sum) * grad_output)
     if total != total or x[y] != x[y]:
         for i in range(n_classes):
             gradient[i] = NAN
@@ -180,7 +185,7 @@ def loss_gradient(
 ):
     """Per-sample loss (as ``loss``) and its gradient in one pass over ``input``.
 
-    gradient_out[n] = dloss_n / dx_n * w[y_n] * scale * grad_output[n * stride],
+    gradient_out[n] = (d row_sum_n / dx_n * scale * w[y_n]) * grad_output[n * stride],
     with ``scale`` = 1/C (or 1/(N*C) for the mean) and ``stride`` 0 for a scalar
     ``grad_output``.
     """
@@ -189,14 +194,15 @@ def loss_gradient(
         Py_ssize_t n_classes = input.shape[1]
         Py_ssize_t n, y
         floating margin_in_dtype = <floating> margin
-        double coef, row_sum
+        double coef, row_sum, grad_output_n
     for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
         y = target[n]
-        coef = weight[y] * scale * grad_output[n * grad_output_stride]
+        coef = scale * weight[y]
+        grad_output_n = grad_output[n * grad_output_stride]
         if p == 1:
-            row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0],
-                                         n_classes, y, margin_in_dtype, 1, coef)
+            row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0], n_classes, y,
+                                         margin_in_dtype, 1, coef, grad_output_n)
         else:
-            row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0],
-                                         n_classes, y, margin_in_dtype, 2, coef)
+            row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0], n_classes, y,
+                                         margin_in_dtype, 2, coef, grad_output_n)
         loss_out[n] = row_sum * weight[y] / n_classes

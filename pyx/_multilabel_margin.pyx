@@ -24,8 +24,8 @@ Design
   by the Python layer with one row per thread: O(C) memory per thread where
   PyTorch allocates an N x C ``is_target`` tensor.  Both rows are left zeroed
   after every sample.
-- A NaN anywhere in a sample's scores makes its loss NaN and its gradient row
-  NaN (PyTorch gives 0 silently).
+- A NaN anywhere in a sample's scores, or a NaN term (``inf - inf``), makes
+  its loss NaN and its gradient row NaN (PyTorch gives 0 silently).
 - This is the direct O(k * C) loop for k listed targets per row.
 - No argument is checked here: the Python layer guarantees the shapes and
   ``-1 <= target < n_classes``.
@@ -90,10 +90,10 @@ cdef inline double _row_loss(
         shift = 1 - x[target[j]]
         for d in range(n_classes):
             z = shift + x[d]
-            if not is_target[d] and z > 0:
+            if not is_target[d] and not z <= 0:  # NaN (inf - inf) passes, making total NaN
                 total += z
     _clear_targets(target, n_listed, is_target)
-    if _has_nan(x, n_classes):
+    if total != total or _has_nan(x, n_classes):
         return NAN
     return total
 
@@ -104,10 +104,11 @@ cdef inline double _row_loss_gradient(
     floating* gradient,
     Py_ssize_t n_classes,
     double coef,
+    double grad_output,
     unsigned char* is_target,
     double* count,
 ) noexcept nogil:
-    """Row loss as _row_loss; writes the row's gradient, each entry scaled by coef."""
+    """Row loss as _row_loss; writes the row's gradient, scaled by coef * grad_output."""
     cdef:
         Py_ssize_t n_listed = _mark_targets(target, n_classes, is_target)
         Py_ssize_t j, d, n_active
@@ -118,16 +119,17 @@ cdef inline double _row_loss_gradient(
         n_active = 0
         for d in range(n_classes):
             z = shift + x[d]
-            if not is_target[d] and z > 0:
+            if not is_target[d] and not z <= 0:  # NaN (inf - inf) passes, making total NaN
                 total += z
                 count[d] += 1
                 n_active += 1
         count[target[j]] -= n_active
     _clear_targets(target, n_listed, is_target)
     for d in range(n_classes):
-        gradient[d] = <floating> (count[d] * coef)
+        # grad_output multiplies last, as in PyTorch (0 * grad_output where inactive)
+        gradient[d] = <floating> (count[d] * coef * grad_output)
         count[d] = 0
-    if _has_nan(x, n_classes):
+    if total != total or _has_nan(x, n_classes):
         for d in range(n_classes):
             gradient[d] = NAN
         return NAN
@@ -178,6 +180,6 @@ def loss_gradient(
         thread = threadid()
         loss_out[n] = _row_loss_gradient(
             &input[n, 0], &target[n, 0], &gradient_out[n, 0], n_classes,
-            scale * grad_output[n * grad_output_stride],
+            scale, grad_output[n * grad_output_stride],
             &is_target_scratch[thread, 0], &count_scratch[thread, 0],
         ) / n_classes

@@ -22,7 +22,23 @@ cdef extern from *:
 
 
 def openmp_enabled():
-    """Whether the kernels were compiled with OpenMP (and so can run threads)."""
+    """Whether the kernels were compiled with OpenMP.
+
+    Without OpenMP (a compiler without it, or ``MARGINLOSS_NO_OPENMP=1`` at
+    build time) every call runs on one thread, whatever ``n_threads`` says;
+    the results are the same bits either way.
+
+    Returns
+    -------
+    bool
+        True when the kernels' loops over samples can run on several threads.
+
+    Examples
+    --------
+    >>> import marginloss
+    >>> marginloss.openmp_enabled() in (True, False)
+    True
+    """
     return bool(MARGINLOSS_OPENMP_ENABLED)
 
 

@@ -25,8 +25,6 @@ def test_docstring_examples(module):
 def test_public_objects_have_examples():
     for name in marginloss.__all__:
         obj = getattr(marginloss, name)
-        if name == "openmp_enabled":
-            continue
         assert ">>> " in (obj.__doc__ or ""), name
 
 
