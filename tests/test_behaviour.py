@@ -855,6 +855,49 @@ def test_inf_minus_inf_term_is_a_nan_row(dtype, p):
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
+def test_multilabel_inf_minus_inf_term_is_a_nan_row(dtype):
+    # label 0 at +inf, non-label 1 at +inf: z = (1 - inf) + inf = NaN (PyTorch drops it).
+    x = np.array([[np.inf, np.inf, 0.0], [0.1, 0.2, 0.3]], dtype=dtype)
+    target = [[0, -1, -1], [2, -1, -1]]
+    loss, grad = multilabel_margin_loss_and_grad(x, target, reduction="none")
+    assert np.isnan(loss[0]) and np.all(np.isnan(grad[0]))
+    clean_loss, clean_grad = multilabel_margin_loss_and_grad(x[1:], target[1:], reduction="none")
+    assert_bitwise(loss[1:], clean_loss)
+    assert_bitwise(grad[1:], clean_grad)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("grad_output", [2.0, -2.0, np.inf])
+def test_gradient_signed_zeros_and_infinite_grad_output_as_torch(dtype, grad_output):
+    # PyTorch multiplies by grad_output last: an inactive entry is 0 * grad_output
+    # (+0, -0 or NaN), even with a negative class weight; the target entry of a row
+    # with no active term is (0 - 0) * grad_output.
+    import torch  # the test oracle, a required test dependency
+
+    F = torch.nn.functional
+    x = np.array([[0.0, 5.0, 0.2, -3.0], [9.0, 0.0, 0.0, 0.0]], dtype=dtype)
+    weight = np.array([-1.0, 2.0, 0.5, 1.0], dtype=dtype)
+    y = np.array([1, 0])
+    mm = multi_margin_loss_grad(x, y, weight=weight, reduction="sum", grad_output=grad_output)
+    xt = torch.tensor(x, requires_grad=True)
+    F.multi_margin_loss(xt, torch.tensor(y), weight=torch.tensor(weight),
+                        reduction="sum").backward(torch.tensor(grad_output, dtype=xt.dtype))
+    expected = xt.grad.numpy()
+    np.testing.assert_array_equal(np.signbit(mm), np.signbit(expected))
+    np.testing.assert_array_equal(np.isnan(mm), np.isnan(expected))
+    np.testing.assert_allclose(mm, expected, rtol=1e-6)
+    t = np.array([[1, -1, -1, -1], [0, 2, -1, -1]])
+    ml = multilabel_margin_loss_grad(x, t, reduction="sum", grad_output=grad_output)
+    xt = torch.tensor(x, requires_grad=True)
+    F.multilabel_margin_loss(xt, torch.tensor(t), reduction="sum").backward(
+        torch.tensor(grad_output, dtype=xt.dtype))
+    expected = xt.grad.numpy()
+    np.testing.assert_array_equal(np.signbit(ml), np.signbit(expected))
+    np.testing.assert_array_equal(np.isnan(ml), np.isnan(expected))
+    np.testing.assert_allclose(ml, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
 def test_inf_at_target_alone_is_fine(dtype):
     # x[y] = +inf, the others finite: every z = -inf, inactive: loss 0, gradient 0.
     x = np.array([[np.inf, 0.0, 1.0]], dtype=dtype)
