@@ -769,7 +769,7 @@ def test_deterministic_over_n_threads(big_problems, shape, loss_cls, dtype):
         for a, e in zip(run(n_threads), expected):
             assert_bitwise(a, e)
 
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl
     with threadpoolctl.threadpool_limits(1, user_api="openmp"):
         if openmp_enabled():
             from marginloss._openmp import max_threads
