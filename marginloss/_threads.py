@@ -22,9 +22,9 @@ def effective_n_threads(n_threads, n_samples, work):
 
     None means OpenMP's default (which honours OMP_NUM_THREADS and
     threadpoolctl); a negative value counts back from the number of cores, so
-    -1 is all of them (joblib's convention).  Never more threads than samples,
-    one thread below SERIAL_BELOW units of work, and one in a build without
-    OpenMP.
+    -1 is all of them (joblib's convention).  Never more threads than samples
+    or than max(64, 4 x cores), one thread below SERIAL_BELOW units of work,
+    and one in a build without OpenMP.
     """
     if not openmp_enabled():
         return 1
@@ -34,4 +34,6 @@ def effective_n_threads(n_threads, n_samples, work):
         n_threads = max(cpu_count() + 1 + n_threads, 1)
     if work < SERIAL_BELOW:
         return 1
-    return max(1, min(n_threads, n_samples))
+    # Clip absurd requests: OpenMP aborts the process when it cannot create threads.
+    limit = max(64, 4 * cpu_count())
+    return max(1, min(n_threads, n_samples, limit))

@@ -54,7 +54,8 @@ cdef inline double _span_loss(
         double total = 0.0
     for i in range(start, stop):
         z = shift + x[i]
-        z = z if not z <= 0 else 0  # max(0, z) keeping NaN, without a branch
+        # max(0, z) keeping NaN, written as x86's maxss/maxsd compute it
+        z = 0 if 0 > z else z
         if p == 1:
             total += z
         else:
@@ -100,8 +101,8 @@ cdef inline double _span_loss_gradient(
         bint active
     for i in range(start, stop):
         z = shift + x[i]
-        active = not z <= 0
-        z = z if active else 0
+        active = z > 0
+        z = 0 if 0 > z else z  # as in _span_loss; a NaN z makes the row NaN
         if p == 1:
             total += z
             dloss = coef if active else 0.0

@@ -1468,3 +1468,53 @@ def test_multilabel_margin_random_vs_reference(case):
     ref_loss, ref_grad = ref_reduce(*ref_multilabel_margin(x, t), reduction, go)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-12)
+
+
+# ================================================================== threads: limits and the GIL
+
+
+@pytest.mark.parametrize("n_threads", [10**6, 2**40], ids=["1e6", "2^40"])
+def test_absurd_thread_counts_are_clipped_not_fatal(rng, n_threads):
+    # OpenMP aborts the process when it cannot create the threads asked for.
+    x = rng.standard_normal((4000, 50))
+    y = rng.integers(0, 50, 4000)
+    assert_bitwise(multi_margin_loss(x, y, n_threads=n_threads),
+                   multi_margin_loss(x, y, n_threads=1))
+    t = np.where(rng.random((4000, 50)) < 0.1, rng.integers(0, 50, (4000, 50)), -1)
+    assert_bitwise(multilabel_margin_loss_grad(x, t, n_threads=n_threads),
+                   multilabel_margin_loss_grad(x, t, n_threads=1))
+
+
+@pytest.mark.parametrize("loss_cls", LOSSES)
+def test_kernels_release_the_gil(rng, loss_cls):
+    # While one thread runs a long kernel, another Python thread must keep running:
+    # with the GIL held it could not count at all until the call returned.
+    import threading
+
+    x = rng.standard_normal((20000, 200))
+    target = (rng.integers(0, 200, 20000) if loss_cls is MM
+              else np.where(rng.random((20000, 200)) < 0.05, rng.integers(0, 200, (20000, 200)), -1))
+    started, done = threading.Event(), threading.Event()
+    counts = []
+
+    def count_while_running():
+        started.wait()
+        n = 0
+        while not done.is_set():
+            n += 1
+        counts.append(n)
+
+    counter = threading.Thread(target=count_while_running)
+    counter.start()
+    interval = __import__("sys").getswitchinterval()
+    try:
+        __import__("sys").setswitchinterval(1e-6)
+        started.set()
+        for _ in range(3):
+            loss_cls.loss_and_grad(x, target, n_threads=1)
+        done.set()
+    finally:
+        __import__("sys").setswitchinterval(interval)
+        done.set()
+        counter.join()
+    assert counts[0] > 10_000
