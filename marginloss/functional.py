@@ -160,6 +160,26 @@ def multi_margin_loss_gradient(settings, input, target, grad_output, out):
     return loss, _finish_gradient(buffer, result)
 
 
+_SHARED_PARAMS = """    reduction : {{'none', 'mean', 'sum'}}, default='mean'{grad_params}
+    n_threads : int, default=None
+        OpenMP threads over samples: None for OpenMP's default (honours
+        ``OMP_NUM_THREADS`` and threadpoolctl), a positive count, or -1 for all
+        cores (at most max(64, 4 x cores)).  Results are bitwise identical for
+        every value.
+    size_average, reduce : bool, default=None
+        Deprecated, as in PyTorch; when either is given it overrides
+        ``reduction`` with PyTorch's mapping and a ``DeprecationWarning``."""
+
+
+def _document(function, template, what, returns, examples, grad_params=""):
+    function.__doc__ = template.format(
+        what=what,
+        shared_params=_SHARED_PARAMS.format(grad_params=grad_params),
+        returns=returns,
+        examples=examples,
+    )
+
+
 _MULTI_MARGIN_DOC = """
     The multi-class margin (hinge) loss, PyTorch's ``multi_margin_loss``{what}.
 
@@ -185,14 +205,7 @@ _MULTI_MARGIN_DOC = """
     weight : array_like of shape (C,), default=None
         Weight of each class, applied to a sample's terms through its target
         class, after the power.  Any finite reals (negative too).
-    reduction : {{'none', 'mean', 'sum'}}, default='mean'{grad_params}
-    n_threads : int, default=None
-        OpenMP threads over samples: None for OpenMP's default (honours
-        ``OMP_NUM_THREADS`` and threadpoolctl), a positive count, or -1 for all
-        cores.  Results are bitwise identical for every value.
-    size_average, reduce : bool, default=None
-        Deprecated, as in PyTorch; when either is given it overrides
-        ``reduction`` with PyTorch's mapping and a ``DeprecationWarning``.
+{shared_params}
 
     Returns
     -------
@@ -260,9 +273,10 @@ def multi_margin_loss_and_grad(input, target, p=1, margin=1.0, weight=None, redu
     return multi_margin_loss_gradient(settings, input, target, grad_output, out)
 
 
-multi_margin_loss.__doc__ = _MULTI_MARGIN_DOC.format(
+_document(
+    multi_margin_loss,
+    _MULTI_MARGIN_DOC,
     what="",
-    grad_params="",
     returns=_LOSS_RETURNS,
     examples="""    >>> import numpy as np
     >>> from marginloss import multi_margin_loss
@@ -273,7 +287,9 @@ multi_margin_loss.__doc__ = _MULTI_MARGIN_DOC.format(
     ...                   p=2, reduction="none")
     array([0.1525, 0.    ])""",
 )
-multi_margin_loss_grad.__doc__ = _MULTI_MARGIN_DOC.format(
+_document(
+    multi_margin_loss_grad,
+    _MULTI_MARGIN_DOC,
     what=": the gradient with respect to ``input``",
     grad_params=_GRAD_PARAMS,
     returns=_GRAD_RETURNS,
@@ -283,7 +299,9 @@ multi_margin_loss_grad.__doc__ = _MULTI_MARGIN_DOC.format(
     >>> multi_margin_loss_grad(x, [3])
     array([[ 0.25,  0.25,  0.25, -0.75]])""",
 )
-multi_margin_loss_and_grad.__doc__ = _MULTI_MARGIN_DOC.format(
+_document(
+    multi_margin_loss_and_grad,
+    _MULTI_MARGIN_DOC,
     what=": the loss and its gradient from one pass over ``input``",
     grad_params=_GRAD_PARAMS,
     returns=_LOSS_RETURNS + "\n" + _GRAD_RETURNS,
@@ -360,14 +378,7 @@ _MULTILABEL_MARGIN_DOC = """
         in float32; bool, integer and longdouble scores in float64.
     target : array_like of int, the shape of ``input`` (or (C,) for a 0-d input)
         Class indices padded with -1, each in ``[-1, C-1]``.
-    reduction : {{'none', 'mean', 'sum'}}, default='mean'{grad_params}
-    n_threads : int, default=None
-        OpenMP threads over samples: None for OpenMP's default (honours
-        ``OMP_NUM_THREADS`` and threadpoolctl), a positive count, or -1 for all
-        cores.  Results are bitwise identical for every value.
-    size_average, reduce : bool, default=None
-        Deprecated, as in PyTorch; when either is given it overrides
-        ``reduction`` with PyTorch's mapping and a ``DeprecationWarning``.
+{shared_params}
 
     Returns
     -------
@@ -419,9 +430,10 @@ def multilabel_margin_loss_and_grad(input, target, reduction="mean", *, grad_out
     return multilabel_margin_loss_gradient(settings, input, target, grad_output, out)
 
 
-multilabel_margin_loss.__doc__ = _MULTILABEL_MARGIN_DOC.format(
+_document(
+    multilabel_margin_loss,
+    _MULTILABEL_MARGIN_DOC,
     what="",
-    grad_params="",
     returns=_LABEL_LOSS_RETURNS,
     examples="""    >>> import numpy as np
     >>> from marginloss import multilabel_margin_loss
@@ -429,7 +441,9 @@ multilabel_margin_loss.__doc__ = _MULTILABEL_MARGIN_DOC.format(
     >>> float(multilabel_margin_loss(x, [[3, 0, -1, 1]]))
     0.8500000238418579""",
 )
-multilabel_margin_loss_grad.__doc__ = _MULTILABEL_MARGIN_DOC.format(
+_document(
+    multilabel_margin_loss_grad,
+    _MULTILABEL_MARGIN_DOC,
     what=": the gradient with respect to ``input``",
     grad_params=_GRAD_PARAMS,
     returns=_GRAD_RETURNS,
@@ -439,7 +453,9 @@ multilabel_margin_loss_grad.__doc__ = _MULTILABEL_MARGIN_DOC.format(
     >>> multilabel_margin_loss_grad(x, [[3, 0, -1, 1]])
     array([[-0.5,  0.5,  0.5, -0.5]])""",
 )
-multilabel_margin_loss_and_grad.__doc__ = _MULTILABEL_MARGIN_DOC.format(
+_document(
+    multilabel_margin_loss_and_grad,
+    _MULTILABEL_MARGIN_DOC,
     what=": the loss and its gradient from one pass over ``input``",
     grad_params=_GRAD_PARAMS,
     returns=_LABEL_LOSS_RETURNS + "\n" + _GRAD_RETURNS,

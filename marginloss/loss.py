@@ -41,7 +41,20 @@ class _MarginLoss:
         super().__setattr__(name, value)
 
     def __call__(self, input, target):
+        """The loss, as `forward`."""
         return self.forward(input, target)
+
+    def forward(self, input, target):
+        """The loss of the scores ``input`` for ``target`` (see the functions' docs)."""
+        return self._forward(self._settings, input, target)
+
+    def gradient(self, input, target, grad_output=1.0, out=None):
+        """d loss / d input times ``grad_output``, of the input's shape."""
+        return self._loss_gradient(self._settings, input, target, grad_output, out)[1]
+
+    def loss_and_gradient(self, input, target, grad_output=1.0, out=None):
+        """``(loss, gradient)`` from one pass over ``input``."""
+        return self._loss_gradient(self._settings, input, target, grad_output, out)
 
     def extra_repr(self):
         """The non-default settings, as ``name=value`` pairs."""
@@ -113,23 +126,13 @@ class MultiMarginLoss(_MarginLoss):
     """
 
     _defaults = {"p": 1, "margin": 1.0, "weight": None, "reduction": "mean", "n_threads": None}
+    _forward = staticmethod(multi_margin_forward)
+    _loss_gradient = staticmethod(multi_margin_loss_gradient)
 
     def __init__(self, p=1, margin=1.0, weight=None, reduction="mean", *, n_threads=None,
                  size_average=None, reduce=None):
         super().__init__(multi_margin_settings(p, margin, weight, reduction, n_threads,
                                                size_average, reduce, stacklevel=3))
-
-    def forward(self, input, target):
-        """The loss; see `marginloss.multi_margin_loss`."""
-        return multi_margin_forward(self._settings, input, target)
-
-    def gradient(self, input, target, grad_output=1.0, out=None):
-        """d loss / d input times grad_output; see `marginloss.multi_margin_loss_grad`."""
-        return multi_margin_loss_gradient(self._settings, input, target, grad_output, out)[1]
-
-    def loss_and_gradient(self, input, target, grad_output=1.0, out=None):
-        """``(loss, gradient)`` from one pass; see `marginloss.multi_margin_loss_and_grad`."""
-        return multi_margin_loss_gradient(self._settings, input, target, grad_output, out)
 
 
 class MultiLabelMarginLoss(_MarginLoss):
@@ -170,23 +173,12 @@ class MultiLabelMarginLoss(_MarginLoss):
     """
 
     _defaults = {"reduction": "mean", "n_threads": None}
+    _forward = staticmethod(multilabel_margin_forward)
+    _loss_gradient = staticmethod(multilabel_margin_loss_gradient)
 
     def __init__(self, reduction="mean", *, n_threads=None, size_average=None, reduce=None):
         super().__init__(multilabel_margin_settings(reduction, n_threads, size_average, reduce,
                                                     stacklevel=3))
-
-    def forward(self, input, target):
-        """The loss; see `marginloss.multilabel_margin_loss`."""
-        return multilabel_margin_forward(self._settings, input, target)
-
-    def gradient(self, input, target, grad_output=1.0, out=None):
-        """d loss / d input times grad_output; see `marginloss.multilabel_margin_loss_grad`."""
-        return multilabel_margin_loss_gradient(self._settings, input, target, grad_output,
-                                               out)[1]
-
-    def loss_and_gradient(self, input, target, grad_output=1.0, out=None):
-        """``(loss, gradient)`` from one pass; see `marginloss.multilabel_margin_loss_and_grad`."""
-        return multilabel_margin_loss_gradient(self._settings, input, target, grad_output, out)
 
 
 #: The other spelling found in the wild (PyTorch's autograd node is ``MultilabelMarginLossBackward0``).
