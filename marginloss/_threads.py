@@ -8,6 +8,21 @@ from ._openmp import max_threads, openmp_enabled
 # than it saves (and far more on a busy machine).  Results do not depend on it.
 SERIAL_BELOW = 1 << 15
 
+# GNU OpenMP's thread pool does not survive fork(): a child of a process that
+# has run a parallel region hangs in its first one.  Such a child runs every
+# call on one thread (as PyTorch does); results are the same bits.
+_team_started = False
+_forked_after_team = False
+
+
+def _after_fork_in_child():
+    global _forked_after_team
+    _forked_after_team = _forked_after_team or _team_started
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
 
 def cpu_count():
     """Cores this process may run on."""
@@ -24,9 +39,10 @@ def effective_n_threads(n_threads, n_samples, work):
     threadpoolctl); a negative value counts back from the number of cores, so
     -1 is all of them (joblib's convention).  Never more threads than samples
     or than max(64, 4 x cores), one thread below SERIAL_BELOW units of work,
-    and one in a build without OpenMP.
+    and one in a build without OpenMP or in a process forked after a team ran.
     """
-    if not openmp_enabled():
+    global _team_started
+    if not openmp_enabled() or _forked_after_team:
         return 1
     if n_threads is None:
         n_threads = max_threads()
@@ -36,4 +52,7 @@ def effective_n_threads(n_threads, n_samples, work):
         return 1
     # Clip absurd requests: OpenMP aborts the process when it cannot create threads.
     limit = max(64, 4 * cpu_count())
-    return max(1, min(n_threads, n_samples, limit))
+    n_threads = max(1, min(n_threads, n_samples, limit))
+    if n_threads > 1:
+        _team_started = True
+    return n_threads

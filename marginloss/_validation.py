@@ -29,11 +29,26 @@ def _describe(value):
 
 
 def _as_array(value, name):
-    """np.asarray with a ValueError naming the argument for ragged or odd input."""
+    """np.asarray, with errors that name the argument.
+
+    A ragged sequence gives a ValueError; anything else NumPy cannot convert
+    (a torch tensor that requires grad, an unsupported dtype, ...) a TypeError.
+    Masked arrays are refused: np.asarray would silently use the masked values.
+    """
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} must not be a masked array (its masked entries would be used); "
+            f"pass {name}.filled(...) or select the entries to use"
+        )
     try:
         return np.asarray(value)
-    except (ValueError, TypeError) as exc:
+    except ValueError as exc:
         raise ValueError(f"{name} must be array-like with a regular shape; {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - any conversion failure is a type problem
+        raise TypeError(
+            f"{name} must be convertible to a NumPy array; got {type(value).__name__} "
+            f"({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def _is_real_number(value):
@@ -217,7 +232,10 @@ def _first_out_of_range(target, low, high):
         return
     if target.min() >= low and target.max() < high:
         return
-    flat = int(np.flatnonzero((target < low) | (target >= high))[0])
+    offending = np.flatnonzero((target < low) | (target >= high))
+    if offending.size == 0:  # the caller's thread changed the target since min/max
+        return
+    flat = int(offending[0])
     position = np.unravel_index(flat, target.shape) if target.ndim else ()
     name = f"target[{', '.join(str(int(i)) for i in position)}]" if target.ndim else "target"
     value = target[position]
@@ -297,7 +315,10 @@ def check_out(out, shape, dtype):
     if out.dtype != dtype:
         raise TypeError(f"out must have dtype {dtype.name} (the computation's dtype), got {out.dtype}")
     if not out.flags.c_contiguous:
-        raise ValueError("out must be C-contiguous")
+        raise ValueError(
+            f"out must be C-contiguous, got an array with strides {out.strides} "
+            f"({'Fortran-ordered' if out.flags.f_contiguous else 'not contiguous'})"
+        )
     if not out.flags.writeable:
-        raise ValueError("out must be writeable")
+        raise ValueError("out must be writeable, got a read-only array")
     return out

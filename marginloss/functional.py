@@ -81,13 +81,15 @@ def _reduce(loss_per_sample, reduction, dtype, loss_shape):
     NumPy's pairwise sum of the (N,) float64 buffer has a fixed order, so the
     result does not depend on how many threads computed the buffer.
     """
-    if reduction == "none":
-        return loss_per_sample.astype(dtype, copy=False).reshape(loss_shape)
-    total = loss_per_sample.sum()
-    if reduction == "mean":
-        n_samples = loss_per_sample.shape[0]
-        total = total / n_samples if n_samples else np.nan
-    return dtype.type(total)
+    # A float32 result beyond float32's range becomes inf, quietly (as PyTorch's).
+    with np.errstate(over="ignore"):
+        if reduction == "none":
+            return loss_per_sample.astype(dtype, copy=False).reshape(loss_shape)
+        total = loss_per_sample.sum()
+        if reduction == "mean":
+            n_samples = loss_per_sample.shape[0]
+            total = total / n_samples if n_samples else np.nan
+        return dtype.type(total)
 
 
 def _gradient_scale(reduction, n_samples, n_classes):
@@ -325,22 +327,23 @@ def _multilabel_margin_prepare(settings, input, target):
     target, loss_shape = as_label_target(target, scores, input_shape)
     n_samples, n_classes = scores.shape
     n_threads = effective_n_threads(settings.n_threads, n_samples, n_samples * n_classes)
-    # One row of class mask per thread, left zeroed by the kernel after each sample.
-    is_target_scratch = np.zeros((n_threads, n_classes), dtype=np.uint8)
-    return scores, input_shape, target, loss_shape, n_threads, is_target_scratch
+    # One row per thread of labels and of class mask (left zeroed after each sample).
+    scratch = (np.empty((n_threads, n_classes), dtype=np.intp),
+               np.zeros((n_threads, n_classes), dtype=np.uint8))
+    return scores, input_shape, target, loss_shape, n_threads, scratch
 
 
 def multilabel_margin_forward(settings, input, target):
-    scores, _, target, loss_shape, n_threads, is_target_scratch = _multilabel_margin_prepare(
+    scores, _, target, loss_shape, n_threads, scratch = _multilabel_margin_prepare(
         settings, input, target
     )
     loss_per_sample = np.empty(scores.shape[0])
-    _multilabel_margin.loss(scores, target, loss_per_sample, is_target_scratch, n_threads)
+    _multilabel_margin.loss(scores, target, loss_per_sample, *scratch, n_threads)
     return _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape)
 
 
 def multilabel_margin_loss_gradient(settings, input, target, grad_output, out):
-    scores, input_shape, target, loss_shape, n_threads, is_target_scratch = (
+    scores, input_shape, target, loss_shape, n_threads, scratch = (
         _multilabel_margin_prepare(settings, input, target)
     )
     grad_output, stride = as_grad_output(grad_output, loss_shape, settings.reduction)
@@ -350,8 +353,7 @@ def multilabel_margin_loss_gradient(settings, input, target, grad_output, out):
     count_scratch = np.zeros((n_threads, n_classes))
     _multilabel_margin.loss_gradient(
         scores, target, _gradient_scale(settings.reduction, n_samples, n_classes),
-        grad_output, stride, loss_per_sample, buffer, is_target_scratch, count_scratch,
-        n_threads,
+        grad_output, stride, loss_per_sample, buffer, *scratch, count_scratch, n_threads,
     )
     loss = _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape)
     return loss, _finish_gradient(buffer, result)

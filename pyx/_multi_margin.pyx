@@ -31,7 +31,18 @@ Design
   call sees a constant ``p``.
 - No argument is checked here: the Python layer (``marginloss._validation``)
   guarantees shapes, ``0 <= target < n_classes``, finite weights and a margin
-  representable in the input dtype.
+  representable in the input dtype.  The one exception is memory safety: each
+  target is read once into a local and bounds-checked, because a caller's
+  thread may change the target array between validation and the kernel (the
+  kernels read it in place).  Such a row gets a NaN loss and gradient; a
+  validated target never trips the check.
+- Measured on this 2-core machine, (100000, 100) float32, fused loss and
+  gradient: 35 ms on one thread, 19 ms on two (PyTorch's serial
+  forward+backward: 81 ms).  GCC compiles the ``max(0, z)`` select as a
+  branch for float32 (and for p=2), which mispredicts on random scores: about
+  2.4 ns a score, against 0.6 ns for the branch-free float64 p=1 loop.
+  Vectorised partial sums would remove the branch; that is for the
+  benchmark-driven work.
 """
 
 from cython cimport floating
@@ -164,11 +175,15 @@ def loss(
         double row_sum
     for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
         y = target[n]
-        if p == 1:
-            row_sum = _row_loss(&input[n, 0], n_classes, y, margin_in_dtype, 1)
+        if y < 0 or y >= n_classes:  # see the design note: memory safety only
+            loss_out[n] = NAN
         else:
-            row_sum = _row_loss(&input[n, 0], n_classes, y, margin_in_dtype, 2)
-        loss_out[n] = row_sum * weight[y] / n_classes
+            if p == 1:
+                row_sum = _row_loss(&input[n, 0], n_classes, y, margin_in_dtype, 1)
+            else:
+                row_sum = _row_loss(&input[n, 0], n_classes, y, margin_in_dtype, 2)
+            # 0.0 + ...: +0 for a row with no active term, even with a negative weight
+            loss_out[n] = 0.0 + row_sum * weight[y] / n_classes
 
 
 def loss_gradient(
@@ -193,17 +208,22 @@ def loss_gradient(
     cdef:
         Py_ssize_t n_samples = input.shape[0]
         Py_ssize_t n_classes = input.shape[1]
-        Py_ssize_t n, y
+        Py_ssize_t n, y, i
         floating margin_in_dtype = <floating> margin
         double coef, row_sum, grad_output_n
     for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
         y = target[n]
-        coef = scale * weight[y]
-        grad_output_n = grad_output[n * grad_output_stride]
-        if p == 1:
-            row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0], n_classes, y,
-                                         margin_in_dtype, 1, coef, grad_output_n)
+        if y < 0 or y >= n_classes:  # see the design note: memory safety only
+            loss_out[n] = NAN
+            for i in range(n_classes):
+                gradient_out[n, i] = NAN
         else:
-            row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0], n_classes, y,
-                                         margin_in_dtype, 2, coef, grad_output_n)
-        loss_out[n] = row_sum * weight[y] / n_classes
+            coef = scale * weight[y]
+            grad_output_n = grad_output[n * grad_output_stride]
+            if p == 1:
+                row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0], n_classes,
+                                             y, margin_in_dtype, 1, coef, grad_output_n)
+            else:
+                row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0], n_classes,
+                                             y, margin_in_dtype, 2, coef, grad_output_n)
+            loss_out[n] = 0.0 + row_sum * weight[y] / n_classes

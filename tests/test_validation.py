@@ -632,16 +632,20 @@ OUT_ERRORS = [
     pytest.param(lambda: np.zeros((5, 4), dtype=">f8"), TypeError,
                  r"^out must have dtype float64 \(the computation's dtype\), got >f8$",
                  id="big-endian"),
-    pytest.param(lambda: np.zeros((5, 4), order="F"), ValueError, r"^out must be C-contiguous$",
-                 id="fortran"),
-    pytest.param(lambda: np.zeros((5, 8))[:, ::2], ValueError, r"^out must be C-contiguous$",
-                 id="strided-columns"),
-    pytest.param(lambda: np.zeros((10, 4))[::2], ValueError, r"^out must be C-contiguous$",
-                 id="strided-rows"),
-    pytest.param(lambda: np.zeros((4, 5)).T, ValueError, r"^out must be C-contiguous$",
-                 id="transposed-view"),
-    pytest.param(lambda: _read_only(np.zeros((5, 4))), ValueError, r"^out must be writeable$",
-                 id="read-only"),
+    pytest.param(lambda: np.zeros((5, 4), order="F"), ValueError,
+                 r"^out must be C-contiguous, got an array with strides \(8, 40\) "
+                 r"\(Fortran-ordered\)$", id="fortran"),
+    pytest.param(lambda: np.zeros((5, 8))[:, ::2], ValueError,
+                 r"^out must be C-contiguous, got an array with strides \(64, 16\) "
+                 r"\(not contiguous\)$", id="strided-columns"),
+    pytest.param(lambda: np.zeros((10, 4))[::2], ValueError,
+                 r"^out must be C-contiguous, got an array with strides \(64, 8\) "
+                 r"\(not contiguous\)$", id="strided-rows"),
+    pytest.param(lambda: np.zeros((4, 5)).T, ValueError,
+                 r"^out must be C-contiguous, got an array with strides \(8, 40\) "
+                 r"\(Fortran-ordered\)$", id="transposed-view"),
+    pytest.param(lambda: _read_only(np.zeros((5, 4))), ValueError,
+                 r"^out must be writeable, got a read-only array$", id="read-only"),
 ]
 
 
@@ -775,9 +779,9 @@ def test_bad_out_writes_nothing_into_input():
     view = x.view()
     view.flags.writeable = False
     for f, t in ((multi_margin_loss_grad, MM_TARGET), (multilabel_margin_loss_grad, MLM_TARGET)):
-        with pytest.raises(ValueError, match=r"^out must be writeable$"):
+        with pytest.raises(ValueError, match=r"^out must be writeable, got a read-only array$"):
             f(x, t, out=view)
-        with pytest.raises(ValueError, match=r"^out must be C-contiguous$"):
+        with pytest.raises(ValueError, match=r"^out must be C-contiguous, got .*Fortran-ordered"):
             f(x, t, out=np.asfortranarray(x))
     np.testing.assert_array_equal(x, x_copy)
 
