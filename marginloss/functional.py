@@ -225,10 +225,10 @@ _MULTI_MARGIN_DOC = """
     Notes
     -----
     Differences from PyTorch: the sum over classes and all later arithmetic
-    run in float64 and are rounded once; a NaN score makes the sample's loss
-    and gradient row NaN (PyTorch drops NaN terms silently); an empty batch
-    gives nan for 'mean' and 0 for 'sum'; the loop over samples runs on
-    several threads.
+    run in float64 (a float32 result is rounded once); a NaN score makes the
+    sample's loss and gradient row NaN (PyTorch drops NaN terms silently); an
+    empty batch gives nan for 'mean' and 0 for 'sum'; the loop over samples
+    runs on several threads.
 
     Examples
     --------
@@ -396,8 +396,9 @@ _MULTILABEL_MARGIN_DOC = """
 
     Notes
     -----
-    Differences from PyTorch: sums and gradient counts are kept in float64 and
-    rounded once; a NaN score makes the sample's loss and gradient row NaN
+    Differences from PyTorch: sums and gradient counts are kept in float64 (a
+    float32 result is rounded once); a NaN score makes the sample's loss and
+    gradient row NaN
     (PyTorch gives 0); an empty batch gives nan for 'mean' and 0 for 'sum';
     the memory used beyond the outputs is O(C) per thread, not N x C.
 

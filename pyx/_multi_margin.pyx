@@ -17,9 +17,10 @@ Design
 - ``z_i`` is computed in the input dtype exactly as PyTorch does, so the same
   terms are active and the gradient has the same pattern of zeros; everything
   after that (the row sum, the weight, the division by C, the gradient
-  coefficients) is accumulated in float64 and rounded once on output.  PyTorch
-  keeps the float32 row sum in float32 and builds ``dloss_y`` by repeated
-  float32 subtraction, so our float32 results are closer to the exact values.
+  coefficients) is kept in float64 and converted to the input dtype once, on
+  output.  PyTorch keeps the float32 row sum in float32 and builds ``dloss_y``
+  by repeated float32 subtraction, so our float32 results are closer to the
+  exact values (in float64 both are float64 sums, in different orders).
 - A term whose ``z_i`` is NaN makes the row's loss NaN (``not z <= 0`` lets
   NaN through), and a NaN row gets a NaN gradient row; PyTorch drops NaN terms
   silently.
