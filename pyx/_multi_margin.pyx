@@ -90,6 +90,12 @@ cdef inline double _row_loss(
             + _span_loss(x, y + 1, n_classes, shift, p))
 
 
+cdef inline void _fill_nan(floating* row, Py_ssize_t n_classes) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n_classes):
+        row[i] = NAN
+
+
 cdef inline double _span_loss_gradient(
     const floating* x,
     floating* gradient,
@@ -144,7 +150,6 @@ cdef inline double _row_loss_gradient(
         floating shift = margin - x[y]
         double gradient_sum = 0.0
         double total
-        Py_ssize_t i
     total = (_span_loss_gradient(x, gradient, 0, y, shift, p, coef, grad_output,
                                  &gradient_sum)
              + _span_loss_gradient(x, gradient, y + 1, n_classes, shift, p, coef,
@@ -152,8 +157,7 @@ cdef inline double _row_loss_gradient(
     # 0.0 - sum, not -sum: +0 when no term is active, as PyTorch's 0 - ... - 0.
     gradient[y] = <floating> ((0.0 - gradient_sum) * grad_output)
     if total != total or x[y] != x[y]:
-        for i in range(n_classes):
-            gradient[i] = NAN
+        _fill_nan(gradient, n_classes)
         return NAN
     return total
 
@@ -209,15 +213,14 @@ def loss_gradient(
     cdef:
         Py_ssize_t n_samples = input.shape[0]
         Py_ssize_t n_classes = input.shape[1]
-        Py_ssize_t n, y, i
+        Py_ssize_t n, y
         floating margin_in_dtype = <floating> margin
         double coef, row_sum, grad_output_n
     for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
         y = target[n]
         if y < 0 or y >= n_classes:  # see the design note: memory safety only
             loss_out[n] = NAN
-            for i in range(n_classes):
-                gradient_out[n, i] = NAN
+            _fill_nan(&gradient_out[n, 0], n_classes)
         else:
             coef = scale * weight[y]
             grad_output_n = grad_output[n * grad_output_stride]
