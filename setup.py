@@ -7,6 +7,7 @@ MARGINLOSS_NO_OPENMP=1 is set; without it the kernels run serially and
 with bounds checks on (for tests of the kernels themselves).
 """
 
+import glob
 import os
 import sys
 import tempfile
@@ -16,7 +17,11 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-KERNELS = ["_multi_margin", "_multilabel_margin", "_openmp"]
+# Every pyx/NAME.pyx becomes the extension module marginloss.NAME.
+KERNELS = sorted(
+    os.path.splitext(os.path.basename(path))[0]
+    for path in glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyx", "*.pyx"))
+)
 
 
 def _env_flag(name):
