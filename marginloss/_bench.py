@@ -1,0 +1,571 @@
+"""``python -m marginloss bench``: the fused loss+gradient against its yardsticks.
+
+For each problem (a loss, a shape, a dtype) and each thread count, times
+
+- ``ours``: ``multi_margin_loss_and_grad`` / ``multilabel_margin_loss_and_grad``
+  with ``out=`` a preallocated gradient, reduction='mean';
+- ``ours+alloc``: the same call without ``out=`` (a new gradient each call);
+- ``numpy``: the vectorised NumPy version (``marginloss._numpy``), which is
+  single-threaded and so timed once per problem;
+- ``torch``: PyTorch's forward+backward on a new leaf tensor (so it allocates
+  its gradient), with ``torch.set_num_threads`` set to the thread count;
+- ``copy``: ``marginloss._bandwidth.copy`` of an array of the scores' size on
+  the same threads, the memory floor of a call that reads every score and
+  writes its gradient;
+
+and prints their medians and the ratios ours/copy, torch/ours and numpy/ours
+as a table on stdout, with a progress bar on stderr.  Benchmarks for
+regression tracking live in ``asv_benchmarks/``; this is the quick look.
+"""
+
+import functools
+import gc
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import marginloss
+from marginloss import _bandwidth, _numpy
+from marginloss._threads import cpu_count, effective_n_threads
+
+LOSSES = ("multi_margin", "multilabel")
+
+# Each entry runs for about BUDGET seconds: between MIN_RUNS and MAX_RUNS runs
+# after a warm-up, or only the warm-up when that alone takes longer.
+BUDGET = 0.3
+MIN_RUNS = 3
+MAX_RUNS = 25
+
+# The NumPy versions are skipped when their temporaries would need more memory.
+NUMPY_MEMORY_LIMIT = 1 << 30
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One benchmark problem.
+
+    Parameters
+    ----------
+    loss : {'multi_margin', 'multilabel'}
+        Which loss.
+    n_samples, n_classes : int
+        The scores' shape (N, C).
+    dtype : {'float32', 'float64'}, default='float32'
+        The scores' dtype.
+    p : {1, 2}, default=1
+        The power of the multi-class loss (unused by the multi-label loss).
+    k : int, default=None
+        Labels per sample of the multi-label loss; None means C // 4.
+    """
+
+    loss: str
+    n_samples: int
+    n_classes: int
+    dtype: str = "float32"
+    p: int = 1
+    k: int | None = None
+
+    @property
+    def n_labels(self):
+        """Labels per sample of the multi-label loss (k, or C // 4)."""
+        return self.n_classes // 4 if self.k is None else self.k
+
+    @property
+    def size(self):
+        """Number of scores, N * C."""
+        return self.n_samples * self.n_classes
+
+    def title(self):
+        """A short description, e.g. ``multilabel (2048, 1000) float32 k=250``."""
+        setting = f"p={self.p}" if self.loss == "multi_margin" else f"k={self.n_labels}"
+        return f"{self.loss} ({self.n_samples}, {self.n_classes}) {self.dtype} {setting}"
+
+
+DEFAULT_SHAPES = {
+    "multi_margin": ((1_000_000, 10), (16_384, 100), (2_048, 1_000)),
+    "multilabel": ((16_384, 100), (2_048, 1_000)),
+}
+
+
+def make_problems(loss="both", shape=None, dtype="float32", p=1, k=None):
+    """The problems to run: the default shapes, or one shape, for one loss or both.
+
+    Parameters
+    ----------
+    loss : {'multi_margin', 'multilabel', 'both'}, default='both'
+        Which losses.
+    shape : tuple of (int, int), default=None
+        (N, C) of a single problem per loss; None for the default shapes
+        (multi-class (1000000, 10), (16384, 100), (2048, 1000); multi-label
+        (16384, 100), (2048, 1000)).
+    dtype : {'float32', 'float64'}, default='float32'
+        The scores' dtype.
+    p : {1, 2}, default=1
+        Power of the multi-class loss.
+    k : int, default=None
+        Labels per sample of the multi-label loss; None means C // 4.
+
+    Returns
+    -------
+    list of Problem
+
+    Raises
+    ------
+    ValueError
+        If ``k`` is negative or larger than a multi-label problem's C.
+    """
+    losses = LOSSES if loss == "both" else (loss,)
+    problems = [
+        Problem(name, n_samples, n_classes, dtype=dtype, p=p, k=k)
+        for name in losses
+        for n_samples, n_classes in ((shape,) if shape is not None else DEFAULT_SHAPES[name])
+    ]
+    for problem in problems:
+        if problem.loss == "multilabel" and not 0 <= problem.n_labels <= problem.n_classes:
+            raise ValueError(
+                f"k must be between 0 and the number of classes, got k={problem.n_labels} "
+                f"for shape ({problem.n_samples}, {problem.n_classes})"
+            )
+    return problems
+
+
+def make_data(problem, seed=0):
+    """Random standard-normal scores and a valid target for ``problem``.
+
+    Parameters
+    ----------
+    problem : Problem
+    seed : int, default=0
+
+    Returns
+    -------
+    scores : ndarray of shape (N, C)
+    target : ndarray of int64, shape (N,) for the multi-class loss, or (N, C)
+        for the multi-label loss (k distinct random labels, then -1)
+    """
+    rng = np.random.default_rng(seed)
+    shape = (problem.n_samples, problem.n_classes)
+    scores = rng.standard_normal(shape, dtype=np.dtype(problem.dtype))
+    if problem.loss == "multi_margin":
+        return scores, rng.integers(0, problem.n_classes, problem.n_samples)
+    k = problem.n_labels
+    target = np.full(shape, -1, dtype=np.int64)
+    classes = np.broadcast_to(np.arange(problem.n_classes, dtype=np.int64), shape)
+    target[:, :k] = rng.permuted(classes, axis=1)[:, :k]
+    return scores, target
+
+
+def numpy_skip_reason(problem):
+    """Why the NumPy version is not run on ``problem``, or None when it is.
+
+    The multi-class version builds a few (N, C) temporaries; the multi-label
+    one (N, C, C) temporaries of about two floats and three booleans per
+    entry.  Either is skipped when that needs more than 1 GiB.
+    """
+    itemsize = np.dtype(problem.dtype).itemsize
+    if problem.loss == "multi_margin":
+        entries, per_entry, what = problem.size, 3 * itemsize + 17, "N*C"
+    else:
+        entries = problem.size * problem.n_classes
+        per_entry, what = 2 * itemsize + 3, "N*C*C"
+    needed = entries * per_entry
+    if needed <= NUMPY_MEMORY_LIMIT:
+        return None
+    return (f"its {what} = {entries / 1e6:,.0f} million-entry temporaries would need "
+            f"~{needed / 2**30:,.1f} GiB (limit {NUMPY_MEMORY_LIMIT / 2**30:g} GiB)")
+
+
+@dataclass
+class Timing:
+    """Median wall time of a callable and what its last run returned."""
+
+    seconds: float
+    n_runs: int
+    result: object
+
+
+def time_call(function, repeat=None, budget=BUDGET):
+    """Time ``function()``: a warm-up run, then the median of the timed runs.
+
+    Parameters
+    ----------
+    function : callable
+        Called with no arguments.
+    repeat : int, default=None
+        Number of timed runs after the warm-up.  None chooses it from the
+        warm-up's time t: ``budget / t`` runs, clipped to [MIN_RUNS, MAX_RUNS],
+        and no further run when t alone exceeds ``budget`` (the warm-up is
+        then the measurement).
+    budget : float, default=BUDGET
+        Seconds to spend when ``repeat`` is None.
+
+    Returns
+    -------
+    Timing
+    """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        result = function()
+        warm_up = time.perf_counter() - start
+        if repeat is None:
+            if warm_up >= budget:
+                return Timing(warm_up, 1, result)
+            repeat = int(min(max(budget / max(warm_up, 1e-9), MIN_RUNS), MAX_RUNS))
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            result = function()
+            times.append(time.perf_counter() - start)
+        return Timing(float(np.median(times)), repeat, result)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def thread_counts(requested, problem):
+    """The distinct thread counts ``requested`` gives on ``problem``.
+
+    Parameters
+    ----------
+    requested : list of int or None
+        ``n_threads`` values (None for the package's default).
+    problem : Problem
+
+    Returns
+    -------
+    list of (n_threads, team)
+        Each ``n_threads`` value to pass, with the team size the kernels use
+        for it (see ``marginloss._threads.effective_n_threads``); values giving
+        the same team are kept once.
+    """
+    counts = {}
+    for n_threads in requested:
+        team = effective_n_threads(n_threads, problem.n_samples, problem.size)
+        counts.setdefault(team, n_threads)
+    return [(n_threads, team) for team, n_threads in counts.items()]
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _ours(problem, scores, target, n_threads, out):
+    if problem.loss == "multi_margin":
+        return lambda: marginloss.multi_margin_loss_and_grad(
+            scores, target, p=problem.p, out=out, n_threads=n_threads)
+    return lambda: marginloss.multilabel_margin_loss_and_grad(
+        scores, target, out=out, n_threads=n_threads)
+
+
+def _numpy_version(problem, scores, target):
+    if problem.loss == "multi_margin":
+        return lambda: _numpy.multi_margin_loss_and_grad(scores, target, p=problem.p)
+    return lambda: _numpy.multilabel_margin_loss_and_grad(scores, target)
+
+
+def _torch_version(torch, problem, scores, target):
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(scores)
+    t = torch.from_numpy(target)
+
+    def run():
+        leaf = x.detach().requires_grad_()
+        if problem.loss == "multi_margin":
+            loss = F.multi_margin_loss(leaf, t, p=problem.p)
+        else:
+            loss = F.multilabel_margin_loss(leaf, t)
+        loss.backward()
+        return loss.detach(), leaf.grad
+    return run
+
+
+class Progress:
+    """A one-line progress bar on a terminal, plain lines elsewhere.
+
+    Parameters
+    ----------
+    total : int
+        Number of steps.
+    stream : file, default=sys.stderr
+        Where to write.  When it is a TTY the bar rewrites itself with a
+        carriage return; otherwise each step is a line of its own.
+    """
+
+    WIDTH = 20
+
+    def __init__(self, total, stream=None):
+        self.total = total
+        self.done = 0
+        self.stream = sys.stderr if stream is None else stream
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._length = 0
+
+    def start(self, label):
+        """Announce the step about to run."""
+        count = f"{self.done + 1}/{self.total}"
+        if not self.tty:
+            self.stream.write(f"bench [{count}] {label}\n")
+        else:
+            filled = self.WIDTH * self.done // max(self.total, 1)
+            bar = "#" * filled + "-" * (self.WIDTH - filled)
+            line = f"[{bar}] {count} {label}"
+            columns = shutil.get_terminal_size((80, 24)).columns - 1
+            line = line[:columns]
+            self.stream.write("\r" + line.ljust(self._length))
+            self._length = len(line)
+        self.stream.flush()
+
+    def finish_step(self):
+        """Count the step as done."""
+        self.done += 1
+
+    def close(self):
+        """Erase the bar (on a TTY)."""
+        if self.tty and self._length:
+            self.stream.write("\r" + " " * self._length + "\r")
+            self.stream.flush()
+
+
+@dataclass
+class Row:
+    """The measurements of one problem on one thread count (seconds, or None)."""
+
+    problem: Problem
+    threads: int
+    ours: float
+    ours_alloc: float
+    numpy: float | None
+    torch: float | None
+    copy: float
+
+
+def _steps(problems, threads, torch_available):
+    """Number of timed entries, for the progress bar."""
+    total = 0
+    for problem in problems:
+        total += numpy_skip_reason(problem) is None
+        total += len(thread_counts(threads, problem)) * (3 + torch_available)
+    return total
+
+
+def run(problems, threads=(1, None), repeat=None, budget=BUDGET, progress_stream=None):
+    """Time every problem on every thread count.
+
+    Parameters
+    ----------
+    problems : list of Problem
+    threads : sequence of int or None, default=(1, None)
+        ``n_threads`` values; None is the package's default (all cores unless
+        ``OMP_NUM_THREADS`` or threadpoolctl say otherwise).
+    repeat : int, default=None
+        Timed runs per entry; None adapts them to ``budget`` (see ``time_call``).
+    budget : float, default=BUDGET
+        Seconds per entry when ``repeat`` is None.
+    progress_stream : file, default=sys.stderr
+        Where the progress bar goes.
+
+    Returns
+    -------
+    rows : list of Row
+    notes : list of str
+        Why entries were skipped, and whether the losses agreed.
+    agree : bool
+        Whether every loss agreed with NumPy's and PyTorch's where they ran
+        (rtol 1e-4 in float32, 1e-9 in float64).
+    """
+    torch = _import_torch()
+    progress = Progress(_steps(problems, threads, torch is not None), progress_stream)
+    rows, notes, agree = [], [], True
+    if torch is None:
+        notes.append("torch: not installed")
+    torch_threads = torch.get_num_threads() if torch is not None else None
+
+    def measure(label, function):
+        progress.start(label)
+        timing = time_call(function, repeat=repeat, budget=budget)
+        progress.finish_step()
+        return timing
+
+    compared = set()
+
+    def check(problem, name, ours_loss, other_loss):
+        compared.add(name)
+        rtol = 1e-4 if problem.dtype == "float32" else 1e-9
+        if np.isclose(float(ours_loss), float(other_loss), rtol=rtol, atol=0):
+            return True
+        notes.append(f"{problem.title()}: loss {float(ours_loss)!r} DIFFERS from "
+                     f"{name}'s {float(other_loss)!r}")
+        return False
+
+    try:
+        for problem in problems:
+            title = problem.title()
+            scores, target = make_data(problem)
+            gradient = np.empty_like(scores)
+            source, destination = scores.reshape(-1), np.empty(problem.size, scores.dtype)
+
+            numpy_seconds = None
+            reason = numpy_skip_reason(problem)
+            if reason is not None:
+                notes.append(f"numpy: skipped for {title}: {reason}")
+            else:
+                timing = measure(f"numpy on {title}", _numpy_version(problem, scores, target))
+                numpy_seconds, numpy_loss = timing.seconds, timing.result[0]
+
+            for n_threads, team in thread_counts(threads, problem):
+                where = f"{title}, {team} thread{'s' if team > 1 else ''}"
+                ours = measure(f"ours on {where}",
+                               _ours(problem, scores, target, n_threads, gradient))
+                ours_alloc = measure(f"ours+alloc on {where}",
+                                     _ours(problem, scores, target, n_threads, None))
+                copy = measure(f"copy on {where}",
+                               functools.partial(_bandwidth.copy, source, destination, team))
+                torch_seconds = None
+                if torch is not None:
+                    torch.set_num_threads(team)
+                    timing = measure(f"torch on {where}",
+                                     _torch_version(torch, problem, scores, target))
+                    torch_seconds = timing.seconds
+                    agree &= check(problem, "torch", ours.result[0], timing.result[0])
+                if numpy_seconds is not None:
+                    agree &= check(problem, "numpy", ours.result[0], numpy_loss)
+                rows.append(Row(problem, team, ours.seconds, ours_alloc.seconds,
+                                numpy_seconds, torch_seconds, copy.seconds))
+            del scores, target, gradient, source, destination
+    finally:
+        if torch is not None:
+            torch.set_num_threads(torch_threads)
+        progress.close()
+    if agree and compared:
+        names = " and ".join(f"{name}'s" for name in sorted(compared))
+        notes.append(f"every loss agrees with {names} where they ran "
+                     f"(rtol 1e-4 in float32, 1e-9 in float64)")
+    return rows, notes, agree
+
+
+def _milliseconds(seconds):
+    if seconds is None:
+        return "skipped"
+    ms = 1e3 * seconds
+    for limit, digits in ((0.01, 4), (1, 3), (10, 2), (100, 1)):
+        if ms < limit:
+            return f"{ms:.{digits}f}"
+    return f"{ms:.0f}"
+
+
+def _ratio(numerator, denominator):
+    if numerator is None or denominator is None:
+        return "-"
+    ratio = numerator / denominator
+    return f"{ratio:.2f}" if ratio < 10 else f"{ratio:.1f}"
+
+
+COLUMNS = ("problem", "threads", "ours", "ours+alloc", "numpy", "torch", "copy",
+           "ours/copy", "torch/ours", "numpy/ours")
+
+
+def format_table(rows):
+    """The rows as an aligned text table (times in ms), one line per row.
+
+    Parameters
+    ----------
+    rows : list of Row
+
+    Returns
+    -------
+    str
+        A header line with ``COLUMNS``, a rule, then the rows; the problem is
+        left-aligned, every other column right-aligned.
+    """
+    cells = [COLUMNS]
+    for row in rows:
+        cells.append((
+            row.problem.title(),
+            str(row.threads),
+            _milliseconds(row.ours),
+            _milliseconds(row.ours_alloc),
+            _milliseconds(row.numpy),
+            _milliseconds(row.torch),
+            _milliseconds(row.copy),
+            _ratio(row.ours, row.copy),
+            _ratio(row.torch, row.ours),
+            _ratio(row.numpy, row.ours),
+        ))
+    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
+
+    def line(values):
+        first = values[0].ljust(widths[0])
+        rest = (value.rjust(width) for value, width in zip(values[1:], widths[1:]))
+        return "  ".join((first, *rest)).rstrip()
+
+    rule = "  ".join("-" * width for width in widths)
+    return "\n".join([line(cells[0]), rule] + [line(values) for values in cells[1:]])
+
+
+def _header(repeat, budget):
+    torch = _import_torch()
+    openmp = "OpenMP" if marginloss.openmp_enabled() else "no OpenMP (serial build)"
+    versions = f"NumPy {np.__version__}, " + (
+        f"PyTorch {torch.__version__}" if torch is not None else "PyTorch not installed")
+    runs = (f"{repeat} run{'s' if repeat > 1 else ''} after a warm-up" if repeat is not None
+            else f"{MIN_RUNS}-{MAX_RUNS} runs after a warm-up, about {budget:g} s an entry; "
+                 f"the warm-up alone for calls over {budget:g} s")
+    return (
+        f"marginloss {marginloss.__version__} ({openmp}, {cpu_count()} cores), {versions}\n"
+        f"Fused loss+gradient, reduction='mean'.  Median wall time in ms ({runs})."
+    )
+
+
+LEGEND = """\
+ours        *_and_grad(scores, target, out=gradient): the gradient goes to a preallocated array
+ours+alloc  the same call without out= (a new gradient array each call)
+numpy       marginloss._numpy's vectorised version (single-threaded: timed once per problem)
+torch       forward + backward on a new leaf tensor (which allocates its gradient), on
+            torch.set_num_threads(threads)
+copy        marginloss._bandwidth.copy of an array of the scores' size: the memory floor of a
+            pass that reads every score and writes its gradient"""
+
+
+def main(problems, threads=(1, None), repeat=None, budget=BUDGET, stdout=None,
+         progress_stream=None):
+    """Run the benchmark and print the report; return the exit status.
+
+    Parameters
+    ----------
+    problems : list of Problem
+    threads : sequence of int or None, default=(1, None)
+        See ``run``.
+    repeat : int, default=None
+        See ``time_call``.
+    budget : float, default=BUDGET
+        See ``time_call``.
+    stdout : file, default=sys.stdout
+        Where the report goes.
+    progress_stream : file, default=sys.stderr
+        Where the progress bar goes.
+
+    Returns
+    -------
+    int
+        0, or 1 when a loss disagreed with NumPy's or PyTorch's.
+    """
+    stdout = sys.stdout if stdout is None else stdout
+    rows, notes, agree = run(problems, threads, repeat, budget, progress_stream)
+    print(_header(repeat, budget), file=stdout)
+    print(file=stdout)
+    print(format_table(rows), file=stdout)
+    print(file=stdout)
+    print(LEGEND, file=stdout)
+    for note in notes:
+        print(f"note: {note}", file=stdout)
+    return 0 if agree else 1
