@@ -55,9 +55,37 @@ def _openmp_flags(compiler):
     return flags, flags
 
 
+# Flags for the kernels' speed that change no result:
+# -fno-trapping-math: the kernels never trap on floating-point exceptions, so
+#   GCC may if-convert the branch-free selects and vectorise the lane loops;
+# -fdisable-tree-cunrolli: GCC's early complete unrolling would turn the
+#   fixed-size lane loops into straight-line code that it then leaves scalar.
+# Never -ffast-math or -ffinite-math-only: the kernels propagate NaN and keep
+# signed zeros, and every sum is evaluated in the order the code writes.
+SPEED_FLAGS = ["-fno-trapping-math", "-fdisable-tree-cunrolli"]
+
+
+def _compiles_with(compiler, flag):
+    """Whether the compiler accepts ``flag`` (GCC-only flags are dropped elsewhere)."""
+    if compiler.compiler_type == "msvc":
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "check_flag.c")
+        with open(path, "w") as f:
+            f.write("int main(void) { return 0; }\n")
+        try:
+            compiler.compile([path], output_dir=tmp, extra_postargs=[flag, "-Werror"])
+        except Exception:  # the compiler refused the flag
+            return False
+    return True
+
+
 class BuildExt(build_ext):
     def build_extensions(self):
         openmp = _openmp_flags(self.compiler)
+        speed_flags = [
+            flag for flag in SPEED_FLAGS if _compiles_with(self.compiler, flag)
+        ]
         if openmp is None:
             print("marginloss: building WITHOUT OpenMP (kernels run serially)")
         for ext in self.extensions:
@@ -65,7 +93,7 @@ class BuildExt(build_ext):
                 ext.extra_compile_args += openmp[0]
                 ext.extra_link_args += openmp[1]
             if self.compiler.compiler_type != "msvc":
-                ext.extra_compile_args += ["-O3"]
+                ext.extra_compile_args += ["-O3"] + speed_flags
         super().build_extensions()
 
 
