@@ -44,7 +44,9 @@ Design
   previous one (ending at class C-1) run the same arithmetic with a lane
   mask.  ``-fno-trapping-math`` (see setup.py) lets GCC if-convert the
   selects; ``p`` and the mask switch are constants in each inlined copy.
-  Rows of fewer than LANES classes take a scalar loop split at ``y``.
+  Rows of fewer than LANES classes take a branch-free scalar loop (for
+  float32 with table lookups in place of selects, which GCC compiles as
+  branches; float64 gets maxsd from the plain form).
 - The active count (p=1) and ``sum z_i`` (p=2) give ``dloss_y`` with one
   rounding instead of a chain of additions.
 - Results do not depend on the number of threads or the schedule: each row's
@@ -189,7 +191,8 @@ cdef inline double _span_loss(
 ) noexcept nogil:
     """sum over start <= i < stop of max(0, z_i) ** p, z_i = shift + x[i]; NaN-propagating.
 
-    The scalar loop for rows shorter than LANES classes."""
+    The float64 loop for rows of fewer than LANES classes (GCC compiles the
+    float64 max as maxsd, branch-free)."""
     cdef:
         Py_ssize_t i
         floating z
@@ -244,6 +247,89 @@ cdef inline double _span_loss_gradient(
     return total
 
 
+cdef inline double _short_row_loss(
+    const floating* x,
+    Py_ssize_t n_classes,
+    Py_ssize_t y,
+    floating shift,
+    int p,
+) noexcept nogil:
+    """_row_loss for a float32 row of fewer than LANES classes: one scalar loop.
+
+    Branch-free (random scores make ``z > 0`` unpredictable): max(0, z) is
+    read from a two-entry table indexed by the test, and a NaN z is tracked
+    by a flag instead of riding through the sum.
+    """
+    cdef:
+        Py_ssize_t i
+        int active
+        bint seen_nan = False
+        floating z
+        floating choice[2]
+        double total = 0.0
+    choice[0] = 0
+    for i in range(n_classes):
+        z = shift + x[i]
+        seen_nan |= (z != z) & (i != y)
+        choice[1] = z
+        active = (z > 0) & (i != y)
+        if p == 1:
+            total += <double> choice[active]
+        else:
+            total += <double> choice[active] * choice[active]
+    return NAN if seen_nan else total
+
+
+cdef inline double _short_row_loss_gradient(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    Py_ssize_t y,
+    floating shift,
+    int p,
+    double coef,
+    floating active_value,
+    floating inactive_value,
+    double grad_output,
+    double* gradient_sum,
+) noexcept nogil:
+    """_short_row_loss, and gradient[i] for i != y as the blocks write it;
+    gradient_sum[0] gets sum_{i != y} coef * p * max(0, z_i) ** (p-1) over
+    the active terms (the caller writes gradient[y]).  Branch-free as
+    _short_row_loss: every select is a two-entry table lookup."""
+    cdef:
+        Py_ssize_t i
+        int active
+        bint seen_nan = False
+        floating z
+        floating term[2]
+        floating value[2]
+        double total = 0.0, slope = 0.0
+    term[0] = 0
+    value[0] = inactive_value
+    value[1] = active_value
+    for i in range(n_classes):
+        z = shift + x[i]
+        seen_nan |= (z != z) & (i != y)
+        term[1] = z
+        active = z > 0
+        if p == 2:
+            value[1] = <floating> ((2.0 * coef * z) * grad_output)
+        gradient[i] = value[active]
+        active = active & (i != y)
+        if p == 1:
+            total += <double> term[active]
+            slope += active
+        else:
+            total += <double> term[active] * term[active]
+            slope += <double> term[active]
+    if p == 1:
+        gradient_sum[0] = coef * slope
+    else:
+        gradient_sum[0] = 2.0 * coef * slope
+    return NAN if seen_nan else total
+
+
 cdef inline double _row_loss(
     const floating* x,
     Py_ssize_t n_classes,
@@ -262,8 +348,11 @@ cdef inline double _row_loss(
         int k
         double lane_loss[LANES]
     if n_classes < LANES:
-        return (_span_loss(x, 0, y, shift, p)
-                + _span_loss(x, y + 1, n_classes, shift, p))
+        if floating is double:
+            return (_span_loss(x, 0, y, shift, p)
+                    + _span_loss(x, y + 1, n_classes, shift, p))
+        else:
+            return _short_row_loss(x, n_classes, y, shift, p)
     for k in range(LANES):
         lane_loss[k] = 0.0
     while base + LANES <= n_classes:
@@ -307,12 +396,16 @@ cdef inline double _row_loss_gradient(
         int32_t lane_count[LANES]
         double total, slope = 0.0, gradient_sum
     if n_classes < LANES:
-        # the scalar loop; it adds the gradient terms to gradient_sum itself
-        gradient_sum = 0.0
-        total = (_span_loss_gradient(x, gradient, 0, y, shift, p, coef, grad_output,
-                                     &gradient_sum)
-                 + _span_loss_gradient(x, gradient, y + 1, n_classes, shift, p, coef,
-                                       grad_output, &gradient_sum))
+        if floating is double:
+            gradient_sum = 0.0
+            total = (_span_loss_gradient(x, gradient, 0, y, shift, p, coef, grad_output,
+                                         &gradient_sum)
+                     + _span_loss_gradient(x, gradient, y + 1, n_classes, shift, p, coef,
+                                           grad_output, &gradient_sum))
+        else:
+            total = _short_row_loss_gradient(x, gradient, n_classes, y, shift, p, coef,
+                                             active_value, inactive_value, grad_output,
+                                             &gradient_sum)
     else:
         for k in range(LANES):
             lane_loss[k] = 0.0
