@@ -7,6 +7,7 @@ what was given: ``TypeError`` for a wrong type or dtype, ``ValueError`` for a
 wrong value or shape.
 """
 
+import functools
 import math
 import numbers
 import warnings
@@ -122,8 +123,13 @@ def check_margin(margin):
     return value
 
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def margin_in_dtype(margin, dtype):
     """Check that the margin stays finite once rounded to the input's dtype."""
+    if dtype == np.float64 or abs(margin) <= _FLOAT32_MAX:
+        return margin  # margin is a finite float: nothing to round past (fast path)
     with np.errstate(over="ignore"):
         rounded = dtype.type(margin)
     if not np.isfinite(rounded):
@@ -154,10 +160,17 @@ def check_weight(weight):
     return array
 
 
+@functools.lru_cache(maxsize=16)
+def _unit_weight(n_classes):
+    weight = np.ones(n_classes)
+    weight.flags.writeable = False
+    return weight
+
+
 def weight_for(weight, n_classes):
     """The (C,) float64 weights for a problem with n_classes classes (ones for None)."""
     if weight is None:
-        return np.ones(n_classes)
+        return _unit_weight(n_classes)
     if weight.shape != (n_classes,):
         raise ValueError(
             f"weight must have one entry per class: expected shape ({n_classes},), "
