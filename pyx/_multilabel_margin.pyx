@@ -2,7 +2,8 @@
 
 For one sample with scores ``x`` (``n_classes`` = C of them) and a target row
 ``t`` of class indices padded with -1, let T be the entries of ``t`` before its
-first negative entry (kept with multiplicity) and D the classes not in T::
+first negative entry (k of them, kept with multiplicity) and D the classes not
+in T::
 
     z_jd    = (1 - x[j]) + x[d]                          rounded in the input dtype
     loss    = 1 / C * sum_{j in T} sum_{d in D, z_jd > 0} z_jd
@@ -13,37 +14,108 @@ The semantics are PyTorch's (``pytorch-semantics.md`` sections 1.2 and 2.2):
 entries after the first -1 are ignored, a class listed twice counts twice, a
 target never pairs with another target.
 
+Algorithm: O(k log k + (C - k) log k) per sample
+------------------------------------------------
+With the k shifts ``a_i = 1 - x[j_i]`` (rounded in the input dtype) sorted in
+descending order, ``z = a_i + x[d] > 0`` holds for a prefix ``i < m_d`` (the
+test is monotone in ``a_i``, and equal shifts give equal results), so::
+
+    m_d     = #{i : a_i + x[d] > 0}                       binary search, log k steps
+    loss    = 1 / C * sum_{d in D} (P[m_d] + m_d * x[d])    P[m] = sum_{i < m} a_i
+    dloss_d =  m_d / C                                    d in D
+    dloss_c = -1 / C * sum_{i : j_i == c} #{d in D : m_d > i}   c in T
+
+The counts ``#{d : m_d > i}`` are suffix sums of the histogram of ``m_d``.
+
 Design
 ------
-- The activity test is PyTorch's floating-point predicate ``(1 - x[j]) + x[d]
-  > 0`` in the input dtype, so the active pairs are exactly PyTorch's; sums and
-  the per-class pair counts are kept in float64 and each output is rounded
-  once (PyTorch adds +-1/C in the input dtype pair by pair).
-- Each thread owns one row of ``label_scratch`` (the sample's labels),
-  ``is_target_scratch`` (the class mask) and ``count_scratch`` (the signed
-  active-pair count of every class), allocated by the Python layer with one
-  row per thread: O(C) memory per thread where PyTorch allocates an N x C
-  ``is_target`` tensor.  The mask and count rows are left zeroed after every
-  sample.
+- The binary search evaluates PyTorch's floating-point predicate itself,
+  ``not (a_i + x[d] <= 0)`` in the input dtype, so the active pairs are
+  exactly PyTorch's (and exactly those of the direct loop), hence so is the
+  gradient pattern; the gradient counts are small integers kept in float64,
+  each output rounded once (PyTorch adds +-1/C in the input dtype pair by
+  pair), and grad_output multiplies last.
+- Sums are float64.  ``P[m] + m * x[d]`` cancels when the terms ``z`` are small
+  against the scores, so the prefix sums carry their rounding errors (TwoSum)
+  and ``m * x[d]`` is split exactly (Veltkamp): each ``d``'s sum is then
+  accurate to about one float64 rounding of its value, as the direct sum of
+  the rounded ``z`` is.  (This needs IEEE arithmetic as written: no
+  ``-ffast-math`` or ``-fassociative-math`` for this file.)  The loss differs
+  from the direct loop in the last bits only: it does not round each ``z`` to
+  the input dtype and adds in another order.
+- Infinities: only the extreme shifts (the ends of the sorted order) can be
+  infinite, so the terms ``z`` of ``d`` at both ends of its active prefix tell
+  whether its sum is NaN (``inf - inf``) or +inf, in O(1).  A float64 sum
+  that overflows inside the compensated formula falls back to the direct sum
+  of the terms, as does nothing else.
 - A NaN anywhere in a sample's scores, or a NaN term (``inf - inf``), makes
   its loss NaN and its gradient row NaN (PyTorch gives 0 silently).
-- This is the direct O(k * C) loop for k listed targets per row.
+- Sort: introsort of (shift, label) pairs (median-of-3 quicksort, insertion
+  sort below 16 elements, heapsort past a depth of 2 log2 k), written here.
+  Ties need no order: tied shifts are never split by any ``m_d``.  Results
+  depend on the row only, never on the thread that runs it.
+- For k <= DIRECT_MAX_LABELS the direct O(k * C) loop is faster (no sort, no
+  search) and is used instead; the threshold was measured (float32, 2-core
+  machine, see below).
+- Each thread owns one row of ``index_scratch`` (the sample's labels, sorted
+  in place), ``is_target_scratch`` (the class mask), ``shift_scratch`` (the
+  sorted shifts, input dtype), ``prefix_scratch`` (float64: the prefix sums,
+  their error terms and the histogram of ``m_d``, 3 * (C + 1) values) and,
+  for the gradient, ``count_scratch`` (the signed active-pair count of each
+  class), allocated by the Python layer with one row per thread: O(C) memory
+  per thread where PyTorch allocates an N x C ``is_target`` tensor.  The mask
+  and count rows are left zeroed after every sample.
 - No argument is checked here: the Python layer guarantees the shapes and
   ``-1 <= target < n_classes``.  The one exception is memory safety: a
   caller's thread may change the target array between validation and the
   kernel (it is read in place), so each entry is read once, bounds-checked and
   copied to ``labels``; an out-of-range entry ends the sample's list like -1.
   A validated target never trips the check.
+- Measured (float32 loss and gradient, 2-core machine shared with other jobs,
+  min of repeated calls; PyTorch forward+backward on (2048, 1000), k = 250:
+  about 2568 ms):
+
+  ================  =====  ============  ============
+  shape             k      direct loop   this kernel
+  ================  =====  ============  ============
+  (2048, 1000)      250    TODO
+  (16384, 100)      25     TODO
+  (16384, 100)      1      TODO
+  (2048, 1000)      1      TODO
+  ================  =====  ============  ============
 """
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.math cimport NAN
+from libc.math cimport INFINITY, NAN
 from libc.stdint cimport int32_t, int64_t
 
 ctypedef fused target_t:
     int32_t
     int64_t
+
+cdef enum:
+    # Rows with at most this many labels use the direct O(k * C) loop (measured).
+    DIRECT_MAX_LABELS = 4
+    # Partitions of at most this many elements are finished by insertion sort.
+    INSERTION_SORT_MAX = 16
+    # Binary searches run this many at a time.
+    LANES = 8
+
+# The threshold in use; tests move it to run either path on the same rows.
+cdef Py_ssize_t direct_max_labels = DIRECT_MAX_LABELS
+
+
+def _set_direct_max_labels(Py_ssize_t n_labels):
+    """Rows with at most n_labels labels take the direct loop; return the previous
+    threshold.  For tests and benchmarks only: not thread-safe."""
+    global direct_max_labels
+    previous = direct_max_labels
+    direct_max_labels = n_labels
+    return previous
+
+
+# ------------------------------------------------------------------ labels
 
 
 cdef inline Py_ssize_t _collect_labels(
@@ -84,16 +156,377 @@ cdef inline bint _has_nan(const floating* x, Py_ssize_t n_classes) noexcept nogi
     return found
 
 
-cdef inline double _row_loss(
-    const floating* x,
-    const target_t* target,
-    Py_ssize_t n_classes,
-    Py_ssize_t* labels,
-    unsigned char* is_target,
-) noexcept nogil:
-    """sum_{j in T} sum_{d in D, z_jd > 0} z_jd for one row; NaN if x has a NaN."""
+cdef inline void _fill_nan(floating* row, Py_ssize_t n_classes) noexcept nogil:
+    cdef Py_ssize_t d
+    for d in range(n_classes):
+        row[d] = NAN
+
+
+# ------------------------------------------------------------------ sort (descending shifts)
+
+
+cdef inline void _swap(floating* key, Py_ssize_t* label, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
+    cdef floating k = key[i]
+    cdef Py_ssize_t v = label[i]
+    key[i] = key[j]
+    label[i] = label[j]
+    key[j] = k
+    label[j] = v
+
+
+cdef inline void _insertion_sort(floating* key, Py_ssize_t* label, Py_ssize_t n) noexcept nogil:
     cdef:
-        Py_ssize_t n_listed = _collect_labels(target, n_classes, labels, is_target)
+        Py_ssize_t i, j, v
+        floating k
+    for i in range(1, n):
+        k = key[i]
+        v = label[i]
+        j = i
+        while j > 0 and key[j - 1] < k:
+            key[j] = key[j - 1]
+            label[j] = label[j - 1]
+            j -= 1
+        key[j] = k
+        label[j] = v
+
+
+cdef inline void _sift_down(
+    floating* key, Py_ssize_t* label, Py_ssize_t root, Py_ssize_t n
+) noexcept nogil:
+    """Restore the min-heap below root (children of i: 2i+1, 2i+2) in key[:n]."""
+    cdef:
+        floating k = key[root]
+        Py_ssize_t v = label[root], child
+    while True:
+        child = 2 * root + 1
+        if child >= n:
+            break
+        if child + 1 < n and key[child + 1] < key[child]:
+            child += 1
+        if not key[child] < k:
+            break
+        key[root] = key[child]
+        label[root] = label[child]
+        root = child
+    key[root] = k
+    label[root] = v
+
+
+cdef void _heapsort(floating* key, Py_ssize_t* label, Py_ssize_t n) noexcept nogil:
+    """Descending: a min-heap whose minimum is moved to the end, n log n worst case."""
+    cdef Py_ssize_t i
+    for i in range(n // 2 - 1, -1, -1):
+        _sift_down(key, label, i, n)
+    for i in range(n - 1, 0, -1):
+        _swap(key, label, 0, i)
+        _sift_down(key, label, 0, i)
+
+
+cdef void _introsort(
+    floating* key, Py_ssize_t* label, Py_ssize_t n, int depth
+) noexcept nogil:
+    """Sort key[:n] descending, moving label along; recursion on the smaller part only."""
+    cdef:
+        Py_ssize_t i, j, mid
+        floating pivot
+    while n > INSERTION_SORT_MAX:
+        if depth == 0:
+            _heapsort(key, label, n)
+            return
+        depth -= 1
+        # Median of three, ordered key[0] >= key[mid] >= key[n-1]: the two ends
+        # stop the scans below, so they need no bounds tests.
+        mid = n // 2
+        if key[mid] > key[0]:
+            _swap(key, label, 0, mid)
+        if key[n - 1] > key[mid]:
+            _swap(key, label, mid, n - 1)
+            if key[mid] > key[0]:
+                _swap(key, label, 0, mid)
+        pivot = key[mid]
+        # Hoare partition: key[:i] >= pivot >= key[i:], both parts non-empty.
+        i = 0
+        j = n - 1
+        while True:
+            i += 1
+            while key[i] > pivot:
+                i += 1
+            j -= 1
+            while key[j] < pivot:
+                j -= 1
+            if i >= j:
+                break
+            _swap(key, label, i, j)
+        if i < n - i:
+            _introsort(key, label, i, depth)
+            key += i
+            label += i
+            n -= i
+        else:
+            _introsort(key + i, label + i, n - i, depth)
+            n = i
+    _insertion_sort(key, label, n)
+
+
+cdef inline void _sort_descending(floating* key, Py_ssize_t* label, Py_ssize_t n) noexcept nogil:
+    cdef:
+        int depth = 0
+        Py_ssize_t size = n
+    while size > 1:
+        depth += 2
+        size >>= 1
+    _introsort(key, label, n, depth)
+
+
+# ------------------------------------------------------------------ one row, sorted shifts
+
+
+cdef inline void _sorted_shifts(
+    const floating* x,
+    Py_ssize_t n_listed,
+    Py_ssize_t* labels,
+    floating* shift,
+    double* prefix,
+    double* prefix_error,
+) noexcept nogil:
+    """shift[i] = 1 - x[labels[i]] sorted descending (labels moved along);
+    prefix[m] + prefix_error[m] = sum_{i < m} shift[i] (TwoSum)."""
+    cdef:
+        Py_ssize_t i
+        double total = 0.0, error = 0.0, a, s, b
+    for i in range(n_listed):
+        shift[i] = 1 - x[labels[i]]
+    _sort_descending(shift, labels, n_listed)
+    prefix[0] = 0.0
+    prefix_error[0] = 0.0
+    for i in range(n_listed):
+        a = shift[i]
+        s = total + a
+        b = s - total
+        error += (total - (s - b)) + (a - b)
+        total = s
+        prefix[i + 1] = total
+        prefix_error[i + 1] = error
+
+
+cdef inline Py_ssize_t _n_active(
+    const floating* shift, Py_ssize_t n_listed, floating score
+) noexcept nogil:
+    """m = #{i : not (shift[i] + score <= 0)}, a prefix of the descending shifts.
+
+    Branch-free binary search: shift[:lo] are known active, and the first
+    inactive index lies in [lo, lo + n]."""
+    cdef Py_ssize_t lo = 0, half, n = n_listed
+    if n == 0:
+        return 0
+    while n > 1:
+        half = n >> 1
+        lo += half & -(<Py_ssize_t> (not (shift[lo + half] + score <= 0)))
+        n -= half
+    return lo + (not (shift[lo] + score <= 0))
+
+
+cdef inline void _n_active_lanes(
+    const floating* shift,
+    Py_ssize_t n_listed,
+    const floating* x,
+    const Py_ssize_t* classes,
+    Py_ssize_t* m,
+) noexcept nogil:
+    """m[l] = _n_active(shift, n_listed, x[classes[l]]) for LANES classes, the
+    searches interleaved step by step so that their latencies overlap."""
+    cdef:
+        floating score[LANES]
+        Py_ssize_t l, half, n = n_listed
+    for l in range(LANES):
+        score[l] = x[classes[l]]
+        m[l] = 0
+    if n == 0:
+        return
+    while n > 1:
+        half = n >> 1
+        for l in range(LANES):
+            m[l] += half & -(<Py_ssize_t> (not (shift[m[l] + half] + score[l] <= 0)))
+        n -= half
+    for l in range(LANES):
+        m[l] += not (shift[m[l]] + score[l] <= 0)
+
+
+cdef inline Py_ssize_t _non_targets(
+    Py_ssize_t n_classes, const unsigned char* is_target, Py_ssize_t* others
+) noexcept nogil:
+    """The classes d with is_target[d] == 0, ascending, in others; return how many."""
+    cdef Py_ssize_t d, n_others = 0
+    for d in range(n_classes):
+        others[n_others] = d
+        n_others += not is_target[d]
+    return n_others
+
+
+cdef inline double _active_sum(
+    const floating* shift,
+    const double* prefix,
+    const double* prefix_error,
+    Py_ssize_t m,
+    floating score,
+) noexcept nogil:
+    """sum_{i < m} (shift[i] + score), the terms of one d, m >= 1: in float64 as
+    P[m] + m * score, compensated; NaN if a term is NaN, inf if one is inf."""
+    cdef:
+        floating first = shift[0] + score
+        floating last = shift[m - 1] + score
+        double x = score, count = <double> m
+        double big, x_high, product, product_error, s, b, total
+        Py_ssize_t i
+    # Only the ends of the sorted shifts can be infinite, so only the ends
+    # can give an inf or NaN term.
+    if first != first or last != last:
+        return NAN
+    if first == INFINITY:
+        return INFINITY
+    # Veltkamp split by 2**31 + 1: x_high has 22 significant bits, so
+    # count * x_high is exact for any count < 2**31.
+    big = 2147483649.0 * x
+    x_high = big - (big - x)
+    product = count * x_high                   # exact
+    product_error = count * (x - x_high)
+    s = prefix[m] + product                    # TwoSum
+    b = s - prefix[m]
+    total = s + (((prefix[m] - (s - b)) + (product - b)) + (prefix_error[m] + product_error))
+    if total - total == 0:                     # finite
+        return total
+    # A float64 overflow inside the formula: add the terms one by one.
+    total = 0.0
+    for i in range(m):
+        total += <double> (shift[i] + score)
+    return total
+
+
+cdef inline double _class_loss(
+    const floating* shift,
+    const double* prefix,
+    const double* prefix_error,
+    Py_ssize_t m,
+    floating score,
+) noexcept nogil:
+    """The loss terms of one non-target class violating m labels."""
+    if m == 0:
+        return 0.0
+    return _active_sum(shift, prefix, prefix_error, m, score)
+
+
+cdef inline double _row_loss_sorted(
+    const floating* x,
+    Py_ssize_t n_classes,
+    Py_ssize_t n_listed,
+    Py_ssize_t* index,
+    const unsigned char* is_target,
+    floating* shift,
+    double* prefix,
+) noexcept nogil:
+    """sum_{d in D} (P[m_d] + m_d * x[d]).  index[:n_listed] holds the labels."""
+    cdef:
+        Py_ssize_t* others = index + n_classes
+        double* prefix_error = prefix + n_classes + 1
+        Py_ssize_t m[LANES]
+        Py_ssize_t i, l, n_others
+        double total = 0.0
+    _sorted_shifts(x, n_listed, index, shift, prefix, prefix_error)
+    n_others = _non_targets(n_classes, is_target, others)
+    i = 0
+    while i + LANES <= n_others:
+        _n_active_lanes(shift, n_listed, x, others + i, m)
+        for l in range(LANES):
+            total += _class_loss(shift, prefix, prefix_error, m[l], x[others[i + l]])
+        i += LANES
+    while i < n_others:
+        total += _class_loss(shift, prefix, prefix_error,
+                             _n_active(shift, n_listed, x[others[i]]), x[others[i]])
+        i += 1
+    return total
+
+
+cdef inline double _class_loss_gradient(
+    const floating* x,
+    floating* gradient,
+    double coef,
+    double grad_output,
+    const floating* shift,
+    const double* prefix,
+    const double* prefix_error,
+    double* histogram,
+    Py_ssize_t m,
+    Py_ssize_t d,
+) noexcept nogil:
+    """The loss terms of non-target class d violating m labels; writes its
+    gradient and counts it in histogram[m]."""
+    # grad_output multiplies last, as in PyTorch (0 * grad_output where inactive)
+    gradient[d] = <floating> (<double> m * coef * grad_output)
+    histogram[m] += 1
+    return _class_loss(shift, prefix, prefix_error, m, x[d])
+
+
+cdef inline double _row_loss_gradient_sorted(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    Py_ssize_t* index,
+    const unsigned char* is_target,
+    floating* shift,
+    double* prefix,
+    double* count,
+) noexcept nogil:
+    """Row loss as _row_loss_sorted; gradient_d = m_d, gradient_c = -sum_{i: j_i = c}
+    #{d : m_d > i}, times coef, times grad_output."""
+    cdef:
+        Py_ssize_t* labels = index
+        Py_ssize_t* others = index + n_classes
+        double* prefix_error = prefix + n_classes + 1
+        double* histogram = prefix + 2 * (n_classes + 1)   # histogram[m] = #{d : m_d = m}
+        Py_ssize_t m[LANES]
+        Py_ssize_t i, l, n_others
+        double total = 0.0, n_above = 0.0
+    _sorted_shifts(x, n_listed, labels, shift, prefix, prefix_error)
+    n_others = _non_targets(n_classes, is_target, others)
+    for i in range(n_listed + 1):
+        histogram[i] = 0.0
+    i = 0
+    while i + LANES <= n_others:
+        _n_active_lanes(shift, n_listed, x, others + i, m)
+        for l in range(LANES):
+            total += _class_loss_gradient(x, gradient, coef, grad_output, shift, prefix,
+                                          prefix_error, histogram, m[l], others[i + l])
+        i += LANES
+    while i < n_others:
+        total += _class_loss_gradient(x, gradient, coef, grad_output, shift, prefix,
+                                      prefix_error, histogram,
+                                      _n_active(shift, n_listed, x[others[i]]), others[i])
+        i += 1
+    for i in range(n_listed - 1, -1, -1):
+        n_above += histogram[i + 1]          # #{d : m_d > i}
+        count[labels[i]] -= n_above
+    for i in range(n_listed):
+        gradient[labels[i]] = <floating> (count[labels[i]] * coef * grad_output)
+    for i in range(n_listed):
+        count[labels[i]] = 0
+    return total
+
+
+# ------------------------------------------------------------------ one row, direct loop
+
+
+cdef inline double _row_loss_direct(
+    const floating* x,
+    Py_ssize_t n_classes,
+    Py_ssize_t n_listed,
+    const Py_ssize_t* labels,
+    const unsigned char* is_target,
+) noexcept nogil:
+    """sum_{j in T} sum_{d in D, z_jd > 0} z_jd, pair by pair."""
+    cdef:
         Py_ssize_t j, d
         floating shift, z
         double total = 0.0
@@ -103,26 +536,22 @@ cdef inline double _row_loss(
             z = shift + x[d]
             if not is_target[d] and not z <= 0:  # NaN (inf - inf) passes, making total NaN
                 total += z
-    _clear_labels(labels, n_listed, is_target)
-    if total != total or _has_nan(x, n_classes):
-        return NAN
     return total
 
 
-cdef inline double _row_loss_gradient(
+cdef inline double _row_loss_gradient_direct(
     const floating* x,
-    const target_t* target,
     floating* gradient,
     Py_ssize_t n_classes,
     double coef,
     double grad_output,
-    Py_ssize_t* labels,
-    unsigned char* is_target,
+    Py_ssize_t n_listed,
+    const Py_ssize_t* labels,
+    const unsigned char* is_target,
     double* count,
 ) noexcept nogil:
-    """Row loss as _row_loss; writes the row's gradient, scaled by coef * grad_output."""
+    """Row loss as _row_loss_direct; writes the row's gradient, scaled by coef * grad_output."""
     cdef:
-        Py_ssize_t n_listed = _collect_labels(target, n_classes, labels, is_target)
         Py_ssize_t j, d, n_active
         floating shift, z
         double total = 0.0
@@ -136,27 +565,91 @@ cdef inline double _row_loss_gradient(
                 count[d] += 1
                 n_active += 1
         count[labels[j]] -= n_active
-    _clear_labels(labels, n_listed, is_target)
     for d in range(n_classes):
         # grad_output multiplies last, as in PyTorch (0 * grad_output where inactive)
         gradient[d] = <floating> (count[d] * coef * grad_output)
         count[d] = 0
-    if total != total or _has_nan(x, n_classes):
-        for d in range(n_classes):
-            gradient[d] = NAN
-        return NAN
     return total
+
+
+# ------------------------------------------------------------------ one row
+
+
+cdef inline double _row_loss(
+    const floating* x,
+    const target_t* target,
+    Py_ssize_t n_classes,
+    Py_ssize_t* labels,
+    unsigned char* is_target,
+    floating* shift,
+    double* prefix,
+) noexcept nogil:
+    """sum_{j in T} sum_{d in D, z_jd > 0} z_jd for one row; NaN if x has a NaN."""
+    cdef:
+        Py_ssize_t n_listed
+        double total
+    if _has_nan(x, n_classes):
+        return NAN
+    n_listed = _collect_labels(target, n_classes, labels, is_target)
+    if n_listed <= direct_max_labels:
+        total = _row_loss_direct(x, n_classes, n_listed, labels, is_target)
+    else:
+        total = _row_loss_sorted(x, n_classes, n_listed, labels, is_target, shift, prefix)
+    _clear_labels(labels, n_listed, is_target)
+    return total
+
+
+cdef inline double _row_loss_gradient(
+    const floating* x,
+    const target_t* target,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t* labels,
+    unsigned char* is_target,
+    floating* shift,
+    double* prefix,
+    double* count,
+) noexcept nogil:
+    """Row loss as _row_loss; writes the row's gradient, scaled by coef * grad_output."""
+    cdef:
+        Py_ssize_t n_listed
+        double total
+    if _has_nan(x, n_classes):
+        _fill_nan(gradient, n_classes)
+        return NAN
+    n_listed = _collect_labels(target, n_classes, labels, is_target)
+    if n_listed <= direct_max_labels:
+        total = _row_loss_gradient_direct(x, gradient, n_classes, coef, grad_output,
+                                          n_listed, labels, is_target, count)
+    else:
+        total = _row_loss_gradient_sorted(x, gradient, n_classes, coef, grad_output,
+                                          n_listed, labels, is_target, shift, prefix, count)
+    _clear_labels(labels, n_listed, is_target)
+    if total != total:
+        _fill_nan(gradient, n_classes)
+    return total
+
+
+# ------------------------------------------------------------------ arrays
 
 
 def loss(
     const floating[:, ::1] input,
     const target_t[:, ::1] target,
     double[::1] loss_out,
-    Py_ssize_t[:, ::1] label_scratch,
+    Py_ssize_t[:, ::1] index_scratch,
     unsigned char[:, ::1] is_target_scratch,
+    floating[:, ::1] shift_scratch,
+    double[:, ::1] prefix_scratch,
     int n_threads,
 ):
-    """Per-sample loss: loss_out[n] = 1/C * sum_{j in T_n} sum_{d in D_n} max(0, z_njd)."""
+    """Per-sample loss: loss_out[n] = 1/C * sum_{j in T_n} sum_{d in D_n} max(0, z_njd).
+
+    Scratch rows, one per thread: labels and shifts (C), class mask (C, zeroed
+    on entry and left so), prefix sums (3 * (C + 1)).
+    """
     cdef:
         Py_ssize_t n_samples = input.shape[0]
         Py_ssize_t n_classes = input.shape[1]
@@ -165,7 +658,8 @@ def loss(
         thread = threadid()
         loss_out[n] = _row_loss(
             &input[n, 0], &target[n, 0], n_classes,
-            &label_scratch[thread, 0], &is_target_scratch[thread, 0],
+            &index_scratch[thread, 0], &is_target_scratch[thread, 0],
+            &shift_scratch[thread, 0], &prefix_scratch[thread, 0],
         ) / n_classes
 
 
@@ -177,8 +671,10 @@ def loss_gradient(
     Py_ssize_t grad_output_stride,
     double[::1] loss_out,
     floating[:, ::1] gradient_out,
-    Py_ssize_t[:, ::1] label_scratch,
+    Py_ssize_t[:, ::1] index_scratch,
     unsigned char[:, ::1] is_target_scratch,
+    floating[:, ::1] shift_scratch,
+    double[:, ::1] prefix_scratch,
     double[:, ::1] count_scratch,
     int n_threads,
 ):
@@ -197,5 +693,6 @@ def loss_gradient(
         loss_out[n] = _row_loss_gradient(
             &input[n, 0], &target[n, 0], &gradient_out[n, 0], n_classes,
             scale, grad_output[n * grad_output_stride],
-            &label_scratch[thread, 0], &is_target_scratch[thread, 0], &count_scratch[thread, 0],
+            &index_scratch[thread, 0], &is_target_scratch[thread, 0],
+            &shift_scratch[thread, 0], &prefix_scratch[thread, 0], &count_scratch[thread, 0],
         ) / n_classes
