@@ -331,7 +331,7 @@ def _multilabel_margin_prepare(settings, input, target):
     # zeroed after each sample), sorted shifts, prefix sums (pyx/_multilabel_margin.pyx).
     scratch = (np.empty((n_threads, 2 * n_classes), dtype=np.intp),
                np.zeros((n_threads, n_classes), dtype=np.uint8),
-               np.empty((n_threads, n_classes), dtype=scores.dtype),
+               np.empty((n_threads, 2 * n_classes), dtype=scores.dtype),
                np.empty((n_threads, 3 * (n_classes + 1))))
     return scores, input_shape, target, loss_shape, n_threads, scratch
 

@@ -88,7 +88,8 @@ Design
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, NAN
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.string cimport memcpy, memset
 
 ctypedef fused target_t:
     int32_t
@@ -96,9 +97,10 @@ ctypedef fused target_t:
 
 cdef enum:
     # Rows with at most this many labels use the direct O(k * C) loop (measured).
-    DIRECT_MAX_LABELS = 4
-    # Partitions of at most this many elements are finished by insertion sort.
-    INSERTION_SORT_MAX = 16
+    DIRECT_MAX_LABELS = 2
+    # Fewer labels than this are sorted by insertion, more by radix sort (measured).
+    RADIX_MIN_FLOAT32 = 64
+    RADIX_MIN_FLOAT64 = 128
     # Binary searches run this many at a time.
     LANES = 8
 
@@ -165,15 +167,6 @@ cdef inline void _fill_nan(floating* row, Py_ssize_t n_classes) noexcept nogil:
 # ------------------------------------------------------------------ sort (descending shifts)
 
 
-cdef inline void _swap(floating* key, Py_ssize_t* label, Py_ssize_t i, Py_ssize_t j) noexcept nogil:
-    cdef floating k = key[i]
-    cdef Py_ssize_t v = label[i]
-    key[i] = key[j]
-    label[i] = label[j]
-    key[j] = k
-    label[j] = v
-
-
 cdef inline void _insertion_sort(floating* key, Py_ssize_t* label, Py_ssize_t n) noexcept nogil:
     cdef:
         Py_ssize_t i, j, v
@@ -190,92 +183,87 @@ cdef inline void _insertion_sort(floating* key, Py_ssize_t* label, Py_ssize_t n)
         label[j] = v
 
 
-cdef inline void _sift_down(
-    floating* key, Py_ssize_t* label, Py_ssize_t root, Py_ssize_t n
+cdef inline uint64_t _descending_bits(floating value) noexcept nogil:
+    """An unsigned integer that orders the floats (not NaN) in descending order:
+    the IEEE bits with the sign bit set for negatives (larger magnitude, larger
+    key) and all other bits flipped for positives."""
+    cdef:
+        uint32_t bits32
+        uint64_t bits64
+    if floating is float:
+        memcpy(&bits32, &value, 4)
+        return bits32 ^ (((bits32 >> 31) - 1) & 0x7FFFFFFF)
+    else:
+        memcpy(&bits64, &value, 8)
+        return bits64 ^ (((bits64 >> 63) - 1) & (~(<uint64_t> 0) >> 1))
+
+
+cdef void _radix_sort(
+    floating* key, Py_ssize_t* label, Py_ssize_t n,
+    floating* key_buffer, Py_ssize_t* label_buffer,
 ) noexcept nogil:
-    """Restore the min-heap below root (children of i: 2i+1, 2i+2) in key[:n]."""
+    """Sort key[:n] descending, moving label along: LSD radix sort on bytes of
+    _descending_bits (stable counting passes, skipped where all keys share the
+    byte), through the buffers of n elements each."""
     cdef:
-        floating k = key[root]
-        Py_ssize_t v = label[root], child
-    while True:
-        child = 2 * root + 1
-        if child >= n:
-            break
-        if child + 1 < n and key[child + 1] < key[child]:
-            child += 1
-        if not key[child] < k:
-            break
-        key[root] = key[child]
-        label[root] = label[child]
-        root = child
-    key[root] = k
-    label[root] = v
+        Py_ssize_t counts[8 * 256]
+        Py_ssize_t* count
+        int n_passes = 4 if floating is float else 8
+        int p, shift
+        Py_ssize_t i, total, position, digit
+        uint64_t bits
+        floating* source_key = key
+        Py_ssize_t* source_label = label
+        floating* target_key = key_buffer
+        Py_ssize_t* target_label = label_buffer
+        floating* swap_key
+        Py_ssize_t* swap_label
+    memset(counts, 0, n_passes * 256 * sizeof(Py_ssize_t))
+    for i in range(n):
+        bits = _descending_bits(key[i])
+        for p in range(n_passes):
+            counts[p * 256 + ((bits >> (8 * p)) & 255)] += 1
+    for p in range(n_passes):
+        count = counts + p * 256
+        shift = 8 * p
+        if count[(_descending_bits(source_key[0]) >> shift) & 255] == n:
+            continue
+        total = 0
+        for digit in range(256):
+            position = count[digit]
+            count[digit] = total
+            total += position
+        for i in range(n):
+            digit = (_descending_bits(source_key[i]) >> shift) & 255
+            position = count[digit]
+            count[digit] = position + 1
+            target_key[position] = source_key[i]
+            target_label[position] = source_label[i]
+        swap_key = source_key
+        source_key = target_key
+        target_key = swap_key
+        swap_label = source_label
+        source_label = target_label
+        target_label = swap_label
+    if source_key != key:
+        memcpy(key, source_key, n * sizeof(floating))
+        memcpy(label, source_label, n * sizeof(Py_ssize_t))
 
 
-cdef void _heapsort(floating* key, Py_ssize_t* label, Py_ssize_t n) noexcept nogil:
-    """Descending: a min-heap whose minimum is moved to the end, n log n worst case."""
-    cdef Py_ssize_t i
-    for i in range(n // 2 - 1, -1, -1):
-        _sift_down(key, label, i, n)
-    for i in range(n - 1, 0, -1):
-        _swap(key, label, 0, i)
-        _sift_down(key, label, 0, i)
-
-
-cdef void _introsort(
-    floating* key, Py_ssize_t* label, Py_ssize_t n, int depth
+cdef inline void _sort_descending(
+    floating* key, Py_ssize_t* label, Py_ssize_t n,
+    floating* key_buffer, Py_ssize_t* label_buffer,
 ) noexcept nogil:
-    """Sort key[:n] descending, moving label along; recursion on the smaller part only."""
-    cdef:
-        Py_ssize_t i, j, mid
-        floating pivot
-    while n > INSERTION_SORT_MAX:
-        if depth == 0:
-            _heapsort(key, label, n)
-            return
-        depth -= 1
-        # Median of three, ordered key[0] >= key[mid] >= key[n-1]: the two ends
-        # stop the scans below, so they need no bounds tests.
-        mid = n // 2
-        if key[mid] > key[0]:
-            _swap(key, label, 0, mid)
-        if key[n - 1] > key[mid]:
-            _swap(key, label, mid, n - 1)
-            if key[mid] > key[0]:
-                _swap(key, label, 0, mid)
-        pivot = key[mid]
-        # Hoare partition: key[:i] >= pivot >= key[i:], both parts non-empty.
-        i = 0
-        j = n - 1
-        while True:
-            i += 1
-            while key[i] > pivot:
-                i += 1
-            j -= 1
-            while key[j] < pivot:
-                j -= 1
-            if i >= j:
-                break
-            _swap(key, label, i, j)
-        if i < n - i:
-            _introsort(key, label, i, depth)
-            key += i
-            label += i
-            n -= i
-        else:
-            _introsort(key + i, label + i, n - i, depth)
-            n = i
-    _insertion_sort(key, label, n)
-
-
-cdef inline void _sort_descending(floating* key, Py_ssize_t* label, Py_ssize_t n) noexcept nogil:
-    cdef:
-        int depth = 0
-        Py_ssize_t size = n
-    while size > 1:
-        depth += 2
-        size >>= 1
-    _introsort(key, label, n, depth)
+    """Sort key[:n] descending, moving label along (buffers of n elements)."""
+    cdef Py_ssize_t radix_min
+    if floating is float:
+        radix_min = RADIX_MIN_FLOAT32
+    else:
+        radix_min = RADIX_MIN_FLOAT64
+    if n < radix_min:
+        _insertion_sort(key, label, n)
+    else:
+        _radix_sort(key, label, n, key_buffer, label_buffer)
 
 
 # ------------------------------------------------------------------ one row, sorted shifts
@@ -283,6 +271,7 @@ cdef inline void _sort_descending(floating* key, Py_ssize_t* label, Py_ssize_t n
 
 cdef inline void _sorted_shifts(
     const floating* x,
+    Py_ssize_t n_classes,
     Py_ssize_t n_listed,
     Py_ssize_t* labels,
     floating* shift,
@@ -290,13 +279,14 @@ cdef inline void _sorted_shifts(
     double* prefix_error,
 ) noexcept nogil:
     """shift[i] = 1 - x[labels[i]] sorted descending (labels moved along);
-    prefix[m] + prefix_error[m] = sum_{i < m} shift[i] (TwoSum)."""
+    prefix[m] + prefix_error[m] = sum_{i < m} shift[i] (TwoSum).  The sort
+    uses shift[n_classes:] and labels[n_classes:] as buffers."""
     cdef:
         Py_ssize_t i
         double total = 0.0, error = 0.0, a, s, b
     for i in range(n_listed):
         shift[i] = 1 - x[labels[i]]
-    _sort_descending(shift, labels, n_listed)
+    _sort_descending(shift, labels, n_listed, shift + n_classes, labels + n_classes)
     prefix[0] = 0.0
     prefix_error[0] = 0.0
     for i in range(n_listed):
@@ -431,7 +421,7 @@ cdef inline double _row_loss_sorted(
         Py_ssize_t m[LANES]
         Py_ssize_t i, l, n_others
         double total = 0.0
-    _sorted_shifts(x, n_listed, index, shift, prefix, prefix_error)
+    _sorted_shifts(x, n_classes, n_listed, index, shift, prefix, prefix_error)
     n_others = _non_targets(n_classes, is_target, others)
     i = 0
     while i + LANES <= n_others:
@@ -489,7 +479,7 @@ cdef inline double _row_loss_gradient_sorted(
         Py_ssize_t m[LANES]
         Py_ssize_t i, l, n_others
         double total = 0.0, n_above = 0.0
-    _sorted_shifts(x, n_listed, labels, shift, prefix, prefix_error)
+    _sorted_shifts(x, n_classes, n_listed, labels, shift, prefix, prefix_error)
     n_others = _non_targets(n_classes, is_target, others)
     for i in range(n_listed + 1):
         histogram[i] = 0.0
