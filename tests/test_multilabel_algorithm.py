@@ -35,6 +35,9 @@ from marginloss import (
 DTYPES = [np.float32, np.float64]
 SCORE_KINDS = ["normal", "ties", "near_threshold", "huge_near_threshold", "extreme", "special"]
 PATHS = {"default": None, "direct": 1 << 40, "sorted": -1}
+# float32 loss vs the exact sum: the sorted path rounds once (1 ulp); the direct
+# loop also rounds every term to float32 first (2 ulps in the worst case).
+MAX_ULPS = {"default": 2, "direct": 2, "sorted": 1}
 
 
 def dtype_id(dtype):
@@ -121,8 +124,8 @@ def pair_reference(x, t):
     return totals, counts, nan_rows
 
 
-def check_against_reference(x, t, grad_output=None, n_threads=1):
-    """Kernel == pair loop: exact gradients, losses to 1 float32 ulp / 1e-13."""
+def check_against_reference(x, t, grad_output=None, n_threads=1, max_ulps=1):
+    """Kernel == pair loop: exact gradients, losses to max_ulps float32 ulps / 1e-13."""
     dtype = x.dtype.type
     n_samples, n_classes = x.shape
     totals, counts, nan_rows = pair_reference(x, t)
@@ -154,7 +157,7 @@ def check_against_reference(x, t, grad_output=None, n_threads=1):
         np.testing.assert_array_equal(loss[ok & ~both_finite], expected32[ok & ~both_finite])
         ulps = np.abs(loss[both_finite].view(np.int32).astype(np.int64)
                       - expected32[both_finite].view(np.int32).astype(np.int64))
-        assert ulps.max(initial=0) <= 1, (loss[both_finite], expected32[both_finite])
+        assert ulps.max(initial=0) <= max_ulps, (loss[both_finite], expected32[both_finite])
     else:
         finite = ok & np.isfinite(expected)
         np.testing.assert_array_equal(loss[ok & ~finite], expected[ok & ~finite])
@@ -257,7 +260,7 @@ def test_matches_pair_loop(rng, dtype, shape, kind, path):
     t = make_target(rng, *shape)
     x = make_scores(rng, shape, dtype, kind, t)
     with use_path(path):
-        check_against_reference(x, t)
+        check_against_reference(x, t, max_ulps=MAX_ULPS[path])
 
 
 @pytest.mark.parametrize("path", ["direct", "sorted"])
@@ -269,7 +272,7 @@ def test_grad_output_signed_zeros_and_inf(rng, dtype, path):
     x = make_scores(rng, shape, dtype, "ties", t)
     go = rng.choice([1.5, -2.0, 0.0, -0.0, np.inf, -np.inf], size=shape[0])
     with use_path(path):
-        check_against_reference(x, t, grad_output=go)
+        check_against_reference(x, t, grad_output=go, max_ulps=MAX_ULPS[path])
 
 
 @pytest.mark.parametrize("kind", SCORE_KINDS)
@@ -290,8 +293,9 @@ def test_direct_and_sorted_paths_agree(rng, dtype, kind):
     (direct_loss, direct_grad), (sorted_loss, sorted_grad) = results.values()
     assert sorted_grad.tobytes() == direct_grad.tobytes()
     np.testing.assert_array_equal(np.isnan(sorted_loss), np.isnan(direct_loss))
-    # The direct loop adds the terms rounded to the input dtype: close, not equal.
-    rtol = 2e-7 if dtype is np.float32 else 1e-13
+    # The direct loop adds the terms rounded to the input dtype: close, not equal
+    # (float32: 1 + 2 ulps of the exact value apart at most).
+    rtol = 4e-7 if dtype is np.float32 else 1e-13
     finite = np.isfinite(direct_loss) & np.isfinite(sorted_loss)
     np.testing.assert_allclose(sorted_loss[finite], direct_loss[finite], rtol=rtol)
 
@@ -308,7 +312,7 @@ def test_sort_sizes_and_thread_counts(rng, dtype, n_labels):
             rng.integers(0, 400, n_labels)
     x = make_scores(rng, shape, dtype, "ties" if n_labels % 2 else "normal", t)
     x[::10, 3] = -x[::10, 3]  # +-0 among the ties
-    loss, grad = check_against_reference(x, t)
+    loss, grad = check_against_reference(x, t, max_ulps=MAX_ULPS["default"])
     loss2, grad2 = multilabel_margin_loss_and_grad(x, t, reduction="none", n_threads=2)
     assert loss2.tobytes() == loss.tobytes() and grad2.tobytes() == grad.tobytes()
 
@@ -324,7 +328,7 @@ def test_infinite_scores_in_sorted_labels(dtype):
     t = np.array([[0, 1, 2, -1, 0, 0]] * 4)
     for path in ("direct", "sorted"):
         with use_path(path):
-            loss, grad = check_against_reference(x, t)
+            loss, grad = check_against_reference(x, t, max_ulps=MAX_ULPS[path])
     assert loss[0] == np.inf and np.isnan(loss[1]) and np.isnan(loss[2])
     assert np.isfinite(loss[3])
 
@@ -337,7 +341,7 @@ def test_float32_term_overflow_is_inf():
     t = np.array([[0, -1, -1]])
     for path in ("direct", "sorted"):
         with use_path(path):
-            loss, _ = check_against_reference(x, t)
+            loss, _ = check_against_reference(x, t, max_ulps=MAX_ULPS[path])
             assert loss[0] == np.inf
 
 
@@ -398,4 +402,4 @@ def rows(draw):
 def test_random_rows_match_pair_loop(case, path):
     x, t = case
     with use_path(path):
-        check_against_reference(x, t)
+        check_against_reference(x, t, max_ulps=MAX_ULPS[path])
