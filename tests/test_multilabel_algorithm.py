@@ -403,3 +403,23 @@ def test_random_rows_match_pair_loop(case, path):
     x, t = case
     with use_path(path):
         check_against_reference(x, t, max_ulps=MAX_ULPS[path])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_sorted_path_guards_out_of_range_targets(dtype):
+    # Memory safety on the sorted path too: an out-of-range entry (possible only
+    # if another thread changes the target after validation) ends the labels.
+    x = np.array([[0.1, 0.2, 0.4, 0.8, -0.5, 0.3, 0.9, 0.0]] * 2, dtype=dtype)
+    target = np.array([[3, 0, 5, 6, 1 << 30, 1, 2, 2], [3, 0, 5, 6, -1, 1, 2, 2]])
+    c = x.shape[1]
+    scratch = (np.empty((1, 2 * c), dtype=np.intp), np.zeros((1, c), dtype=np.uint8),
+               np.empty((1, 2 * c), dtype=dtype), np.empty((1, 3 * (c + 1))))
+    loss = np.empty(2)
+    gradient = np.empty_like(x)
+    with use_path("sorted"):
+        _multilabel_margin.loss(x, target, loss, *scratch, 1)
+        assert loss[0] == loss[1] and not scratch[1].any()
+        _multilabel_margin.loss_gradient(x, target, 1 / c, np.ones(1), 0, loss, gradient,
+                                         *scratch, np.zeros((1, c)), 1)
+    assert loss[0] == loss[1] and not scratch[1].any()
+    np.testing.assert_array_equal(gradient[0], gradient[1])
