@@ -178,6 +178,7 @@ cdef inline void _fill_nan(floating* row, Py_ssize_t n_classes) noexcept nogil:
 
 
 cdef inline void _insertion_sort(floating* key, Py_ssize_t* label, Py_ssize_t n) noexcept nogil:
+    """Sort key[:n] descending, moving label along: O(n**2), for small n."""
     cdef:
         Py_ssize_t i, j, v
         floating k
@@ -412,7 +413,8 @@ cdef inline double _class_loss(
     Py_ssize_t m,
     floating score,
 ) noexcept nogil:
-    """The loss terms of one non-target class violating m labels."""
+    """sum_{i < m} (shift[i] + score): the terms of a non-target class that
+    violates m labels (0 if m == 0)."""
     if m == 0:
         return 0.0
     return _active_sum(shift, prefix, prefix_error, m, score)
@@ -461,8 +463,8 @@ cdef inline double _class_loss_gradient(
     Py_ssize_t m,
     Py_ssize_t d,
 ) noexcept nogil:
-    """The loss terms of non-target class d violating m labels; writes its
-    gradient and counts it in histogram[m]."""
+    """_class_loss of class d, violating m labels; writes gradient_d =
+    m * coef * grad_output and counts d in histogram[m]."""
     # grad_output multiplies last, as in PyTorch (0 * grad_output where inactive)
     gradient[d] = <floating> (<double> m * coef * grad_output)
     histogram[m] += 1
@@ -587,7 +589,8 @@ cdef inline double _row_loss(
     floating* shift,
     double* prefix,
 ) noexcept nogil:
-    """sum_{j in T} sum_{d in D, z_jd > 0} z_jd for one row; NaN if x has a NaN."""
+    """sum_{j in T} sum_{d in D, z_jd > 0} z_jd for one row; NaN if x has a NaN.
+    Sorted shifts and binary searches, or the direct loop for few labels."""
     cdef:
         Py_ssize_t n_listed
         double total
@@ -650,8 +653,8 @@ def loss(
 ):
     """Per-sample loss: loss_out[n] = 1/C * sum_{j in T_n} sum_{d in D_n} max(0, z_njd).
 
-    Scratch rows, one per thread: labels and shifts (C), class mask (C, zeroed
-    on entry and left so), prefix sums (3 * (C + 1)).
+    Scratch rows, one per thread: class indices (2C), class mask (C, zeroed
+    on entry and left so), shifts (2C), prefix sums (3 * (C + 1)).
     """
     cdef:
         Py_ssize_t n_samples = input.shape[0]
