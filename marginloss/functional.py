@@ -327,9 +327,12 @@ def _multilabel_margin_prepare(settings, input, target):
     target, loss_shape = as_label_target(target, scores, input_shape)
     n_samples, n_classes = scores.shape
     n_threads = effective_n_threads(settings.n_threads, n_samples, n_samples * n_classes)
-    # One row per thread of labels and of class mask (left zeroed after each sample).
-    scratch = (np.empty((n_threads, n_classes), dtype=np.intp),
-               np.zeros((n_threads, n_classes), dtype=np.uint8))
+    # One row per thread of labels and non-target classes, class mask (left
+    # zeroed after each sample), sorted shifts, prefix sums (pyx/_multilabel_margin.pyx).
+    scratch = (np.empty((n_threads, 2 * n_classes), dtype=np.intp),
+               np.zeros((n_threads, n_classes), dtype=np.uint8),
+               np.empty((n_threads, 2 * n_classes), dtype=scores.dtype),
+               np.empty((n_threads, 3 * (n_classes + 1))))
     return scores, input_shape, target, loss_shape, n_threads, scratch
 
 

@@ -43,7 +43,8 @@ def test_multilabel_kernel_guards_out_of_range_targets(dtype, target_dtype):
     # An out-of-range entry ends the sample's labels, like -1.
     x = np.array([[0.1, 0.2, 0.4, 0.8]] * 2, dtype=dtype)
     target = np.array([[3, 0, 1 << 30, 1], [3, 0, -1, 1]], dtype=target_dtype)
-    scratch = (np.empty((1, 4), dtype=np.intp), np.zeros((1, 4), dtype=np.uint8))
+    scratch = (np.empty((1, 8), dtype=np.intp), np.zeros((1, 4), dtype=np.uint8),
+               np.empty((1, 8), dtype=dtype), np.empty((1, 15)))
     loss = np.empty(2)
     _multilabel_margin.loss(x, target, loss, *scratch, 1)
     assert loss[0] == loss[1] and not scratch[1].any()

@@ -1,0 +1,425 @@
+"""The multi-label kernel's sorted algorithm against the plain O(k * C) pair loop.
+
+The kernel (``pyx/_multilabel_margin.pyx``) sorts the k shifts ``1 - x[j]`` and
+finds, by binary search, how many of them each non-target class violates.  The
+oracle here is the definition itself: every pair (j, d) evaluated with the
+floating-point predicate ``(1 - x[j]) + x[d] > 0`` in the input dtype, in NumPy.
+
+- Gradients are pair counts times 1/C: they must match exactly (bitwise, and the
+  recovered integer counts too).
+- Losses: the kernel adds the unrounded terms ``(1 - x[j]) + x[d]`` (the shift
+  rounded in the input dtype, as the predicate does) in float64 with
+  compensation, so the oracle is their exact sum (``math.fsum``); a term that
+  is inf or NaN in the input dtype makes the row inf or NaN, as in PyTorch.
+  float32 losses must be within 1 ulp of the exact value, float64 within a
+  relative 1e-13, also when the terms cancel against huge scores.
+- Both kernel paths (the direct loop for rows with few labels, the sorted one)
+  are run on the same rows through ``_multilabel_margin._set_direct_max_labels``.
+"""
+
+import math
+import zlib
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from marginloss import (
+    _multilabel_margin,
+    multilabel_margin_loss,
+    multilabel_margin_loss_and_grad,
+)
+
+DTYPES = [np.float32, np.float64]
+SCORE_KINDS = ["normal", "ties", "near_threshold", "huge_near_threshold", "extreme", "special"]
+PATHS = {"default": None, "direct": 1 << 40, "sorted": -1}
+# float32 loss vs the exact sum: the sorted path rounds once (1 ulp); the direct
+# loop also rounds every term to float32 first (2 ulps in the worst case).
+MAX_ULPS = {"default": 2, "direct": 2, "sorted": 1}
+
+
+def dtype_id(dtype):
+    return np.dtype(dtype).name
+
+
+@pytest.fixture
+def rng(request):
+    """A generator with a fixed seed of its own for each test (and parameter set)."""
+    return np.random.default_rng(zlib.crc32(request.node.name.encode()) + 20_260_601)
+
+
+class use_path:
+    """Context manager: run the kernel's direct loop, its sorted path, or the default."""
+
+    def __init__(self, path):
+        self.threshold = PATHS[path]
+
+    def __enter__(self):
+        if self.threshold is not None:
+            self.previous = _multilabel_margin._set_direct_max_labels(self.threshold)
+        return self
+
+    def __exit__(self, *exc):
+        if self.threshold is not None:
+            _multilabel_margin._set_direct_max_labels(self.previous)
+
+
+# ---------------------------------------------------------------------------
+# The oracle: the pair loop
+# ---------------------------------------------------------------------------
+def exact_sum(values):
+    """The float64 nearest to the exact sum (inf beyond the float64 range, like
+    the kernel's float64 row sum)."""
+    try:
+        return math.fsum(values)
+    except OverflowError:  # an intermediate overflow: add exactly
+        total = sum(map(Fraction, values))
+        try:
+            return float(total)
+        except OverflowError:
+            return math.inf if total > 0 else -math.inf
+
+
+def pair_reference(x, t):
+    """Per row: (exact loss sum before /C, signed pair counts (C,), NaN row?).
+
+    Every pair is tested with the kernel's predicate ``not (z <= 0)`` on
+    ``z = (1 - x[j]) + x[d]`` rounded in the input dtype (so a NaN term counts
+    as active and makes the row NaN).
+    """
+    x = np.atleast_2d(x)
+    t = np.asarray(t).reshape(x.shape)
+    dtype = x.dtype.type
+    n_samples, n_classes = x.shape
+    totals = np.zeros(n_samples)
+    counts = np.zeros((n_samples, n_classes), dtype=np.int64)
+    nan_rows = np.zeros(n_samples, dtype=bool)
+    with np.errstate(all="ignore"):
+        for n in range(n_samples):
+            row = x[n]
+            negative = np.flatnonzero(t[n] < 0)
+            k = negative[0] if negative.size else n_classes
+            labels = t[n, :k]
+            is_target = np.zeros(n_classes, dtype=bool)
+            is_target[labels] = True
+            others = np.flatnonzero(~is_target)
+            shift = dtype(1) - row[labels]                  # in the input dtype
+            z = shift[:, None] + row[others][None, :]       # in the input dtype
+            active = ~(z <= 0)
+            counts[n, others] = active.sum(axis=0)
+            np.subtract.at(counts[n], labels, active.sum(axis=1))
+            terms = z[active]
+            if np.isnan(row).any() or np.isnan(terms).any():
+                nan_rows[n] = True
+                totals[n] = np.nan
+            elif np.isinf(terms).any():
+                totals[n] = np.inf
+            else:
+                pairs = np.nonzero(active)
+                totals[n] = exact_sum(np.concatenate(
+                    [shift[pairs[0]].astype(np.float64), row[others][pairs[1]].astype(np.float64)]
+                ))
+    return totals, counts, nan_rows
+
+
+def check_against_reference(x, t, grad_output=None, n_threads=1, max_ulps=1):
+    """Kernel == pair loop: exact gradients, losses to max_ulps float32 ulps / 1e-13."""
+    dtype = x.dtype.type
+    n_samples, n_classes = x.shape
+    totals, counts, nan_rows = pair_reference(x, t)
+    go = np.ones(n_samples) if grad_output is None else np.asarray(grad_output, dtype=np.float64)
+    loss, grad = multilabel_margin_loss_and_grad(x, t, reduction="none", grad_output=go,
+                                                 n_threads=n_threads)
+    assert loss.dtype == x.dtype and grad.dtype == x.dtype
+
+    # Gradient: bitwise the kernel's formula (count * (1/C)) * grad_output, rounded once.
+    with np.errstate(all="ignore"):
+        expected_grad = (counts * (1.0 / n_classes) * go[:, None]).astype(dtype)
+    expected_grad[nan_rows] = np.nan
+    assert grad.tobytes() == expected_grad.tobytes(), (
+        f"gradient differs at {np.argwhere(grad.view(np.uint8) != expected_grad.view(np.uint8))[:5]}"
+    )
+    if grad_output is None:  # the counts themselves, recovered from count / C
+        finite = ~nan_rows
+        np.testing.assert_array_equal(np.rint(grad[finite].astype(np.float64) * n_classes),
+                                      counts[finite])
+
+    # Loss.
+    assert np.array_equal(np.isnan(loss), nan_rows)
+    with np.errstate(all="ignore"):
+        expected = totals / n_classes
+        expected32 = expected.astype(np.float32)
+    ok = ~nan_rows
+    if dtype is np.float32:
+        both_finite = ok & np.isfinite(expected32) & np.isfinite(loss)
+        np.testing.assert_array_equal(loss[ok & ~both_finite], expected32[ok & ~both_finite])
+        ulps = np.abs(loss[both_finite].view(np.int32).astype(np.int64)
+                      - expected32[both_finite].view(np.int32).astype(np.int64))
+        assert ulps.max(initial=0) <= max_ulps, (loss[both_finite], expected32[both_finite])
+    else:
+        finite = ok & np.isfinite(expected)
+        np.testing.assert_array_equal(loss[ok & ~finite], expected[ok & ~finite])
+        np.testing.assert_allclose(loss[finite], expected[finite], rtol=1e-13, atol=0)
+    return loss, grad
+
+
+# ---------------------------------------------------------------------------
+# Problem generators
+# ---------------------------------------------------------------------------
+def make_target(rng, n_samples, n_classes):
+    """Rows of every shape of label list: empty, one label, all classes, duplicates
+    (also with k = C), distinct labels, junk after the -1."""
+    t = rng.integers(-1, n_classes, size=(n_samples, n_classes))
+    for n, row in enumerate(t):
+        kind = n % 6
+        if kind == 0:      # starts with -1 (k = 0), junk after it
+            row[0] = -1
+        elif kind == 1:    # one label
+            row[0] = rng.integers(n_classes)
+            if n_classes > 1:
+                row[1] = -1
+        elif kind == 2:    # every class, in some order (k = C, no non-target)
+            row[:] = rng.permutation(n_classes)
+        elif kind == 3:    # k = C entries with duplicates (some classes left over)
+            row[:] = rng.integers(0, n_classes, n_classes)
+        elif kind == 4:    # k distinct labels, then -1 and junk
+            k = rng.integers(0, n_classes + 1)
+            row[:k] = rng.permutation(n_classes)[:k]
+            if k < n_classes:
+                row[k] = -1
+        else:              # k labels with duplicates, then -1
+            k = rng.integers(0, n_classes + 1)
+            row[:k] = rng.integers(0, n_classes, k)
+            if k < n_classes:
+                row[k] = -1
+    return t
+
+
+def near_threshold(rng, x, t, dtype, scale):
+    """Put non-target scores where (1 - x[j]) + x[d] is 0 or one ulp either side."""
+    with np.errstate(all="ignore"):
+        for n in range(x.shape[0]):
+            negative = np.flatnonzero(t[n] < 0)
+            labels = t[n, :negative[0] if negative.size else x.shape[1]]
+            if labels.size == 0:
+                continue
+            others = np.setdiff1d(np.arange(x.shape[1]), labels)
+            shifts = dtype(1) - x[n, labels]
+            for d in others:
+                if rng.random() < 0.8:
+                    edge = -rng.choice(shifts)
+                    x[n, d] = rng.choice([edge, np.nextafter(edge, dtype(np.inf)),
+                                          np.nextafter(edge, dtype(-np.inf))])
+            # rows whose labels were also moved near other labels' thresholds
+            if scale > 1 and rng.random() < 0.5:
+                x[n, labels] = x[n, labels[0]]
+    return x
+
+
+def make_scores(rng, shape, dtype, kind, t):
+    dtype = np.dtype(dtype).type
+    if kind == "normal":
+        x = rng.standard_normal(shape).astype(dtype)
+    elif kind == "ties":  # multiples of 1/4: many equal shifts and exact zeros z == 0
+        x = (rng.integers(-8, 9, size=shape) / 4).astype(dtype)
+    elif kind == "near_threshold":
+        x = near_threshold(rng, rng.standard_normal(shape).astype(dtype), t, dtype, 1)
+    elif kind == "huge_near_threshold":  # terms tiny against the scores: cancellation
+        base = 1e6 if dtype is np.float32 else 1e12
+        x = (base * (1 + rng.random(shape))).astype(dtype)
+        x = near_threshold(rng, x, t, dtype, base)
+    elif kind == "extreme":  # near the largest finite value: float32 terms overflow
+        big = np.finfo(dtype).max
+        x = (rng.choice([-1, 1], size=shape) * rng.uniform(0.3, 1, size=shape) * big).astype(dtype)
+    else:  # "special": +-inf, NaN and huge values sprinkled in
+        x = rng.standard_normal(shape).astype(dtype)
+        specials = np.array([np.inf, -np.inf, np.nan, np.finfo(dtype).max, -np.finfo(dtype).max],
+                            dtype=dtype)
+        mask = rng.random(shape) < 0.08
+        x[mask] = rng.choice(specials, size=mask.sum())
+    return x
+
+
+SHAPES = [(12, 1), (30, 2), (30, 3), (60, 7), (40, 33), (12, 150), (6, 300)]
+
+
+def shape_id(shape):
+    return f"{shape[0]}x{shape[1]}"
+
+
+# ---------------------------------------------------------------------------
+# Tests
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("kind", SCORE_KINDS)
+@pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_matches_pair_loop(rng, dtype, shape, kind, path):
+    t = make_target(rng, *shape)
+    x = make_scores(rng, shape, dtype, kind, t)
+    with use_path(path):
+        check_against_reference(x, t, max_ulps=MAX_ULPS[path])
+
+
+@pytest.mark.parametrize("path", ["direct", "sorted"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_grad_output_signed_zeros_and_inf(rng, dtype, path):
+    # (count * (1/C)) * grad_output: 0 * -1 = -0, 0 * inf = NaN, as the direct loop.
+    shape = (30, 9)
+    t = make_target(rng, *shape)
+    x = make_scores(rng, shape, dtype, "ties", t)
+    go = rng.choice([1.5, -2.0, 0.0, -0.0, np.inf, -np.inf], size=shape[0])
+    with use_path(path):
+        check_against_reference(x, t, grad_output=go, max_ulps=MAX_ULPS[path])
+
+
+@pytest.mark.parametrize("kind", SCORE_KINDS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_direct_and_sorted_paths_agree(rng, dtype, kind):
+    shape = (60, 40)
+    t = make_target(rng, *shape)
+    x = make_scores(rng, shape, dtype, kind, t)
+    go = rng.standard_normal(shape[0])
+    results = {}
+    for path in ("direct", "sorted"):
+        with use_path(path):
+            results[path] = multilabel_margin_loss_and_grad(x, t, reduction="none",
+                                                            grad_output=go)
+            # the forward-only kernel gives the fused kernel's loss, bitwise
+            forward = multilabel_margin_loss(x, t, reduction="none")
+            assert forward.tobytes() == results[path][0].tobytes()
+    (direct_loss, direct_grad), (sorted_loss, sorted_grad) = results.values()
+    assert sorted_grad.tobytes() == direct_grad.tobytes()
+    np.testing.assert_array_equal(np.isnan(sorted_loss), np.isnan(direct_loss))
+    # The direct loop adds the terms rounded to the input dtype: close, not equal
+    # (float32: 1 + 2 ulps of the exact value apart at most).
+    rtol = 4e-7 if dtype is np.float32 else 1e-13
+    finite = np.isfinite(direct_loss) & np.isfinite(sorted_loss)
+    np.testing.assert_allclose(sorted_loss[finite], direct_loss[finite], rtol=rtol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("n_labels", [0, 1, 2, 3, 5, 63, 64, 127, 128, 250, 400])
+def test_sort_sizes_and_thread_counts(rng, dtype, n_labels):
+    # Insertion sort below 64 (float32) / 128 (float64) labels, radix sort above;
+    # 40000 scores run on two threads, bitwise as on one.
+    shape = (100, 400)
+    t = np.full(shape, -1)
+    for row in t:
+        row[:n_labels] = rng.permutation(400)[:n_labels] if n_labels < 300 else \
+            rng.integers(0, 400, n_labels)
+    x = make_scores(rng, shape, dtype, "ties" if n_labels % 2 else "normal", t)
+    x[::10, 3] = -x[::10, 3]  # +-0 among the ties
+    loss, grad = check_against_reference(x, t, max_ulps=MAX_ULPS["default"])
+    loss2, grad2 = multilabel_margin_loss_and_grad(x, t, reduction="none", n_threads=2)
+    assert loss2.tobytes() == loss.tobytes() and grad2.tobytes() == grad.tobytes()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_infinite_scores_in_sorted_labels(dtype):
+    inf = np.inf
+    # labels: +inf, 0.5, -inf -> shifts -inf, 0.5, +inf; non-targets finite and infinite
+    x = np.array([[inf, 0.5, -inf, 0.25, -3.0, 7.0]] * 4, dtype=dtype)
+    x[1, 3] = inf    # pairs with the +inf label: inf - inf, a NaN row
+    x[2, 4] = -inf   # pairs with the -inf label: -inf + inf, a NaN row
+    x[3, 2] = 0.0    # no -inf label: only +inf shift is gone
+    t = np.array([[0, 1, 2, -1, 0, 0]] * 4)
+    for path in ("direct", "sorted"):
+        with use_path(path):
+            loss, grad = check_against_reference(x, t, max_ulps=MAX_ULPS[path])
+    assert loss[0] == np.inf and np.isnan(loss[1]) and np.isnan(loss[2])
+    assert np.isfinite(loss[3])
+
+
+def test_float32_term_overflow_is_inf():
+    # (1 - x[j]) + x[d] overflows float32 although the sum /C would not: the term
+    # is inf in the input dtype, as in the direct loop and in PyTorch.
+    big = np.finfo(np.float32).max
+    x = np.array([[-big * 0.75, big * 0.75, 0.0]], dtype=np.float32)
+    t = np.array([[0, -1, -1]])
+    for path in ("direct", "sorted"):
+        with use_path(path):
+            loss, _ = check_against_reference(x, t, max_ulps=MAX_ULPS[path])
+            assert loss[0] == np.inf
+
+
+def test_float64_prefix_overflow_falls_back_to_direct_sum():
+    # Shifts 1e308 twice: their float64 prefix sum overflows, the terms do not.
+    x = np.array([[-1e308, -1e308, -0.9e308, 0.5]])
+    t = np.array([[0, 1, -1, -1]])
+    with use_path("sorted"):
+        loss, grad = check_against_reference(x, t)
+    np.testing.assert_allclose(loss[0] * 4, 2 * (1e308 - 0.9e308) + 2 * (1e308 + 0.5), rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_cancellation_is_compensated(dtype):
+    # Scores ~ 2**40 (float64) or 2**20 (float32) with each term one ulp of the
+    # scores: sum_i shift_i + m * x[d] cancels to 1e-16 of its parts, yet the
+    # loss is the exact sum of the terms.
+    big = dtype(2.0 ** (40 if dtype is np.float64 else 20))
+    ulp = np.spacing(big)
+    n_labels = 200
+    labels = np.arange(n_labels)
+    x = np.empty((1, n_labels + 50), dtype=dtype)
+    x[0, labels] = big + ulp * (labels % 7)
+    with np.errstate(all="ignore"):
+        shifts = dtype(1) - x[0, labels]
+    x[0, n_labels:] = -shifts.min() + ulp * np.arange(1, 51)
+    t = np.full(x.shape, -1)
+    t[0, :n_labels] = labels
+    with use_path("sorted"):
+        loss, grad = check_against_reference(x, t)
+    assert loss[0] > 0 and (grad[0, n_labels:] > 0).all()
+
+
+# ---------------------------------------------------------------------------
+# Random small rows with special values (hypothesis)
+# ---------------------------------------------------------------------------
+@st.composite
+def rows(draw):
+    dtype = draw(st.sampled_from(DTYPES))
+    n_classes = draw(st.integers(1, 12))
+    n_samples = draw(st.integers(1, 4))
+    palette = [0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-30, np.inf, -np.inf, np.nan,
+               np.finfo(dtype).max, -np.finfo(dtype).max, 1 + np.finfo(dtype).eps]
+    values = st.one_of(st.sampled_from(palette), st.floats(-4, 4, width=32))
+    x = np.array(draw(st.lists(values, min_size=n_samples * n_classes,
+                               max_size=n_samples * n_classes)), dtype=dtype)
+    x = x.reshape(n_samples, n_classes)
+    t = np.array(draw(st.lists(st.integers(-1, n_classes - 1), min_size=n_samples * n_classes,
+                               max_size=n_samples * n_classes))).reshape(n_samples, n_classes)
+    # near-threshold non-targets: x[d] = -(1 - x[j]) and one ulp either side
+    seed = draw(st.integers(0, 2**32 - 1))
+    x = near_threshold(np.random.default_rng(seed), x, t, dtype, 1) if draw(st.booleans()) else x
+    return x, t
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(rows(), st.sampled_from(list(PATHS)))
+def test_random_rows_match_pair_loop(case, path):
+    x, t = case
+    with use_path(path):
+        check_against_reference(x, t, max_ulps=MAX_ULPS[path])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_sorted_path_guards_out_of_range_targets(dtype):
+    # Memory safety on the sorted path too: an out-of-range entry (possible only
+    # if another thread changes the target after validation) ends the labels.
+    x = np.array([[0.1, 0.2, 0.4, 0.8, -0.5, 0.3, 0.9, 0.0]] * 2, dtype=dtype)
+    target = np.array([[3, 0, 5, 6, 1 << 30, 1, 2, 2], [3, 0, 5, 6, -1, 1, 2, 2]])
+    c = x.shape[1]
+    scratch = (np.empty((1, 2 * c), dtype=np.intp), np.zeros((1, c), dtype=np.uint8),
+               np.empty((1, 2 * c), dtype=dtype), np.empty((1, 3 * (c + 1))))
+    loss = np.empty(2)
+    gradient = np.empty_like(x)
+    with use_path("sorted"):
+        _multilabel_margin.loss(x, target, loss, *scratch, 1)
+        assert loss[0] == loss[1] and not scratch[1].any()
+        _multilabel_margin.loss_gradient(x, target, 1 / c, np.ones(1), 0, loss, gradient,
+                                         *scratch, np.zeros((1, c)), 1)
+    assert loss[0] == loss[1] and not scratch[1].any()
+    np.testing.assert_array_equal(gradient[0], gradient[1])
