@@ -1,0 +1,1 @@
+"""asv benchmarks of marginloss (see ../README.md)."""
