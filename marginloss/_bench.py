@@ -424,10 +424,13 @@ def run(problems, threads=(1, None), repeat=None, budget=BUDGET, progress_stream
 
             for n_threads, team in thread_counts(threads, problem):
                 where = f"{title}, {team} thread{'s' if team > 1 else ''}"
+                # The team size, not n_threads: None follows OpenMP's default,
+                # which torch.set_num_threads below changes (torch and
+                # marginloss share libgomp).
                 ours = measure(f"ours on {where}",
-                               _ours(problem, scores, target, n_threads, gradient))
+                               _ours(problem, scores, target, team, gradient))
                 ours_alloc = measure(f"ours+alloc on {where}",
-                                     _ours(problem, scores, target, n_threads, None))
+                                     _ours(problem, scores, target, team, None))
                 copy = measure(f"copy on {where}",
                                functools.partial(_bandwidth.copy, source, destination, team))
                 torch_seconds = None

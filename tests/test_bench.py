@@ -286,3 +286,24 @@ def test_bench_command_argument_errors(args, message):
     last = result.stderr.splitlines()[-1]
     assert last.startswith("python -m marginloss bench: error: ")
     assert re.search(message, last), last
+
+
+def test_run_passes_each_team_size_to_our_calls(monkeypatch):
+    # n_threads=None follows OpenMP's default, which torch.set_num_threads
+    # changes between rows (torch and marginloss share libgomp): the rows must
+    # pass the team size they are labelled with.
+    seen = []
+    real = _bench.marginloss.multi_margin_loss_and_grad
+
+    def recording(*args, n_threads=None, **kwargs):
+        seen.append(n_threads)
+        return real(*args, n_threads=n_threads, **kwargs)
+
+    monkeypatch.setattr(_bench.marginloss, "multi_margin_loss_and_grad", recording)
+    problems = _bench.make_problems("multi_margin", shape=(SERIAL_BELOW, 4))
+    rows, _, _ = _bench.run(problems, threads=(1, None), repeat=1,
+                            progress_stream=io.StringIO())
+    teams = [row.threads for row in rows]
+    assert teams[0] == 1
+    assert set(seen) == set(teams)
+    assert None not in seen
