@@ -70,6 +70,10 @@ SPEED_FLAGS = ["-fno-trapping-math", "-fdisable-tree-cunrolli", "-ffp-contract=o
 # (AVX2/AVX-512 instead of x86-64's baseline SSE2).  The results are the same;
 # the build then runs only on CPUs like the one that compiled it.
 NATIVE_FLAGS = ["-march=native"]
+# Modules named *_avx2 are a second build of a kernel for CPUs with AVX2,
+# chosen at run time (marginloss/_kernels.py); they are left out when the
+# compiler cannot target AVX2 (another architecture, MSVC).
+AVX2_FLAGS = ["-mavx2"]
 
 
 def _compiles_with(compiler, flag):
@@ -92,6 +96,12 @@ class BuildExt(build_ext):
         openmp = _openmp_flags(self.compiler)
         wanted = SPEED_FLAGS + (NATIVE_FLAGS if _env_flag("MARGINLOSS_NATIVE") else [])
         speed_flags = [flag for flag in wanted if _compiles_with(self.compiler, flag)]
+        avx2 = all(_compiles_with(self.compiler, flag) for flag in AVX2_FLAGS)
+        if not avx2:
+            print("marginloss: no AVX2 build of the kernels (the compiler cannot target it)")
+            self.extensions = [
+                ext for ext in self.extensions if not ext.name.endswith("_avx2")
+            ]
         if openmp is None:
             print("marginloss: building WITHOUT OpenMP (kernels run serially)")
         for ext in self.extensions:
@@ -100,6 +110,8 @@ class BuildExt(build_ext):
                 ext.extra_link_args += openmp[1]
             if self.compiler.compiler_type != "msvc":
                 ext.extra_compile_args += ["-O3"] + speed_flags
+            if ext.name.endswith("_avx2"):
+                ext.extra_compile_args += AVX2_FLAGS
         super().build_extensions()
 
 

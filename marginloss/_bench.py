@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import marginloss
-from marginloss import _bandwidth, _numpy
+from marginloss import _bandwidth, _kernels, _numpy
 from marginloss._threads import cpu_count, effective_n_threads
 
 LOSSES = ("multi_margin", "multilabel")
@@ -524,7 +524,8 @@ def _header(repeat, budget):
             else f"{MIN_RUNS}-{MAX_RUNS} runs after a warm-up, about {budget:g} s an entry; "
                  f"the warm-up alone for calls over {budget:g} s")
     return (
-        f"marginloss {marginloss.__version__} ({openmp}, {cpu_count()} cores), {versions}\n"
+        f"marginloss {marginloss.__version__} ({openmp}, {cpu_count()} cores, "
+        f"{_kernels.kernel_build()} multi-class kernels), {versions}\n"
         f"Fused loss+gradient, reduction='mean'.  Median wall time in ms ({runs})."
     )
 

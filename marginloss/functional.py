@@ -10,7 +10,8 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from . import _multi_margin, _multilabel_margin
+from . import _multilabel_margin
+from ._kernels import multi_margin as _multi_margin
 from ._threads import effective_n_threads
 from ._validation import (
     as_class_target,
