@@ -4,8 +4,9 @@ Metadata lives in pyproject.toml; this file only defines the extension modules
 and their compiler flags.  OpenMP is used when the compiler supports it, unless
 MARGINLOSS_NO_OPENMP=1 is set; without it the kernels run serially and
 ``marginloss.openmp_enabled()`` returns False.  Set MARGINLOSS_DEBUG=1 to build
-with bounds checks on (for tests of the kernels themselves), MARGINLOSS_NATIVE=1
-to compile for this machine's CPU (faster float32 kernels; not portable).
+with bounds checks on (for tests of the kernels themselves).  No -march=native:
+the build must run on any CPU of its architecture; the multi-class kernels get
+a second, AVX2 build instead, chosen at run time (marginloss/_kernels.py).
 """
 
 import glob
@@ -66,10 +67,6 @@ def _openmp_flags(compiler):
 # Never -ffast-math or -ffinite-math-only: the kernels propagate NaN and keep
 # signed zeros, and every sum is evaluated in the order the code writes.
 SPEED_FLAGS = ["-fno-trapping-math", "-fdisable-tree-cunrolli", "-ffp-contract=off"]
-# MARGINLOSS_NATIVE=1: also -march=native, for this machine's vector units
-# (AVX2/AVX-512 instead of x86-64's baseline SSE2).  The results are the same;
-# the build then runs only on CPUs like the one that compiled it.
-NATIVE_FLAGS = ["-march=native"]
 # Modules named *_avx2 are a second build of a kernel for CPUs with AVX2,
 # chosen at run time (marginloss/_kernels.py); they are left out when the
 # compiler cannot target AVX2 (another architecture, MSVC).
@@ -94,8 +91,7 @@ def _compiles_with(compiler, flag):
 class BuildExt(build_ext):
     def build_extensions(self):
         openmp = _openmp_flags(self.compiler)
-        wanted = SPEED_FLAGS + (NATIVE_FLAGS if _env_flag("MARGINLOSS_NATIVE") else [])
-        speed_flags = [flag for flag in wanted if _compiles_with(self.compiler, flag)]
+        speed_flags = [flag for flag in SPEED_FLAGS if _compiles_with(self.compiler, flag)]
         avx2 = all(_compiles_with(self.compiler, flag) for flag in AVX2_FLAGS)
         if not avx2:
             print("marginloss: no AVX2 build of the kernels (the compiler cannot target it)")
