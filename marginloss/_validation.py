@@ -319,6 +319,47 @@ def as_grad_output(grad_output, loss_shape, reduction):
     raise ValueError(f"grad_output must be {expected}; got shape {array.shape}")
 
 
+def check_sample_weight(sample_weight, loss_shape, n_samples, reduction):
+    """Return the per-sample weights as a private float64 (N,) array, or None.
+
+    They must have the per-sample loss's shape ((N,), or () for one sample
+    given as a 1-D input, where (1,) is accepted too), be finite and
+    non-negative, and, for reduction='mean' on a non-empty batch, not sum to
+    zero (the weighted mean would be undefined).
+    """
+    if sample_weight is None:
+        return None
+    array = _as_array(sample_weight, "sample_weight")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(
+            f"sample_weight must be an array of real numbers, got dtype {array.dtype}"
+        )
+    expected = tuple(loss_shape)
+    if array.shape != expected and not (expected == () and array.shape == (1,)):
+        raise ValueError(
+            f"sample_weight must have one entry per sample: expected shape {expected}, "
+            f"got shape {array.shape}"
+        )
+    array = np.array(array, dtype=np.float64).reshape(n_samples)  # a private copy
+    finite = np.isfinite(array)
+    if not finite.all():
+        index = int(np.flatnonzero(~finite)[0])
+        raise ValueError(
+            f"sample_weight must be finite, got sample_weight[{index}] = {array[index]}"
+        )
+    negative = array < 0
+    if negative.any():
+        index = int(np.flatnonzero(negative)[0])
+        raise ValueError(
+            f"sample_weight must be non-negative, got sample_weight[{index}] = {array[index]}"
+        )
+    if reduction == "mean" and n_samples and not array.sum() > 0:
+        raise ValueError(
+            "sample_weight sums to zero, so the weighted mean (reduction='mean') is undefined"
+        )
+    return array
+
+
 def check_out(out, shape, dtype):
     """Check a caller-supplied gradient buffer."""
     if not isinstance(out, np.ndarray):

@@ -23,6 +23,7 @@ from ._validation import (
     check_out,
     check_p,
     check_reduction,
+    check_sample_weight,
     check_weight,
     margin_in_dtype,
     weight_for,
@@ -76,12 +77,16 @@ def multilabel_margin_settings(reduction, n_threads, size_average, reduce, stack
 # ------------------------------------------------------------------ helpers
 
 
-def _reduce(loss_per_sample, reduction, dtype, loss_shape):
+def _reduce(loss_per_sample, reduction, dtype, loss_shape, sample_weight=None):
     """Reduce float64 per-sample losses; round once to the input's dtype.
 
+    With ``sample_weight`` each loss is first multiplied by its weight, and
+    'mean' divides by the sum of the weights (``np.average``'s convention).
     NumPy's pairwise sum of the (N,) float64 buffer has a fixed order, so the
     result does not depend on how many threads computed the buffer.
     """
+    if sample_weight is not None:
+        loss_per_sample = loss_per_sample * sample_weight
     # A float32 result beyond float32's range becomes inf, quietly (as PyTorch's).
     with np.errstate(over="ignore"):
         if reduction == "none":
@@ -89,15 +94,31 @@ def _reduce(loss_per_sample, reduction, dtype, loss_shape):
         total = loss_per_sample.sum()
         if reduction == "mean":
             n_samples = loss_per_sample.shape[0]
-            total = total / n_samples if n_samples else np.nan
+            if not n_samples:
+                total = np.nan
+            elif sample_weight is None:
+                total = total / n_samples
+            else:
+                total = total / sample_weight.sum()
         return dtype.type(total)
 
 
-def _gradient_scale(reduction, n_samples, n_classes):
-    """d reduction / d (row sum): 1/C, or 1/(N*C) for the mean."""
-    if reduction == "mean":
+def _gradient_scale(reduction, n_samples, n_classes, weighted=False):
+    """d reduction / d (row sum): 1/C, or 1/(N*C) for the unweighted mean.
+
+    With sample weights the rest of the factor (s_n, or s_n / sum(s) for the
+    mean) goes into the per-sample grad_output (_weighted_grad_output).
+    """
+    if reduction == "mean" and not weighted:
         return 1.0 / (n_samples * n_classes) if n_samples else 0.0
     return 1.0 / n_classes
+
+
+def _weighted_grad_output(grad_output, stride, sample_weight, reduction):
+    """Per-sample ``grad_output * s_n`` (``/ sum(s)`` for the mean), stride 1."""
+    factor = sample_weight / sample_weight.sum() if reduction == "mean" else sample_weight
+    per_sample = grad_output if stride else grad_output[0]
+    return np.ascontiguousarray(per_sample * factor, dtype=np.float64), 1
 
 
 def _gradient_buffer(out, scores, input_shape, arrays_read):
@@ -135,35 +156,51 @@ def _multi_margin_prepare(settings, input, target):
     return scores, input_shape, target, loss_shape, weight, margin, n_threads
 
 
-def multi_margin_forward(settings, input, target):
+def multi_margin_forward(settings, input, target, sample_weight=None):
     scores, _, target, loss_shape, weight, margin, n_threads = _multi_margin_prepare(
         settings, input, target
     )
+    sample_weight = check_sample_weight(sample_weight, loss_shape, scores.shape[0],
+                                        settings.reduction)
     loss_per_sample = np.empty(scores.shape[0])
     _multi_margin.loss(scores, target, weight, margin, settings.p, loss_per_sample, n_threads)
-    return _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape)
+    return _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
+                   sample_weight)
 
 
-def multi_margin_loss_gradient(settings, input, target, grad_output, out):
+def multi_margin_loss_gradient(settings, input, target, grad_output, out, sample_weight=None):
     scores, input_shape, target, loss_shape, weight, margin, n_threads = (
         _multi_margin_prepare(settings, input, target)
     )
+    n_samples, n_classes = scores.shape
     grad_output, stride = as_grad_output(grad_output, loss_shape, settings.reduction)
+    sample_weight = check_sample_weight(sample_weight, loss_shape, n_samples,
+                                        settings.reduction)
+    if sample_weight is not None:
+        grad_output, stride = _weighted_grad_output(grad_output, stride, sample_weight,
+                                                    settings.reduction)
     buffer, result = _gradient_buffer(
         out, scores, input_shape, (scores, target, weight, grad_output)
     )
-    n_samples, n_classes = scores.shape
     loss_per_sample = np.empty(n_samples)
     _multi_margin.loss_gradient(
         scores, target, weight, margin, settings.p,
-        _gradient_scale(settings.reduction, n_samples, n_classes), grad_output, stride,
-        loss_per_sample, buffer, n_threads,
+        _gradient_scale(settings.reduction, n_samples, n_classes, sample_weight is not None),
+        grad_output, stride, loss_per_sample, buffer, n_threads,
     )
-    loss = _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape)
+    loss = _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
+                   sample_weight)
     return loss, _finish_gradient(buffer, result)
 
 
-_SHARED_PARAMS = """    reduction : {{'none', 'mean', 'sum'}}, default='mean'{grad_params}
+_SHARED_PARAMS = """    reduction : {{'none', 'mean', 'sum'}}, default='mean'
+    sample_weight : array_like of shape (N,), default=None
+        Non-negative, finite weight of each sample (scikit-learn's convention):
+        each sample's loss and gradient are multiplied by its weight, and
+        'mean' becomes the weighted average ``sum(s * loss) / sum(s)``, as
+        ``np.average`` (a zero sum is an error).  For a 1-D input (one sample)
+        a scalar or shape (1,).  None weighs every sample 1 (PyTorch's
+        numbers).{grad_params}
     n_threads : int, default=None
         OpenMP threads over samples: None for OpenMP's default (honours
         ``OMP_NUM_THREADS`` and threadpoolctl), a positive count, or -1 for all
@@ -254,26 +291,28 @@ _GRAD_PARAMS = """
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean", *,
-                      n_threads=None, size_average=None, reduce=None):
+                      sample_weight=None, n_threads=None, size_average=None, reduce=None):
     settings = multi_margin_settings(p, margin, weight, reduction, n_threads,
                                      size_average, reduce, stacklevel=3)
-    return multi_margin_forward(settings, input, target)
+    return multi_margin_forward(settings, input, target, sample_weight)
 
 
 def multi_margin_loss_grad(input, target, p=1, margin=1.0, weight=None, reduction="mean", *,
-                           grad_output=1.0, out=None, n_threads=None, size_average=None,
-                           reduce=None):
+                           sample_weight=None, grad_output=1.0, out=None, n_threads=None,
+                           size_average=None, reduce=None):
     settings = multi_margin_settings(p, margin, weight, reduction, n_threads,
                                      size_average, reduce, stacklevel=3)
-    return multi_margin_loss_gradient(settings, input, target, grad_output, out)[1]
+    return multi_margin_loss_gradient(settings, input, target, grad_output, out,
+                                      sample_weight)[1]
 
 
 def multi_margin_loss_and_grad(input, target, p=1, margin=1.0, weight=None, reduction="mean",
-                               *, grad_output=1.0, out=None, n_threads=None,
+                               *, sample_weight=None, grad_output=1.0, out=None, n_threads=None,
                                size_average=None, reduce=None):
     settings = multi_margin_settings(p, margin, weight, reduction, n_threads,
                                      size_average, reduce, stacklevel=3)
-    return multi_margin_loss_gradient(settings, input, target, grad_output, out)
+    return multi_margin_loss_gradient(settings, input, target, grad_output, out,
+                                      sample_weight)
 
 
 _document(
@@ -337,29 +376,40 @@ def _multilabel_margin_prepare(settings, input, target):
     return scores, input_shape, target, loss_shape, n_threads, scratch
 
 
-def multilabel_margin_forward(settings, input, target):
+def multilabel_margin_forward(settings, input, target, sample_weight=None):
     scores, _, target, loss_shape, n_threads, scratch = _multilabel_margin_prepare(
         settings, input, target
     )
+    sample_weight = check_sample_weight(sample_weight, loss_shape, scores.shape[0],
+                                        settings.reduction)
     loss_per_sample = np.empty(scores.shape[0])
     _multilabel_margin.loss(scores, target, loss_per_sample, *scratch, n_threads)
-    return _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape)
+    return _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
+                   sample_weight)
 
 
-def multilabel_margin_loss_gradient(settings, input, target, grad_output, out):
+def multilabel_margin_loss_gradient(settings, input, target, grad_output, out,
+                                    sample_weight=None):
     scores, input_shape, target, loss_shape, n_threads, scratch = (
         _multilabel_margin_prepare(settings, input, target)
     )
-    grad_output, stride = as_grad_output(grad_output, loss_shape, settings.reduction)
-    buffer, result = _gradient_buffer(out, scores, input_shape, (scores, target, grad_output))
     n_samples, n_classes = scores.shape
+    grad_output, stride = as_grad_output(grad_output, loss_shape, settings.reduction)
+    sample_weight = check_sample_weight(sample_weight, loss_shape, n_samples,
+                                        settings.reduction)
+    if sample_weight is not None:
+        grad_output, stride = _weighted_grad_output(grad_output, stride, sample_weight,
+                                                    settings.reduction)
+    buffer, result = _gradient_buffer(out, scores, input_shape, (scores, target, grad_output))
     loss_per_sample = np.empty(n_samples)
     count_scratch = np.zeros((n_threads, n_classes))
     _multilabel_margin.loss_gradient(
-        scores, target, _gradient_scale(settings.reduction, n_samples, n_classes),
+        scores, target,
+        _gradient_scale(settings.reduction, n_samples, n_classes, sample_weight is not None),
         grad_output, stride, loss_per_sample, buffer, *scratch, count_scratch, n_threads,
     )
-    loss = _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape)
+    loss = _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
+                   sample_weight)
     return loss, _finish_gradient(buffer, result)
 
 
@@ -416,25 +466,29 @@ _LABEL_LOSS_RETURNS = """    loss : numpy scalar or ndarray
         an array of shape (N,), or 0-d for a 1-D input (as PyTorch)."""
 
 
-def multilabel_margin_loss(input, target, reduction="mean", *, n_threads=None,
-                           size_average=None, reduce=None):
+def multilabel_margin_loss(input, target, reduction="mean", *, sample_weight=None,
+                           n_threads=None, size_average=None, reduce=None):
     settings = multilabel_margin_settings(reduction, n_threads, size_average, reduce,
                                           stacklevel=3)
-    return multilabel_margin_forward(settings, input, target)
+    return multilabel_margin_forward(settings, input, target, sample_weight)
 
 
-def multilabel_margin_loss_grad(input, target, reduction="mean", *, grad_output=1.0, out=None,
-                                n_threads=None, size_average=None, reduce=None):
+def multilabel_margin_loss_grad(input, target, reduction="mean", *, sample_weight=None,
+                                grad_output=1.0, out=None, n_threads=None, size_average=None,
+                                reduce=None):
     settings = multilabel_margin_settings(reduction, n_threads, size_average, reduce,
                                           stacklevel=3)
-    return multilabel_margin_loss_gradient(settings, input, target, grad_output, out)[1]
+    return multilabel_margin_loss_gradient(settings, input, target, grad_output, out,
+                                           sample_weight)[1]
 
 
-def multilabel_margin_loss_and_grad(input, target, reduction="mean", *, grad_output=1.0,
-                                    out=None, n_threads=None, size_average=None, reduce=None):
+def multilabel_margin_loss_and_grad(input, target, reduction="mean", *, sample_weight=None,
+                                    grad_output=1.0, out=None, n_threads=None, size_average=None,
+                                    reduce=None):
     settings = multilabel_margin_settings(reduction, n_threads, size_average, reduce,
                                           stacklevel=3)
-    return multilabel_margin_loss_gradient(settings, input, target, grad_output, out)
+    return multilabel_margin_loss_gradient(settings, input, target, grad_output, out,
+                                           sample_weight)
 
 
 _document(

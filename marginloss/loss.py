@@ -40,21 +40,24 @@ class _MarginLoss:
             )
         super().__setattr__(name, value)
 
-    def __call__(self, input, target):
+    def __call__(self, input, target, sample_weight=None):
         """The loss, as `forward`."""
-        return self.forward(input, target)
+        return self.forward(input, target, sample_weight)
 
-    def forward(self, input, target):
-        """The loss of the scores ``input`` for ``target`` (see the functions' docs)."""
-        return self._forward(self._settings, input, target)
+    def forward(self, input, target, sample_weight=None):
+        """The loss of the scores ``input`` for ``target`` (see the functions' docs);
+        ``sample_weight`` weighs each sample (a weighted average for 'mean')."""
+        return self._forward(self._settings, input, target, sample_weight)
 
-    def gradient(self, input, target, grad_output=1.0, out=None):
+    def gradient(self, input, target, grad_output=1.0, out=None, sample_weight=None):
         """d loss / d input times ``grad_output``, of the input's shape."""
-        return self._loss_gradient(self._settings, input, target, grad_output, out)[1]
+        return self._loss_gradient(self._settings, input, target, grad_output, out,
+                                   sample_weight)[1]
 
-    def loss_and_gradient(self, input, target, grad_output=1.0, out=None):
+    def loss_and_gradient(self, input, target, grad_output=1.0, out=None, sample_weight=None):
         """``(loss, gradient)`` from one pass over ``input``."""
-        return self._loss_gradient(self._settings, input, target, grad_output, out)
+        return self._loss_gradient(self._settings, input, target, grad_output, out,
+                                   sample_weight)
 
     def extra_repr(self):
         """The non-default settings, as ``name=value`` pairs."""
