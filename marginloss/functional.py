@@ -52,6 +52,7 @@ class MultiMarginSettings(NamedTuple):
 class MultiLabelMarginSettings(NamedTuple):
     """Validated settings of a multi-label margin loss."""
 
+    margin: float
     reduction: str
     n_threads: Optional[int]
 
@@ -67,8 +68,10 @@ def multi_margin_settings(p, margin, weight, reduction, n_threads, size_average,
     )
 
 
-def multilabel_margin_settings(reduction, n_threads, size_average, reduce, stacklevel):
+def multilabel_margin_settings(reduction, n_threads, size_average, reduce, stacklevel,
+                               margin=1.0):
     return MultiLabelMarginSettings(
+        margin=check_margin(margin),
         reduction=check_reduction(reduction, size_average, reduce, stacklevel=stacklevel + 1),
         n_threads=check_n_threads(n_threads),
     )
@@ -365,6 +368,7 @@ _document(
 def _multilabel_margin_prepare(settings, input, target):
     scores, input_shape = as_scores(input)
     target, loss_shape = as_label_target(target, scores, input_shape)
+    margin_in_dtype(settings.margin, scores.dtype)
     n_samples, n_classes = scores.shape
     n_threads = effective_n_threads(settings.n_threads, n_samples, n_samples * n_classes)
     # One row per thread of labels and non-target classes, class mask (left
@@ -383,7 +387,8 @@ def multilabel_margin_forward(settings, input, target, sample_weight=None):
     sample_weight = check_sample_weight(sample_weight, loss_shape, scores.shape[0],
                                         settings.reduction)
     loss_per_sample = np.empty(scores.shape[0])
-    _multilabel_margin.loss(scores, target, loss_per_sample, *scratch, n_threads)
+    _multilabel_margin.loss(scores, target, loss_per_sample, *scratch, n_threads,
+                            settings.margin)
     return _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
                    sample_weight)
 
@@ -407,6 +412,7 @@ def multilabel_margin_loss_gradient(settings, input, target, grad_output, out,
         scores, target,
         _gradient_scale(settings.reduction, n_samples, n_classes, sample_weight is not None),
         grad_output, stride, loss_per_sample, buffer, *scratch, count_scratch, n_threads,
+        settings.margin,
     )
     loss = _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
                    sample_weight)
@@ -422,10 +428,10 @@ _MULTILABEL_MARGIN_DOC = """
     must still lie in [-1, C-1]; a class listed twice counts twice).  With
     scores ``x`` (C classes), labels T and non-labels D::
 
-        loss = 1/C * sum_{{j in T}} sum_{{d in D}} max(0, 1 - x[j] + x[d])
+        loss = 1/C * sum_{{j in T}} sum_{{d in D}} max(0, margin - x[j] + x[d])
 
-    'none' gives the per-sample losses, 'sum' their sum and 'mean' their sum
-    divided by N.
+    with PyTorch's margin of 1 by default.  'none' gives the per-sample
+    losses, 'sum' their sum and 'mean' their sum divided by N.
 
     Parameters
     ----------
@@ -434,6 +440,9 @@ _MULTILABEL_MARGIN_DOC = """
         in float32; bool, integer and longdouble scores in float64.
     target : array_like of int, the shape of ``input`` (or (C,) for a 0-d input)
         Class indices padded with -1, each in ``[-1, C-1]``.
+    margin : float, default=1.0
+        Keyword-only; PyTorch's loss has the fixed margin 1 (a marginloss
+        extension).  A finite real, representable in the input's dtype.
 {shared_params}
 
     Returns
@@ -466,27 +475,27 @@ _LABEL_LOSS_RETURNS = """    loss : numpy scalar or ndarray
         an array of shape (N,), or 0-d for a 1-D input (as PyTorch)."""
 
 
-def multilabel_margin_loss(input, target, reduction="mean", *, sample_weight=None,
+def multilabel_margin_loss(input, target, reduction="mean", *, margin=1.0, sample_weight=None,
                            n_threads=None, size_average=None, reduce=None):
     settings = multilabel_margin_settings(reduction, n_threads, size_average, reduce,
-                                          stacklevel=3)
+                                          stacklevel=3, margin=margin)
     return multilabel_margin_forward(settings, input, target, sample_weight)
 
 
-def multilabel_margin_loss_grad(input, target, reduction="mean", *, sample_weight=None,
-                                grad_output=1.0, out=None, n_threads=None, size_average=None,
-                                reduce=None):
+def multilabel_margin_loss_grad(input, target, reduction="mean", *, margin=1.0,
+                                sample_weight=None, grad_output=1.0, out=None, n_threads=None,
+                                size_average=None, reduce=None):
     settings = multilabel_margin_settings(reduction, n_threads, size_average, reduce,
-                                          stacklevel=3)
+                                          stacklevel=3, margin=margin)
     return multilabel_margin_loss_gradient(settings, input, target, grad_output, out,
                                            sample_weight)[1]
 
 
-def multilabel_margin_loss_and_grad(input, target, reduction="mean", *, sample_weight=None,
-                                    grad_output=1.0, out=None, n_threads=None, size_average=None,
-                                    reduce=None):
+def multilabel_margin_loss_and_grad(input, target, reduction="mean", *, margin=1.0,
+                                    sample_weight=None, grad_output=1.0, out=None,
+                                    n_threads=None, size_average=None, reduce=None):
     settings = multilabel_margin_settings(reduction, n_threads, size_average, reduce,
-                                          stacklevel=3)
+                                          stacklevel=3, margin=margin)
     return multilabel_margin_loss_gradient(settings, input, target, grad_output, out,
                                            sample_weight)
 

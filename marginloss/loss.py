@@ -144,11 +144,14 @@ class MultiLabelMarginLoss(_MarginLoss):
     Targets are class indices padded with -1 (the labels are the entries
     before the first -1).  With labels T and non-labels D of a sample::
 
-        loss = 1/C * sum_{j in T} sum_{d in D} max(0, 1 - x[j] + x[d])
+        loss = 1/C * sum_{j in T} sum_{d in D} max(0, margin - x[j] + x[d])
 
     Parameters
     ----------
     reduction : {'none', 'mean', 'sum'}, default='mean'
+    margin : float, default=1.0
+        The margin (PyTorch's is fixed at 1; keyword-only, a marginloss
+        extension).
     n_threads : int, default=None
         OpenMP threads over samples (None: OpenMP's default; -1: all cores).
     size_average, reduce : bool, default=None
@@ -156,7 +159,7 @@ class MultiLabelMarginLoss(_MarginLoss):
 
     Attributes
     ----------
-    reduction, n_threads
+    margin, reduction, n_threads
         The validated settings (read-only).
 
     See Also
@@ -175,13 +178,14 @@ class MultiLabelMarginLoss(_MarginLoss):
     array([[-0.5,  0.5,  0.5, -0.5]])
     """
 
-    _defaults = {"reduction": "mean", "n_threads": None}
+    _defaults = {"margin": 1.0, "reduction": "mean", "n_threads": None}
     _forward = staticmethod(multilabel_margin_forward)
     _loss_gradient = staticmethod(multilabel_margin_loss_gradient)
 
-    def __init__(self, reduction="mean", *, n_threads=None, size_average=None, reduce=None):
+    def __init__(self, reduction="mean", *, margin=1.0, n_threads=None, size_average=None,
+                 reduce=None):
         super().__init__(multilabel_margin_settings(reduction, n_threads, size_average, reduce,
-                                                    stacklevel=3))
+                                                    stacklevel=3, margin=margin))
 
 
 #: The other spelling found in the wild (PyTorch's autograd node is ``MultilabelMarginLossBackward0``).

@@ -5,19 +5,20 @@ For one sample with scores ``x`` (``n_classes`` = C of them) and a target row
 first negative entry (k of them, kept with multiplicity) and D the classes not
 in T::
 
-    z_jd    = (1 - x[j]) + x[d]                          rounded in the input dtype
+    z_jd    = (m - x[j]) + x[d]                          rounded in the input dtype
     loss    = 1 / C * sum_{j in T} sum_{d in D, z_jd > 0} z_jd
     dloss_d =  1 / C * #{j in T : z_jd > 0}               d in D
     dloss_c = -1 / C * sum_{j in T, j == c} #{d in D : z_jd > 0}     c in T
 
 The semantics are PyTorch's (``pytorch-semantics.md`` sections 1.2 and 2.2):
 entries after the first -1 are ignored, a class listed twice counts twice, a
-target never pairs with another target.
+target never pairs with another target.  The margin m is PyTorch's fixed 1
+unless the caller sets another (a marginloss extension, issue 4).
 
 Algorithm: O(k log k + (C - k) log k) per sample
 ------------------------------------------------
 The direct loop tests all k * (C - k) pairs.  Instead, with the k shifts
-``a_i = 1 - x[j_i]`` (rounded in the input dtype) sorted in descending order,
+``a_i = m - x[j_i]`` (rounded in the input dtype) sorted in descending order,
 the pair test ``a_i + x[d] > 0`` holds for a prefix ``i < m_d`` (it is
 monotone in ``a_i``, and equal shifts give equal results), so::
 
@@ -300,15 +301,16 @@ cdef inline void _sorted_shifts(
     floating* shift,
     double* prefix,
     double* prefix_error,
+    floating margin,
 ) noexcept nogil:
-    """shift[i] = 1 - x[labels[i]] sorted descending (labels moved along);
+    """shift[i] = margin - x[labels[i]] sorted descending (labels moved along);
     prefix[m] + prefix_error[m] = sum_{i < m} shift[i] (TwoSum).  The sort
     uses shift[n_classes:] and labels[n_classes:] as buffers."""
     cdef:
         Py_ssize_t i
         double total = 0.0, error = 0.0, a, s, b
     for i in range(n_listed):
-        shift[i] = 1 - x[labels[i]]
+        shift[i] = margin - x[labels[i]]
     _sort_descending(shift, labels, n_listed, shift + n_classes, labels + n_classes)
     prefix[0] = 0.0
     prefix_error[0] = 0.0
@@ -440,6 +442,7 @@ cdef inline double _row_loss_sorted(
     const unsigned char* is_target,
     floating* shift,
     double* prefix,
+    floating margin,
 ) noexcept nogil:
     """sum_{d in D} (P[m_d] + m_d * x[d]).  index[:n_listed] holds the labels."""
     cdef:
@@ -448,7 +451,7 @@ cdef inline double _row_loss_sorted(
         Py_ssize_t m[LANES]
         Py_ssize_t i, l, n_others
         double total = 0.0
-    _sorted_shifts(x, n_classes, n_listed, index, shift, prefix, prefix_error)
+    _sorted_shifts(x, n_classes, n_listed, index, shift, prefix, prefix_error, margin)
     n_others = _non_targets(n_classes, is_target, others)
     i = 0
     while i + LANES <= n_others:
@@ -495,6 +498,7 @@ cdef inline double _row_loss_gradient_sorted(
     floating* shift,
     double* prefix,
     double* count,
+    floating margin,
 ) noexcept nogil:
     """Row loss as _row_loss_sorted; gradient_d = m_d, gradient_c = -sum_{i: j_i = c}
     #{d : m_d > i}, times coef, times grad_output."""
@@ -506,7 +510,7 @@ cdef inline double _row_loss_gradient_sorted(
         Py_ssize_t m[LANES]
         Py_ssize_t i, l, n_others
         double total = 0.0, n_above = 0.0
-    _sorted_shifts(x, n_classes, n_listed, labels, shift, prefix, prefix_error)
+    _sorted_shifts(x, n_classes, n_listed, labels, shift, prefix, prefix_error, margin)
     n_others = _non_targets(n_classes, is_target, others)
     for i in range(n_listed + 1):
         histogram[i] = 0.0
@@ -541,6 +545,7 @@ cdef inline double _row_loss_direct(
     Py_ssize_t n_listed,
     const Py_ssize_t* labels,
     const unsigned char* is_target,
+    floating margin,
 ) noexcept nogil:
     """sum_{j in T} sum_{d in D, z_jd > 0} z_jd, pair by pair."""
     cdef:
@@ -548,7 +553,7 @@ cdef inline double _row_loss_direct(
         floating shift, z
         double total = 0.0
     for j in range(n_listed):
-        shift = 1 - x[labels[j]]
+        shift = margin - x[labels[j]]
         for d in range(n_classes):
             z = shift + x[d]
             if not is_target[d] and not z <= 0:  # NaN (inf - inf) passes, making total NaN
@@ -566,6 +571,7 @@ cdef inline double _row_loss_gradient_direct(
     const Py_ssize_t* labels,
     const unsigned char* is_target,
     double* count,
+    floating margin,
 ) noexcept nogil:
     """Row loss as _row_loss_direct; writes the row's gradient, scaled by coef * grad_output."""
     cdef:
@@ -573,7 +579,7 @@ cdef inline double _row_loss_gradient_direct(
         floating shift, z
         double total = 0.0
     for j in range(n_listed):
-        shift = 1 - x[labels[j]]
+        shift = margin - x[labels[j]]
         n_active = 0
         for d in range(n_classes):
             z = shift + x[d]
@@ -600,6 +606,7 @@ cdef inline double _row_loss(
     unsigned char* is_target,
     floating* shift,
     double* prefix,
+    floating margin,
 ) noexcept nogil:
     """sum_{j in T} sum_{d in D, z_jd > 0} z_jd for one row; NaN if x has a NaN.
     Sorted shifts and binary searches, or the direct loop for few labels."""
@@ -610,9 +617,10 @@ cdef inline double _row_loss(
         return NAN
     n_listed = _collect_labels(target, n_classes, labels, is_target)
     if n_listed <= direct_max_labels:
-        total = _row_loss_direct(x, n_classes, n_listed, labels, is_target)
+        total = _row_loss_direct(x, n_classes, n_listed, labels, is_target, margin)
     else:
-        total = _row_loss_sorted(x, n_classes, n_listed, labels, is_target, shift, prefix)
+        total = _row_loss_sorted(x, n_classes, n_listed, labels, is_target, shift, prefix,
+                                 margin)
     _clear_labels(labels, n_listed, is_target)
     return total
 
@@ -629,6 +637,7 @@ cdef inline double _row_loss_gradient(
     floating* shift,
     double* prefix,
     double* count,
+    floating margin,
 ) noexcept nogil:
     """Row loss as _row_loss; writes the row's gradient, scaled by coef * grad_output."""
     cdef:
@@ -640,10 +649,11 @@ cdef inline double _row_loss_gradient(
     n_listed = _collect_labels(target, n_classes, labels, is_target)
     if n_listed <= direct_max_labels:
         total = _row_loss_gradient_direct(x, gradient, n_classes, coef, grad_output,
-                                          n_listed, labels, is_target, count)
+                                          n_listed, labels, is_target, count, margin)
     else:
         total = _row_loss_gradient_sorted(x, gradient, n_classes, coef, grad_output,
-                                          n_listed, labels, is_target, shift, prefix, count)
+                                          n_listed, labels, is_target, shift, prefix, count,
+                                          margin)
     _clear_labels(labels, n_listed, is_target)
     if total != total:
         _fill_nan(gradient, n_classes)
@@ -662,6 +672,7 @@ def loss(
     floating[:, ::1] shift_scratch,
     double[:, ::1] prefix_scratch,
     int n_threads,
+    double margin=1.0,
 ):
     """Per-sample loss: loss_out[n] = 1/C * sum_{j in T_n} sum_{d in D_n} max(0, z_njd).
 
@@ -672,12 +683,13 @@ def loss(
         Py_ssize_t n_samples = input.shape[0]
         Py_ssize_t n_classes = input.shape[1]
         Py_ssize_t n, thread
+        floating margin_in_dtype = <floating> margin
     for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
         thread = threadid()
         loss_out[n] = _row_loss(
             &input[n, 0], &target[n, 0], n_classes,
             &index_scratch[thread, 0], &is_target_scratch[thread, 0],
-            &shift_scratch[thread, 0], &prefix_scratch[thread, 0],
+            &shift_scratch[thread, 0], &prefix_scratch[thread, 0], margin_in_dtype,
         ) / n_classes
 
 
@@ -695,6 +707,7 @@ def loss_gradient(
     double[:, ::1] prefix_scratch,
     double[:, ::1] count_scratch,
     int n_threads,
+    double margin=1.0,
 ):
     """Per-sample loss (as ``loss``) and its gradient in one pass over ``input``.
 
@@ -706,6 +719,7 @@ def loss_gradient(
         Py_ssize_t n_samples = input.shape[0]
         Py_ssize_t n_classes = input.shape[1]
         Py_ssize_t n, thread
+        floating margin_in_dtype = <floating> margin
     for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
         thread = threadid()
         loss_out[n] = _row_loss_gradient(
@@ -713,4 +727,5 @@ def loss_gradient(
             scale, grad_output[n * grad_output_stride],
             &index_scratch[thread, 0], &is_target_scratch[thread, 0],
             &shift_scratch[thread, 0], &prefix_scratch[thread, 0], &count_scratch[thread, 0],
+            margin_in_dtype,
         ) / n_classes
