@@ -10,7 +10,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from . import _multilabel_margin
+from . import _crammer_singer, _multilabel_margin
 from ._kernels import multi_margin as _multi_margin
 from ._threads import effective_n_threads
 from ._validation import (
@@ -39,6 +39,9 @@ __all__ = [
 ]
 
 
+MULTI_CLASS = ("weston_watkins", "crammer_singer")
+
+
 class MultiMarginSettings(NamedTuple):
     """Validated settings of a multi-class margin loss."""
 
@@ -47,6 +50,7 @@ class MultiMarginSettings(NamedTuple):
     weight: Optional[np.ndarray]
     reduction: str
     n_threads: Optional[int]
+    multi_class: str = "weston_watkins"
 
 
 class MultiLabelMarginSettings(NamedTuple):
@@ -58,14 +62,28 @@ class MultiLabelMarginSettings(NamedTuple):
 
 
 def multi_margin_settings(p, margin, weight, reduction, n_threads, size_average, reduce,
-                          stacklevel):
+                          stacklevel, multi_class="weston_watkins"):
     return MultiMarginSettings(
         p=check_p(p),
         margin=check_margin(margin),
         weight=check_weight(weight),
         reduction=check_reduction(reduction, size_average, reduce, stacklevel=stacklevel + 1),
         n_threads=check_n_threads(n_threads),
+        multi_class=_check_multi_class(multi_class),
     )
+
+
+def _check_multi_class(multi_class):
+    if not isinstance(multi_class, str):
+        raise TypeError(
+            f"multi_class must be 'weston_watkins' or 'crammer_singer', "
+            f"got {type(multi_class).__name__}"
+        )
+    if multi_class not in MULTI_CLASS:
+        raise ValueError(
+            f"multi_class must be 'weston_watkins' or 'crammer_singer', got {multi_class!r}"
+        )
+    return multi_class
 
 
 def multilabel_margin_settings(reduction, n_threads, size_average, reduce, stacklevel,
@@ -166,7 +184,8 @@ def multi_margin_forward(settings, input, target, sample_weight=None):
     sample_weight = check_sample_weight(sample_weight, loss_shape, scores.shape[0],
                                         settings.reduction)
     loss_per_sample = np.empty(scores.shape[0])
-    _multi_margin.loss(scores, target, weight, margin, settings.p, loss_per_sample, n_threads)
+    kernels = _crammer_singer if settings.multi_class == "crammer_singer" else _multi_margin
+    kernels.loss(scores, target, weight, margin, settings.p, loss_per_sample, n_threads)
     return _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
                    sample_weight)
 
@@ -186,9 +205,15 @@ def multi_margin_loss_gradient(settings, input, target, grad_output, out, sample
         out, scores, input_shape, (scores, target, weight, grad_output)
     )
     loss_per_sample = np.empty(n_samples)
-    _multi_margin.loss_gradient(
-        scores, target, weight, margin, settings.p,
-        _gradient_scale(settings.reduction, n_samples, n_classes, sample_weight is not None),
+    if settings.multi_class == "crammer_singer":
+        # no division by C: the scale is d reduction / d (row loss)
+        kernels, scale = _crammer_singer, _gradient_scale(
+            settings.reduction, n_samples, 1, sample_weight is not None)
+    else:
+        kernels, scale = _multi_margin, _gradient_scale(
+            settings.reduction, n_samples, n_classes, sample_weight is not None)
+    kernels.loss_gradient(
+        scores, target, weight, margin, settings.p, scale,
         grad_output, stride, loss_per_sample, buffer, n_threads,
     )
     loss = _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
@@ -248,6 +273,13 @@ _MULTI_MARGIN_DOC = """
     weight : array_like of shape (C,), default=None
         Weight of each class, applied to a sample's terms through its target
         class, after the power.  Any finite reals (negative too).
+    multi_class : {{'weston_watkins', 'crammer_singer'}}, default='weston_watkins'
+        Keyword-only.  'weston_watkins' is PyTorch's loss above (a sum over
+        the wrong classes, divided by C).  'crammer_singer' keeps only the
+        largest wrong score: ``loss = weight[y] * max(0, margin - x[y] +
+        max_{{i != y}} x[i]) ** p``, not divided by C; with p=1, margin=1 and
+        'mean' it equals ``sklearn.metrics.hinge_loss(y, x)``.  At a tie for
+        the largest wrong score the gradient goes to the first such class.
 {shared_params}
 
     Returns
@@ -294,26 +326,31 @@ _GRAD_PARAMS = """
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, reduction="mean", *,
-                      sample_weight=None, n_threads=None, size_average=None, reduce=None):
+                      multi_class="weston_watkins", sample_weight=None, n_threads=None,
+                      size_average=None, reduce=None):
     settings = multi_margin_settings(p, margin, weight, reduction, n_threads,
-                                     size_average, reduce, stacklevel=3)
+                                     size_average, reduce, stacklevel=3,
+                                     multi_class=multi_class)
     return multi_margin_forward(settings, input, target, sample_weight)
 
 
 def multi_margin_loss_grad(input, target, p=1, margin=1.0, weight=None, reduction="mean", *,
-                           sample_weight=None, grad_output=1.0, out=None, n_threads=None,
-                           size_average=None, reduce=None):
+                           multi_class="weston_watkins", sample_weight=None, grad_output=1.0,
+                           out=None, n_threads=None, size_average=None, reduce=None):
     settings = multi_margin_settings(p, margin, weight, reduction, n_threads,
-                                     size_average, reduce, stacklevel=3)
+                                     size_average, reduce, stacklevel=3,
+                                     multi_class=multi_class)
     return multi_margin_loss_gradient(settings, input, target, grad_output, out,
                                       sample_weight)[1]
 
 
 def multi_margin_loss_and_grad(input, target, p=1, margin=1.0, weight=None, reduction="mean",
-                               *, sample_weight=None, grad_output=1.0, out=None, n_threads=None,
-                               size_average=None, reduce=None):
+                               *, multi_class="weston_watkins", sample_weight=None,
+                               grad_output=1.0, out=None, n_threads=None, size_average=None,
+                               reduce=None):
     settings = multi_margin_settings(p, margin, weight, reduction, n_threads,
-                                     size_average, reduce, stacklevel=3)
+                                     size_average, reduce, stacklevel=3,
+                                     multi_class=multi_class)
     return multi_margin_loss_gradient(settings, input, target, grad_output, out,
                                       sample_weight)
 

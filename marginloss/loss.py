@@ -98,6 +98,10 @@ class MultiMarginLoss(_MarginLoss):
         Finite weight of each class (applied after the power).  Stored as a
         read-only float64 copy.
     reduction : {'none', 'mean', 'sum'}, default='mean'
+    multi_class : {'weston_watkins', 'crammer_singer'}, default='weston_watkins'
+        Keyword-only: PyTorch's sum over the wrong classes, or the
+        Crammer–Singer form ``weight[y] * max(0, margin - x[y] +
+        max_{i != y} x[i]) ** p`` (see ``marginloss.multi_margin_loss``).
     n_threads : int, default=None
         OpenMP threads over samples (None: OpenMP's default; -1: all cores).
     size_average, reduce : bool, default=None
@@ -105,7 +109,7 @@ class MultiMarginLoss(_MarginLoss):
 
     Attributes
     ----------
-    p, margin, weight, reduction, n_threads
+    p, margin, weight, reduction, n_threads, multi_class
         The validated settings (read-only).
 
     See Also
@@ -128,14 +132,16 @@ class MultiMarginLoss(_MarginLoss):
            [-0.25,  0.1 ,  0.  ,  0.15]])
     """
 
-    _defaults = {"p": 1, "margin": 1.0, "weight": None, "reduction": "mean", "n_threads": None}
+    _defaults = {"p": 1, "margin": 1.0, "weight": None, "reduction": "mean", "n_threads": None,
+                 "multi_class": "weston_watkins"}
     _forward = staticmethod(multi_margin_forward)
     _loss_gradient = staticmethod(multi_margin_loss_gradient)
 
-    def __init__(self, p=1, margin=1.0, weight=None, reduction="mean", *, n_threads=None,
-                 size_average=None, reduce=None):
+    def __init__(self, p=1, margin=1.0, weight=None, reduction="mean", *,
+                 multi_class="weston_watkins", n_threads=None, size_average=None, reduce=None):
         super().__init__(multi_margin_settings(p, margin, weight, reduction, n_threads,
-                                               size_average, reduce, stacklevel=3))
+                                               size_average, reduce, stacklevel=3,
+                                               multi_class=multi_class))
 
 
 class MultiLabelMarginLoss(_MarginLoss):
