@@ -302,6 +302,51 @@ def as_label_target(target, scores, input_shape):
     return np.ascontiguousarray(array.reshape(n_samples, n_classes), dtype=dtype), loss_shape
 
 
+def as_indicator_target(target, scores, input_shape):
+    """MultiLabel target as a 0/1 indicator matrix of the input's shape.
+
+    Returns ``(target, loss_shape)`` with target a C-contiguous (N, C) array
+    the kernel reads in place: bool (viewed as uint8), uint8, int32 and int64
+    as given; other integer dtypes converted to int64.  Every entry must be 0
+    or 1.
+    """
+    n_samples, n_classes = scores.shape
+    array = _as_array(target, "target")
+    if array.dtype.kind not in "biu":
+        raise TypeError(
+            f"target must be an integer or bool 0/1 indicator array with "
+            f"target_format='indicator', got dtype {array.dtype}"
+        )
+    if len(input_shape) == 2:
+        ok = array.shape == input_shape
+        loss_shape = (n_samples,)
+    else:
+        ok = array.ndim <= 1 and array.size == n_classes
+        loss_shape = ()
+    if not ok:
+        raise ValueError(
+            f"target must have the shape of input {input_shape} (a 0/1 indicator of "
+            f"each class); got shape {array.shape}"
+        )
+    if array.dtype.kind != "b":
+        bad = (array != 0) & (array != 1)
+        if bad.any():
+            flat = int(np.flatnonzero(bad)[0])
+            position = np.unravel_index(flat, array.shape) if array.ndim else ()
+            name = (f"target[{', '.join(str(int(i)) for i in position)}]" if array.ndim
+                    else "target")
+            raise ValueError(
+                f"target must hold only 0 and 1 with target_format='indicator'; "
+                f"got {name} = {array[position]}"
+            )
+    array = array.reshape(n_samples, n_classes)
+    if array.dtype.kind == "b":
+        array = np.ascontiguousarray(array).view(np.uint8)
+    elif array.dtype not in (np.dtype(np.uint8), np.dtype(np.int32), np.dtype(np.int64)):
+        array = array.astype(np.int64)
+    return np.ascontiguousarray(array), loss_shape
+
+
 def as_grad_output(grad_output, loss_shape, reduction):
     """Return ``(grad_output, stride)``: a float64 array read at ``n * stride``."""
     array = _as_array(grad_output, "grad_output")

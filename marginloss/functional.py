@@ -16,6 +16,7 @@ from ._threads import effective_n_threads
 from ._validation import (
     as_class_target,
     as_grad_output,
+    as_indicator_target,
     as_label_target,
     as_scores,
     check_margin,
@@ -40,6 +41,7 @@ __all__ = [
 
 
 MULTI_CLASS = ("weston_watkins", "crammer_singer")
+TARGET_FORMATS = ("indices", "indicator")
 
 
 class MultiMarginSettings(NamedTuple):
@@ -59,6 +61,7 @@ class MultiLabelMarginSettings(NamedTuple):
     margin: float
     reduction: str
     n_threads: Optional[int]
+    target_format: str = "indices"
 
 
 def multi_margin_settings(p, margin, weight, reduction, n_threads, size_average, reduce,
@@ -87,8 +90,13 @@ def _check_multi_class(multi_class):
 
 
 def multilabel_margin_settings(reduction, n_threads, size_average, reduce, stacklevel,
-                               margin=1.0):
+                               margin=1.0, target_format="indices"):
+    if not isinstance(target_format, str) or target_format not in TARGET_FORMATS:
+        raise (ValueError if isinstance(target_format, str) else TypeError)(
+            f"target_format must be 'indices' or 'indicator', got {target_format!r}"
+        )
     return MultiLabelMarginSettings(
+        target_format=target_format,
         margin=check_margin(margin),
         reduction=check_reduction(reduction, size_average, reduce, stacklevel=stacklevel + 1),
         n_threads=check_n_threads(n_threads),
@@ -404,7 +412,10 @@ _document(
 
 def _multilabel_margin_prepare(settings, input, target):
     scores, input_shape = as_scores(input)
-    target, loss_shape = as_label_target(target, scores, input_shape)
+    if settings.target_format == "indicator":
+        target, loss_shape = as_indicator_target(target, scores, input_shape)
+    else:
+        target, loss_shape = as_label_target(target, scores, input_shape)
     margin_in_dtype(settings.margin, scores.dtype)
     n_samples, n_classes = scores.shape
     n_threads = effective_n_threads(settings.n_threads, n_samples, n_samples * n_classes)
@@ -425,7 +436,7 @@ def multilabel_margin_forward(settings, input, target, sample_weight=None):
                                         settings.reduction)
     loss_per_sample = np.empty(scores.shape[0])
     _multilabel_margin.loss(scores, target, loss_per_sample, *scratch, n_threads,
-                            settings.margin)
+                            settings.margin, settings.target_format == "indicator")
     return _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
                    sample_weight)
 
@@ -449,7 +460,7 @@ def multilabel_margin_loss_gradient(settings, input, target, grad_output, out,
         scores, target,
         _gradient_scale(settings.reduction, n_samples, n_classes, sample_weight is not None),
         grad_output, stride, loss_per_sample, buffer, *scratch, count_scratch, n_threads,
-        settings.margin,
+        settings.margin, settings.target_format == "indicator",
     )
     loss = _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
                    sample_weight)
@@ -477,6 +488,12 @@ _MULTILABEL_MARGIN_DOC = """
         in float32; bool, integer and longdouble scores in float64.
     target : array_like of int, the shape of ``input`` (or (C,) for a 0-d input)
         Class indices padded with -1, each in ``[-1, C-1]``.
+    target_format : {{'indices', 'indicator'}}, default='indices'
+        Keyword-only.  'indices': PyTorch's class indices padded with -1.
+        'indicator': a 0/1 matrix of the input's shape (bool or integer,
+        scikit-learn's ``MultiLabelBinarizer`` output) whose nonzero entries
+        are the labels; read in place by the kernel when it is C-contiguous
+        bool, uint8, int32 or int64.  Never guessed from the values.
     margin : float, default=1.0
         Keyword-only; PyTorch's loss has the fixed margin 1 (a marginloss
         extension).  A finite real, representable in the input's dtype.
@@ -512,27 +529,32 @@ _LABEL_LOSS_RETURNS = """    loss : numpy scalar or ndarray
         an array of shape (N,), or 0-d for a 1-D input (as PyTorch)."""
 
 
-def multilabel_margin_loss(input, target, reduction="mean", *, margin=1.0, sample_weight=None,
-                           n_threads=None, size_average=None, reduce=None):
+def multilabel_margin_loss(input, target, reduction="mean", *, target_format="indices",
+                           margin=1.0, sample_weight=None, n_threads=None, size_average=None,
+                           reduce=None):
     settings = multilabel_margin_settings(reduction, n_threads, size_average, reduce,
-                                          stacklevel=3, margin=margin)
+                                          stacklevel=3, margin=margin,
+                                          target_format=target_format)
     return multilabel_margin_forward(settings, input, target, sample_weight)
 
 
-def multilabel_margin_loss_grad(input, target, reduction="mean", *, margin=1.0,
-                                sample_weight=None, grad_output=1.0, out=None, n_threads=None,
-                                size_average=None, reduce=None):
+def multilabel_margin_loss_grad(input, target, reduction="mean", *, target_format="indices",
+                                margin=1.0, sample_weight=None, grad_output=1.0, out=None,
+                                n_threads=None, size_average=None, reduce=None):
     settings = multilabel_margin_settings(reduction, n_threads, size_average, reduce,
-                                          stacklevel=3, margin=margin)
+                                          stacklevel=3, margin=margin,
+                                          target_format=target_format)
     return multilabel_margin_loss_gradient(settings, input, target, grad_output, out,
                                            sample_weight)[1]
 
 
-def multilabel_margin_loss_and_grad(input, target, reduction="mean", *, margin=1.0,
-                                    sample_weight=None, grad_output=1.0, out=None,
-                                    n_threads=None, size_average=None, reduce=None):
+def multilabel_margin_loss_and_grad(input, target, reduction="mean", *,
+                                    target_format="indices", margin=1.0, sample_weight=None,
+                                    grad_output=1.0, out=None, n_threads=None,
+                                    size_average=None, reduce=None):
     settings = multilabel_margin_settings(reduction, n_threads, size_average, reduce,
-                                          stacklevel=3, margin=margin)
+                                          stacklevel=3, margin=margin,
+                                          target_format=target_format)
     return multilabel_margin_loss_gradient(settings, input, target, grad_output, out,
                                            sample_weight)
 

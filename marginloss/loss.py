@@ -155,6 +155,9 @@ class MultiLabelMarginLoss(_MarginLoss):
     Parameters
     ----------
     reduction : {'none', 'mean', 'sum'}, default='mean'
+    target_format : {'indices', 'indicator'}, default='indices'
+        Keyword-only: PyTorch's -1-padded class indices, or a 0/1 indicator
+        matrix (scikit-learn's format; see ``marginloss.multilabel_margin_loss``).
     margin : float, default=1.0
         The margin (PyTorch's is fixed at 1; keyword-only, a marginloss
         extension).
@@ -165,7 +168,7 @@ class MultiLabelMarginLoss(_MarginLoss):
 
     Attributes
     ----------
-    margin, reduction, n_threads
+    margin, reduction, n_threads, target_format
         The validated settings (read-only).
 
     See Also
@@ -184,14 +187,16 @@ class MultiLabelMarginLoss(_MarginLoss):
     array([[-0.5,  0.5,  0.5, -0.5]])
     """
 
-    _defaults = {"margin": 1.0, "reduction": "mean", "n_threads": None}
+    _defaults = {"margin": 1.0, "reduction": "mean", "n_threads": None,
+                 "target_format": "indices"}
     _forward = staticmethod(multilabel_margin_forward)
     _loss_gradient = staticmethod(multilabel_margin_loss_gradient)
 
-    def __init__(self, reduction="mean", *, margin=1.0, n_threads=None, size_average=None,
-                 reduce=None):
+    def __init__(self, reduction="mean", *, target_format="indices", margin=1.0,
+                 n_threads=None, size_average=None, reduce=None):
         super().__init__(multilabel_margin_settings(reduction, n_threads, size_average, reduce,
-                                                    stacklevel=3, margin=margin))
+                                                    stacklevel=3, margin=margin,
+                                                    target_format=target_format))
 
 
 #: The other spelling found in the wild (PyTorch's autograd node is ``MultilabelMarginLossBackward0``).

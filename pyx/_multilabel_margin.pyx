@@ -13,7 +13,10 @@ in T::
 The semantics are PyTorch's (``pytorch-semantics.md`` sections 1.2 and 2.2):
 entries after the first -1 are ignored, a class listed twice counts twice, a
 target never pairs with another target.  The margin m is PyTorch's fixed 1
-unless the caller sets another (a marginloss extension, issue 4).
+unless the caller sets another (a marginloss extension, issue 4).  T may also
+come from a 0/1 indicator row (``indicator``: the classes whose entry is
+nonzero, ascending; scikit-learn's ``MultiLabelBinarizer`` format), read in
+place by the same kernels.
 
 Algorithm: O(k log k + (C - k) log k) per sample
 ------------------------------------------------
@@ -111,12 +114,13 @@ Design
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, NAN
-from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 ctypedef fused target_t:
     int32_t
     int64_t
+    uint8_t  # indicator targets given as bool or uint8
 
 cdef enum:
     # Rows with at most this many labels use the direct O(k * C) loop (measured).
@@ -159,6 +163,24 @@ cdef inline Py_ssize_t _collect_labels(
         labels[n_listed] = label
         is_target[label] = 1
         n_listed += 1
+    return n_listed
+
+
+cdef inline Py_ssize_t _collect_indicator(
+    const target_t* target,
+    Py_ssize_t n_classes,
+    Py_ssize_t* labels,
+    unsigned char* is_target,
+) noexcept nogil:
+    """The classes j with target[j] != 0 (a 0/1 indicator row), ascending, to
+    labels, marked in is_target; return how many there are.  Any value the
+    row holds gives an in-range label, so no bounds check is needed."""
+    cdef Py_ssize_t n_listed = 0, j
+    for j in range(n_classes):
+        if target[j] != 0:
+            labels[n_listed] = j
+            is_target[j] = 1
+            n_listed += 1
     return n_listed
 
 
@@ -607,6 +629,7 @@ cdef inline double _row_loss(
     floating* shift,
     double* prefix,
     floating margin,
+    bint indicator,
 ) noexcept nogil:
     """sum_{j in T} sum_{d in D, z_jd > 0} z_jd for one row; NaN if x has a NaN.
     Sorted shifts and binary searches, or the direct loop for few labels."""
@@ -615,7 +638,10 @@ cdef inline double _row_loss(
         double total
     if _has_nan(x, n_classes):
         return NAN
-    n_listed = _collect_labels(target, n_classes, labels, is_target)
+    if indicator:
+        n_listed = _collect_indicator(target, n_classes, labels, is_target)
+    else:
+        n_listed = _collect_labels(target, n_classes, labels, is_target)
     if n_listed <= direct_max_labels:
         total = _row_loss_direct(x, n_classes, n_listed, labels, is_target, margin)
     else:
@@ -638,6 +664,7 @@ cdef inline double _row_loss_gradient(
     double* prefix,
     double* count,
     floating margin,
+    bint indicator,
 ) noexcept nogil:
     """Row loss as _row_loss; writes the row's gradient, scaled by coef * grad_output."""
     cdef:
@@ -646,7 +673,10 @@ cdef inline double _row_loss_gradient(
     if _has_nan(x, n_classes):
         _fill_nan(gradient, n_classes)
         return NAN
-    n_listed = _collect_labels(target, n_classes, labels, is_target)
+    if indicator:
+        n_listed = _collect_indicator(target, n_classes, labels, is_target)
+    else:
+        n_listed = _collect_labels(target, n_classes, labels, is_target)
     if n_listed <= direct_max_labels:
         total = _row_loss_gradient_direct(x, gradient, n_classes, coef, grad_output,
                                           n_listed, labels, is_target, count, margin)
@@ -673,11 +703,13 @@ def loss(
     double[:, ::1] prefix_scratch,
     int n_threads,
     double margin=1.0,
+    bint indicator=False,
 ):
     """Per-sample loss: loss_out[n] = 1/C * sum_{j in T_n} sum_{d in D_n} max(0, z_njd).
 
     Scratch rows, one per thread: class indices (2C), class mask (C, zeroed
-    on entry and left so), shifts (2C), prefix sums (3 * (C + 1)).
+    on entry and left so), shifts (2C), prefix sums (3 * (C + 1)).  With
+    ``indicator`` the target is a 0/1 matrix (nonzero = label) read in place.
     """
     cdef:
         Py_ssize_t n_samples = input.shape[0]
@@ -690,6 +722,7 @@ def loss(
             &input[n, 0], &target[n, 0], n_classes,
             &index_scratch[thread, 0], &is_target_scratch[thread, 0],
             &shift_scratch[thread, 0], &prefix_scratch[thread, 0], margin_in_dtype,
+            indicator,
         ) / n_classes
 
 
@@ -708,6 +741,7 @@ def loss_gradient(
     double[:, ::1] count_scratch,
     int n_threads,
     double margin=1.0,
+    bint indicator=False,
 ):
     """Per-sample loss (as ``loss``) and its gradient in one pass over ``input``.
 
@@ -727,5 +761,5 @@ def loss_gradient(
             scale, grad_output[n * grad_output_stride],
             &index_scratch[thread, 0], &is_target_scratch[thread, 0],
             &shift_scratch[thread, 0], &prefix_scratch[thread, 0], &count_scratch[thread, 0],
-            margin_in_dtype,
+            margin_in_dtype, indicator,
         ) / n_classes
