@@ -10,11 +10,12 @@ import pytest
 import marginloss
 import marginloss.functional
 import marginloss.loss
+import marginloss.sklearn
 
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
-@pytest.mark.parametrize("module", [marginloss.functional, marginloss.loss],
+@pytest.mark.parametrize("module", [marginloss.functional, marginloss.loss, marginloss.sklearn],
                          ids=lambda m: m.__name__)
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
