@@ -114,6 +114,15 @@ def demo():
             print(f"    PyTorch fwd+bwd        {torch_ms:9.2f} ms   ({torch_ms / ours_ms:5.1f}x slower)")
         if not agree:
             return 1
+    try:
+        import sklearn  # noqa: F401
+    except ImportError:
+        print("\nscikit-learn is not installed: pip install 'marginloss[sklearn]' for the "
+              "digits comparison with LinearSVC and LogisticRegression.")
+        return 0
+    from marginloss import _digits_demo
+
+    _digits_demo.run()
     return 0
 
 

@@ -21,6 +21,37 @@ def test_demo_runs_and_agrees_with_numpy():
     assert "DIFFERS" not in result.stdout
     assert "multi_margin_loss(x, target=[3]) = 0.325000" in result.stdout
     assert "gradient = [[-0.5, 0.5, 0.5, -0.5]]" in result.stdout
+    # scikit-learn is in the test extras: the digits comparison runs too
+    assert "held-out accuracy" in result.stdout
+    assert "accuracy within 1.0 point of LinearSVC's: yes" in result.stdout
+    assert "tuning alpha of MultiMarginClassifier" in result.stderr
+
+
+def test_digits_demo_rows():
+    import io
+
+    from marginloss import _digits_demo
+
+    out, err = io.StringIO(), io.StringIO()
+    rows = _digits_demo.run(stdout=out, stderr=err)
+    names = [name for name, _, _ in rows]
+    assert names[0].startswith("MultiMarginClassifier (alpha=")
+    assert names[1:] == ["LinearSVC(multi_class='crammer_singer')", "LogisticRegression"]
+    for _, accuracy, seconds in rows:
+        assert 0.9 < accuracy <= 1.0 and seconds > 0
+    assert abs(rows[0][1] - rows[1][1]) <= 0.01  # within 1 point of LinearSVC's accuracy
+    assert "fit time no worse than LinearSVC's" in out.getvalue()
+    assert "grid search (9 fits)" in err.getvalue()
+
+
+def test_demo_without_scikit_learn_names_the_extra():
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "from marginloss.__main__ import main\n"
+            "sys.exit(main([]))\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "scikit-learn is not installed: pip install 'marginloss[sklearn]'" in result.stdout
 
 
 @pytest.mark.parametrize("argv", [[], ["demo"]], ids=["no-command", "demo"])
