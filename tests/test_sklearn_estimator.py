@@ -30,6 +30,10 @@ def _expected_failures(estimator):
     return {}
 
 
+# scikit-learn's check_array_api_input skips itself unless SCIPY_ARRAY_API=1 (and an
+# array-API library) is set up: it cannot apply here, because the estimator computes
+# with marginloss's compiled kernels, which take NumPy arrays only (array-API inputs
+# are not declared in its tags).
 # The checks compare fits on equivalent data (sample weights against repeated
 # samples, ...) to rtol 1e-7: they run with a tight tol and an alpha that makes
 # the optimum well conditioned (coefficient error ~ gradient norm / alpha).
