@@ -277,6 +277,24 @@ def as_class_target(target, scores, input_shape):
     return np.ascontiguousarray(array.reshape(-1), dtype=np.int64), array.shape
 
 
+def _label_target_shape(array, scores, input_shape, what):
+    """Check that a multi-label target has the input's shape; return the loss's shape:
+    (N,) for a 2-D input, () otherwise, as in PyTorch."""
+    n_samples, n_classes = scores.shape
+    if len(input_shape) == 2:
+        ok = array.shape == input_shape
+        loss_shape = (n_samples,)
+    else:
+        ok = array.ndim <= 1 and array.size == n_classes
+        loss_shape = ()
+    if not ok:
+        raise ValueError(
+            f"target must have the shape of input {input_shape} ({what}); "
+            f"got shape {array.shape}"
+        )
+    return loss_shape
+
+
 def as_label_target(target, scores, input_shape):
     """MultiLabel target: class indices padded with -1, with the input's shape.
 
@@ -286,17 +304,7 @@ def as_label_target(target, scores, input_shape):
     """
     n_samples, n_classes = scores.shape
     array = _as_index_array(target)
-    if len(input_shape) == 2:
-        ok = array.shape == input_shape
-        loss_shape = (n_samples,)
-    else:
-        ok = array.ndim <= 1 and array.size == n_classes
-        loss_shape = ()
-    if not ok:
-        raise ValueError(
-            f"target must have the shape of input {input_shape} "
-            f"(class indices padded with -1); got shape {array.shape}"
-        )
+    loss_shape = _label_target_shape(array, scores, input_shape, "class indices padded with -1")
     _first_out_of_range(array, -1, n_classes)
     dtype = array.dtype if array.dtype in (np.dtype(np.int32), np.dtype(np.int64)) else np.int64
     return np.ascontiguousarray(array.reshape(n_samples, n_classes), dtype=dtype), loss_shape
@@ -317,17 +325,7 @@ def as_indicator_target(target, scores, input_shape):
             f"target must be an integer or bool 0/1 indicator array with "
             f"target_format='indicator', got dtype {array.dtype}"
         )
-    if len(input_shape) == 2:
-        ok = array.shape == input_shape
-        loss_shape = (n_samples,)
-    else:
-        ok = array.ndim <= 1 and array.size == n_classes
-        loss_shape = ()
-    if not ok:
-        raise ValueError(
-            f"target must have the shape of input {input_shape} (a 0/1 indicator of "
-            f"each class); got shape {array.shape}"
-        )
+    loss_shape = _label_target_shape(array, scores, input_shape, "a 0/1 indicator of each class")
     if array.dtype.kind != "b":
         bad = (array != 0) & (array != 1)
         if bad.any():
