@@ -131,9 +131,8 @@ def _total(partials, reduction, dtype, batch):
     total = partials.sum(split_every=SPLIT_EVERY)
     weight_total = batch.weight_total
     finish = functools.partial(_finish, reduction, dtype, batch.n_samples)
-    if isinstance(weight_total, da.Array):
-        return da.blockwise(finish, "", total, "", weight_total, "", meta=np.empty((), dtype))
-    return da.blockwise(finish, "", total, "", weight_total, None, meta=np.empty((), dtype))
+    return da.blockwise(finish, "", total, "", *_split(weight_total, ""),
+                        meta=np.empty((), dtype))
 
 
 # ------------------------------------------------------------ the arguments
@@ -210,15 +209,13 @@ class _Batch:
 
     def blockwise_args(self, grad_output=False):
         """``(array, index)`` pairs for da.blockwise, in the block functions' order."""
-        args = [self.scores, "ij", self.target, self.target_index]
-        args += [self.sample_weight, None if self.sample_weight is None else "i"]
+        args = [(self.scores, "ij"), (self.target, self.target_index),
+                _split(self.sample_weight, "i")]
         if grad_output:
             go = self.grad_output
-            args += [go, "i" if isinstance(go, da.Array) and go.ndim == 1
-                     else "" if isinstance(go, da.Array) else None]
-            args += [self.weight_total,
-                     "" if isinstance(self.weight_total, da.Array) else None]
-        return args + [self.starts, "i"]
+            args += [_split(go, "i" if go.ndim else ""), _split(self.weight_total, "")]
+        args.append((self.starts, "i"))
+        return [item for pair in args for item in pair]
 
     def empty(self):
         """``(scores, target, sample_weight, grad_output)``: NumPy stand-ins with no rows.
@@ -233,6 +230,12 @@ class _Batch:
 
         return (empty(self.scores), empty(self.target), empty(self.sample_weight),
                 empty(self.grad_output))
+
+
+def _split(value, index):
+    """``(value, index)`` for da.blockwise: a Dask array is split along index (""
+    for a 0-d one), anything else (None, a scalar, a float) goes whole to every block."""
+    return (value, index) if isinstance(value, da.Array) else (value, None)
 
 
 def _check_known_chunks(name, array):

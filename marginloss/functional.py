@@ -121,8 +121,13 @@ def _any_dask(*arrays):
     ``import marginloss`` never imports Dask.
     """
     dask_array = sys.modules.get("dask.array")
-    array_type = getattr(dask_array, "Array", None)
-    return array_type is not None and any(isinstance(a, array_type) for a in arrays)
+    if dask_array is None:
+        return False
+    array_type = getattr(dask_array, "Array", ())  # () while dask.array is being imported
+    for array in arrays:  # a loop, not any(): this runs on every NumPy call
+        if isinstance(array, array_type):
+            return True
+    return False
 
 
 def _dask_layer():
@@ -343,6 +348,12 @@ _MULTI_MARGIN_DOC = """
     empty batch gives nan for 'mean' and 0 for 'sum'; the loop over samples
     runs on several threads.
 
+    Dask arrays (``input``, ``target``, ``sample_weight`` or ``grad_output``)
+    chunked along samples give lazy Dask results, computed block by block by
+    this function: 'none' and the gradient with the input's row chunks, 'sum'
+    and 'mean' a 0-d Dask array from float64 block sums added in a fixed
+    order.  See marginloss/_dask.py and the README's Dask section.
+
     Examples
     --------
 {examples}
@@ -557,6 +568,12 @@ _MULTILABEL_MARGIN_DOC = """
     gradient row NaN
     (PyTorch gives 0); an empty batch gives nan for 'mean' and 0 for 'sum';
     the memory used beyond the outputs is O(C) per thread, not N x C.
+
+    Dask arrays (``input``, ``target``, ``sample_weight`` or ``grad_output``)
+    chunked along samples give lazy Dask results, computed block by block by
+    this function: 'none' and the gradient with the input's row chunks, 'sum'
+    and 'mean' a 0-d Dask array from float64 block sums added in a fixed
+    order.  See marginloss/_dask.py and the README's Dask section.
 
     Examples
     --------

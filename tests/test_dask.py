@@ -225,7 +225,7 @@ def test_empty_batch(reduction):
 
 
 def test_n_threads_is_passed_to_each_block():
-    # n_threads=0 is refused by the settings; a valid count gives the same bits
+    # blocks of 1500 x 20 scores: above the serial cut, so a team really runs
     x, y, _ = _problem("class", 13, n_samples=4000, n_classes=20)
     dx, dy = _row_chunks(x, 1500), _row_chunks(y, 1500)
     expected = multi_margin_loss_grad(x, y, reduction="sum")
