@@ -37,6 +37,7 @@ never imports Dask).  Every block of rows is computed by the NumPy functions of
 
 import contextlib
 import functools
+from typing import Callable, NamedTuple
 
 import dask.array as da
 import numpy as np
@@ -49,13 +50,12 @@ from ._validation import _as_array, as_grad_output, check_sample_weight
 SPLIT_EVERY = 16
 
 
-class _Loss:
-    """A loss's NumPy calls and the shape of its target relative to the input."""
+class _Loss(NamedTuple):
+    """A loss's NumPy calls and the index of its target in da.blockwise's terms."""
 
-    def __init__(self, forward, gradient, target_index):
-        self.forward = forward
-        self.gradient = gradient
-        self.target_index = target_index  # "i": one class per sample; "ij": one per score
+    forward: Callable
+    gradient: Callable
+    target_index: str  # "i": one class per sample; "ij": one entry per score
 
 
 _MULTI_MARGIN = _Loss(functional.multi_margin_forward, functional.multi_margin_loss_gradient,
