@@ -6,6 +6,7 @@ Each call reads top-down: validate the settings and arrays
 per-sample losses in a fixed order, return.
 """
 
+import sys
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -106,6 +107,35 @@ def multilabel_margin_settings(reduction, n_threads, size_average, reduce, stack
 # ------------------------------------------------------------------ helpers
 
 
+# Dask arrays: the four calls below hand them to marginloss._dask, which calls
+# the same functions again on NumPy blocks with two keyword-only extras:
+# ``reducer`` replaces _reduce (it returns a block's float64 partial sum), and
+# ``batch_rows`` is the N of the whole batch, so that a block's 'mean'
+# gradient is scaled by 1/(N*C) exactly as the call on the whole array.
+
+
+def _any_dask(*arrays):
+    """Whether an argument is a Dask array: then marginloss._dask takes the call.
+
+    Dask is looked for only when the caller has imported it, so that
+    ``import marginloss`` never imports Dask.
+    """
+    dask_array = sys.modules.get("dask.array")
+    if dask_array is None:
+        return False
+    array_type = getattr(dask_array, "Array", ())  # () while dask.array is being imported
+    for array in arrays:  # a loop, not any(): this runs on every NumPy call
+        if isinstance(array, array_type):
+            return True
+    return False
+
+
+def _dask_layer():
+    from . import _dask
+
+    return _dask
+
+
 def _reduce(loss_per_sample, reduction, dtype, loss_shape, sample_weight=None):
     """Reduce float64 per-sample losses; round once to the input's dtype.
 
@@ -185,7 +215,9 @@ def _multi_margin_prepare(settings, input, target):
     return scores, input_shape, target, loss_shape, weight, margin, n_threads
 
 
-def multi_margin_forward(settings, input, target, sample_weight=None):
+def multi_margin_forward(settings, input, target, sample_weight=None, *, reducer=_reduce):
+    if _any_dask(input, target, sample_weight):
+        return _dask_layer().multi_margin_forward(settings, input, target, sample_weight)
     scores, _, target, loss_shape, weight, margin, n_threads = _multi_margin_prepare(
         settings, input, target
     )
@@ -194,11 +226,15 @@ def multi_margin_forward(settings, input, target, sample_weight=None):
     loss_per_sample = np.empty(scores.shape[0])
     kernels = _crammer_singer if settings.multi_class == "crammer_singer" else _multi_margin
     kernels.loss(scores, target, weight, margin, settings.p, loss_per_sample, n_threads)
-    return _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
+    return reducer(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
                    sample_weight)
 
 
-def multi_margin_loss_gradient(settings, input, target, grad_output, out, sample_weight=None):
+def multi_margin_loss_gradient(settings, input, target, grad_output, out, sample_weight=None,
+                               *, reducer=_reduce, batch_rows=None):
+    if _any_dask(input, target, sample_weight, grad_output):
+        return _dask_layer().multi_margin_loss_gradient(settings, input, target, grad_output,
+                                                        out, sample_weight)
     scores, input_shape, target, loss_shape, weight, margin, n_threads = (
         _multi_margin_prepare(settings, input, target)
     )
@@ -213,18 +249,19 @@ def multi_margin_loss_gradient(settings, input, target, grad_output, out, sample
         out, scores, input_shape, (scores, target, weight, grad_output)
     )
     loss_per_sample = np.empty(n_samples)
+    mean_rows = n_samples if batch_rows is None else batch_rows
     if settings.multi_class == "crammer_singer":
         # no division by C: the scale is d reduction / d (row loss)
         kernels, scale = _crammer_singer, _gradient_scale(
-            settings.reduction, n_samples, 1, sample_weight is not None)
+            settings.reduction, mean_rows, 1, sample_weight is not None)
     else:
         kernels, scale = _multi_margin, _gradient_scale(
-            settings.reduction, n_samples, n_classes, sample_weight is not None)
+            settings.reduction, mean_rows, n_classes, sample_weight is not None)
     kernels.loss_gradient(
         scores, target, weight, margin, settings.p, scale,
         grad_output, stride, loss_per_sample, buffer, n_threads,
     )
-    loss = _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
+    loss = reducer(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
                    sample_weight)
     return loss, _finish_gradient(buffer, result)
 
@@ -310,6 +347,12 @@ _MULTI_MARGIN_DOC = """
     sample's loss and gradient row NaN (PyTorch drops NaN terms silently); an
     empty batch gives nan for 'mean' and 0 for 'sum'; the loop over samples
     runs on several threads.
+
+    Dask arrays (``input``, ``target``, ``sample_weight`` or ``grad_output``)
+    chunked along samples give lazy Dask results, computed block by block by
+    this function: 'none' and the gradient with the input's row chunks, 'sum'
+    and 'mean' a 0-d Dask array from float64 block sums added in a fixed
+    order.  See marginloss/_dask.py and the README's Dask section.
 
     Examples
     --------
@@ -428,7 +471,10 @@ def _multilabel_margin_prepare(settings, input, target):
     return scores, input_shape, target, loss_shape, n_threads, scratch
 
 
-def multilabel_margin_forward(settings, input, target, sample_weight=None):
+def multilabel_margin_forward(settings, input, target, sample_weight=None, *,
+                              reducer=_reduce):
+    if _any_dask(input, target, sample_weight):
+        return _dask_layer().multilabel_margin_forward(settings, input, target, sample_weight)
     scores, _, target, loss_shape, n_threads, scratch = _multilabel_margin_prepare(
         settings, input, target
     )
@@ -437,12 +483,15 @@ def multilabel_margin_forward(settings, input, target, sample_weight=None):
     loss_per_sample = np.empty(scores.shape[0])
     _multilabel_margin.loss(scores, target, loss_per_sample, *scratch, n_threads,
                             settings.margin, settings.target_format == "indicator")
-    return _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
+    return reducer(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
                    sample_weight)
 
 
 def multilabel_margin_loss_gradient(settings, input, target, grad_output, out,
-                                    sample_weight=None):
+                                    sample_weight=None, *, reducer=_reduce, batch_rows=None):
+    if _any_dask(input, target, sample_weight, grad_output):
+        return _dask_layer().multilabel_margin_loss_gradient(settings, input, target,
+                                                             grad_output, out, sample_weight)
     scores, input_shape, target, loss_shape, n_threads, scratch = (
         _multilabel_margin_prepare(settings, input, target)
     )
@@ -456,13 +505,14 @@ def multilabel_margin_loss_gradient(settings, input, target, grad_output, out,
     buffer, result = _gradient_buffer(out, scores, input_shape, (scores, target, grad_output))
     loss_per_sample = np.empty(n_samples)
     count_scratch = np.zeros((n_threads, n_classes))
+    mean_rows = n_samples if batch_rows is None else batch_rows
     _multilabel_margin.loss_gradient(
         scores, target,
-        _gradient_scale(settings.reduction, n_samples, n_classes, sample_weight is not None),
+        _gradient_scale(settings.reduction, mean_rows, n_classes, sample_weight is not None),
         grad_output, stride, loss_per_sample, buffer, *scratch, count_scratch, n_threads,
         settings.margin, settings.target_format == "indicator",
     )
-    loss = _reduce(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
+    loss = reducer(loss_per_sample, settings.reduction, scores.dtype, loss_shape,
                    sample_weight)
     return loss, _finish_gradient(buffer, result)
 
@@ -518,6 +568,12 @@ _MULTILABEL_MARGIN_DOC = """
     gradient row NaN
     (PyTorch gives 0); an empty batch gives nan for 'mean' and 0 for 'sum';
     the memory used beyond the outputs is O(C) per thread, not N x C.
+
+    Dask arrays (``input``, ``target``, ``sample_weight`` or ``grad_output``)
+    chunked along samples give lazy Dask results, computed block by block by
+    this function: 'none' and the gradient with the input's row chunks, 'sum'
+    and 'mean' a 0-d Dask array from float64 block sums added in a fixed
+    order.  See marginloss/_dask.py and the README's Dask section.
 
     Examples
     --------
