@@ -13,9 +13,10 @@ never imports it.
 On CPU float32 and float64 tensors they run marginloss's compiled kernels on
 NumPy views of the tensors' memory (a non-contiguous input or target is first
 copied to a contiguous one, as PyTorch's own kernels do).  When the input
-requires grad, the forward pass computes the loss and its gradient together
-(one pass over the scores) and the backward pass returns that gradient,
-times ``grad_output``.  The kernels use ``torch.get_num_threads()`` threads.
+requires grad (outside ``torch.no_grad()``), the forward pass computes the
+loss and its gradient together (one pass over the scores) and the backward
+pass returns that gradient, times ``grad_output``; otherwise only the loss is
+computed.  The kernels use ``torch.get_num_threads()`` threads.
 
 Any other call -- a tensor on another device (CUDA, meta, ...), an input of
 another dtype (float16, bfloat16, integer, complex), a tensor subclass that
@@ -46,7 +47,6 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 
 import numpy as np
 import torch.nn.functional
-from torch.autograd.function import once_differentiable
 
 from .functional import (
     multi_margin_forward,
@@ -105,6 +105,15 @@ def _as_numpy(tensor):
     return tensor.detach().resolve_conj().resolve_neg().numpy()
 
 
+def _loss(function, input, target, settings, forward, loss_gradient):
+    """The loss through the autograd Function ``function`` when a gradient is wanted,
+    else from the loss kernel alone (under no_grad, or for an input without grad)."""
+    if torch.is_grad_enabled() and input.requires_grad:
+        return function.apply(input, target, settings, loss_gradient)
+    loss = forward(settings, _as_numpy(input), _as_numpy(target))
+    return torch.from_numpy(np.asarray(loss))
+
+
 def _weight_array(weight):
     """The class weight as a NumPy array for marginloss's validation, or None."""
     if weight is None:
@@ -120,37 +129,55 @@ def _weight_array(weight):
 class _KernelLoss(torch.autograd.Function):
     """Loss and gradient from marginloss's kernels in one pass; backward scales it.
 
-    ``forward(ctx, input, target, settings, forward, loss_gradient)`` takes
-    validated settings and the two functions of ``marginloss.functional``
-    computing the loss, or the loss and its gradient into an ``out`` buffer.
+    ``forward(ctx, input, target, settings, loss_gradient)`` takes validated
+    settings and the function of ``marginloss.functional`` that computes the
+    loss and its gradient into an ``out`` buffer.
     """
 
     @staticmethod
-    def forward(ctx, input, target, settings, forward, loss_gradient):
-        scores, labels = _as_numpy(input), _as_numpy(target)
-        if not ctx.needs_input_grad[0]:
-            return torch.from_numpy(np.asarray(forward(settings, scores, labels)))
+    def forward(ctx, input, target, settings, loss_gradient):
         # The kernel writes the gradient (for grad_output = 1) straight into
         # the memory of a tensor, which backward returns.
         gradient = torch.empty(input.shape, dtype=input.dtype)
-        loss, _ = loss_gradient(settings, scores, labels, 1.0, gradient.numpy())
+        loss, _ = loss_gradient(settings, _as_numpy(input), _as_numpy(target), 1.0,
+                                gradient.numpy())
         ctx.save_for_backward(gradient)
         ctx.input_dim = input.dim()
         return torch.from_numpy(np.asarray(loss))
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad_output):
+        create_graph = torch.is_grad_enabled()
         (gradient,) = ctx.saved_tensors
-        if grad_output.dim() == 0 and grad_output.item() == 1.0:
-            grad_input = gradient  # loss.backward(): no copy
-        else:
-            # One sample per row of a 2-D input; one sample for a 1-D or 0-d one.
-            per_sample = grad_output.reshape(-1, 1) if ctx.input_dim == 2 else (
-                grad_output.reshape(()))
-            # PyTorch multiplies its gradient by grad_output last, as here.
-            grad_input = gradient * per_sample
-        return grad_input, None, None, None, None
+        with torch.no_grad():
+            if grad_output.dim() == 0 and grad_output.item() == 1.0:
+                grad_input = gradient  # loss.backward(): no copy
+            else:
+                # One sample per row of a 2-D input; one sample for a 1-D or 0-d one.
+                per_sample = grad_output.reshape(-1, 1) if ctx.input_dim == 2 else (
+                    grad_output.reshape(()))
+                # PyTorch multiplies its gradient by grad_output last, as here.
+                grad_input = gradient * per_sample
+        if create_graph:
+            # As PyTorch's: the gradient exists in the new graph, but
+            # differentiating it again raises.
+            grad_input = _NoSecondDerivative.apply(grad_input.detach().requires_grad_())
+        return grad_input, None, None, None
+
+
+class _NoSecondDerivative(torch.autograd.Function):
+    """Identity whose backward raises: the gradient of a margin loss, under create_graph."""
+
+    @staticmethod
+    def forward(ctx, gradient):
+        return gradient.view_as(gradient)
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise RuntimeError(
+            "marginloss.torch's margin losses are differentiable once (as PyTorch's): "
+            "their gradient with respect to input has no derivative"
+        )
 
 
 class MultiMarginLossFunction(_KernelLoss):
@@ -265,8 +292,8 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
     settings = multi_margin_settings(p, margin, _weight_array(weight), reduction,
                                      torch.get_num_threads(), size_average, reduce,
                                      stacklevel=3)
-    return MultiMarginLossFunction.apply(input, target, settings, multi_margin_forward,
-                                         multi_margin_loss_gradient)
+    return _loss(MultiMarginLossFunction, input, target, settings, multi_margin_forward,
+                 multi_margin_loss_gradient)
 
 
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
@@ -335,9 +362,8 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
             input, target, size_average=size_average, reduce=reduce, reduction=reduction)
     settings = multilabel_margin_settings(reduction, torch.get_num_threads(), size_average,
                                           reduce, stacklevel=3)
-    return MultiLabelMarginLossFunction.apply(input, target, settings,
-                                              multilabel_margin_forward,
-                                              multilabel_margin_loss_gradient)
+    return _loss(MultiLabelMarginLossFunction, input, target, settings,
+                 multilabel_margin_forward, multilabel_margin_loss_gradient)
 
 
 # ------------------------------------------------------------------ modules
