@@ -20,10 +20,11 @@ computed.  The kernels use ``torch.get_num_threads()`` threads.
 
 Any other call -- a tensor on another device (CUDA, meta, ...), an input of
 another dtype (float16, bfloat16, integer, complex), a tensor subclass that
-overrides ``__torch_function__``, or a call under a ``torch.func`` transform
-(``grad``, ``vmap``, ...) -- is passed to ``torch.nn.functional``'s own
-function with the same arguments, so it behaves exactly as in PyTorch
-(including PyTorch's errors, e.g. for float16 on the CPU).  Under
+overrides ``__torch_function__``, a call under a ``torch.func`` transform
+(``grad``, ``vmap``, ...) or with a dual tensor of forward-mode AD -- is
+passed to ``torch.nn.functional``'s own function with the same arguments, so
+it behaves exactly as in PyTorch (including PyTorch's errors, e.g. for
+float16 on the CPU, or for forward-mode AD).  Under
 ``torch.autocast("cpu")`` a float16 or bfloat16 input is computed in float32
 by the kernels, as PyTorch's autocast does for these losses.
 
@@ -97,7 +98,10 @@ def _runs_on_kernels(input, tensors):
         return False
     if input.dtype not in _KERNEL_DTYPES:
         return False
-    return all(tensor.device.type == "cpu" for tensor in tensors)
+    if not all(tensor.device.type == "cpu" for tensor in tensors):
+        return False
+    # A dual tensor of forward-mode AD (which PyTorch's op refuses with a clear error).
+    return torch.autograd.forward_ad.unpack_dual(input).tangent is None
 
 
 def _as_numpy(tensor):
