@@ -24,7 +24,8 @@ overrides ``__torch_function__``, a call under a ``torch.func`` transform
 (``grad``, ``vmap``, ...) or with a dual tensor of forward-mode AD -- is
 passed to ``torch.nn.functional``'s own function with the same arguments, so
 it behaves exactly as in PyTorch (including PyTorch's errors, e.g. for
-float16 on the CPU, or for forward-mode AD).  Under
+float16 on the CPU, or for forward-mode AD).  Under ``torch.compile`` the
+losses are not traced: they run eagerly, between compiled graphs.  Under
 ``torch.autocast("cpu")`` a float16 or bfloat16 input is computed in float32
 by the kernels, as PyTorch's autocast does for these losses.
 
@@ -220,6 +221,7 @@ class MultiLabelMarginLossFunction(_KernelLoss):
 # ---------------------------------------------------------------- functions
 
 
+@torch.compiler.disable  # under torch.compile: a graph break, run eagerly
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
                       reduce=None, reduction="mean"):
     """The multi-class margin loss, as ``torch.nn.functional.multi_margin_loss``.
@@ -300,6 +302,7 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
                  multi_margin_loss_gradient)
 
 
+@torch.compiler.disable  # under torch.compile: a graph break, run eagerly
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """The multi-label margin loss, as ``torch.nn.functional.multilabel_margin_loss``.
 

@@ -639,6 +639,20 @@ def test_torch_func_transforms_use_torchs_op(loss_name, rng):
     torch.testing.assert_close(ours, theirs, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("loss_name", LOSS_NAMES)
+def test_torch_compile_runs_the_loss_eagerly(loss_name, rng):
+    function, x, target = _problem(rng, loss_name, torch.float64)
+    torch_function = getattr(F, f"{loss_name}_loss")
+    leaf, leaf_t = (x.clone().requires_grad_() for _ in range(2))
+    compiled = torch.compile(lambda scores: function(2 * scores, target), backend="eager")
+    out = compiled(leaf)
+    assert type(out.grad_fn).__name__.endswith("LossFunctionBackward")
+    out.backward()
+    torch_function(2 * leaf_t, target).backward()
+    torch.testing.assert_close(out, torch_function(2 * x, target), rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(leaf.grad, leaf_t.grad, rtol=1e-12, atol=1e-14)
+
+
 def test_tensor_subclass_with_torch_function_uses_torchs_op(rng):
     seen = []
 
