@@ -20,7 +20,8 @@ computed.  The kernels use ``torch.get_num_threads()`` threads.
 
 Any other call -- a tensor on another device (CUDA, meta, ...), an input of
 another dtype (float16, bfloat16, integer, complex), a tensor subclass that
-overrides ``__torch_function__``, a call under a ``torch.func`` transform
+overrides ``__torch_function__`` or a ``__torch_function__`` mode (other
+than ``torch.device``'s default device), a call under a ``torch.func`` transform
 (``grad``, ``vmap``, ...) or with a dual tensor of forward-mode AD -- is
 passed to ``torch.nn.functional``'s own function with the same arguments, so
 it behaves exactly as in PyTorch (including PyTorch's errors, e.g. for
@@ -68,6 +69,11 @@ __all__ = [
 
 _KERNEL_DTYPES = (torch.float32, torch.float64)
 _AUTOCAST_TO_FLOAT32 = (torch.float16, torch.bfloat16)
+_PLAIN_TENSOR_TYPES = (torch.Tensor, torch.nn.Parameter)
+try:
+    from torch.utils._device import DeviceContext as _DeviceContext
+except ImportError:  # pragma: no cover - another PyTorch version
+    _DeviceContext = None
 
 
 # ------------------------------------------------------------------ helpers
@@ -85,6 +91,20 @@ def _functorch_active():
     return active is not None and active()
 
 
+def _torch_function_involved(tensors):
+    """Whether a ``__torch_function__`` override would see PyTorch's op: a tensor
+    subclass, or an active mode other than ``torch.device``'s (which only sets the
+    default device of new tensors, and the kernels make theirs on the CPU)."""
+    if not torch.overrides.has_torch_function(tensors):
+        return False
+    if any(type(tensor) not in _PLAIN_TENSOR_TYPES for tensor in tensors):
+        return True
+    mode_stack = getattr(torch.overrides, "_get_current_function_mode_stack", None)
+    if mode_stack is None or _DeviceContext is None:
+        return True
+    return not all(isinstance(mode, _DeviceContext) for mode in mode_stack())
+
+
 def _autocast(input):
     """The input as PyTorch's CPU autocast gives it to these losses (float32)."""
     if (input.dtype in _AUTOCAST_TO_FLOAT32 and input.device.type == "cpu"
@@ -95,7 +115,7 @@ def _autocast(input):
 
 def _runs_on_kernels(input, tensors):
     """Whether the compiled kernels compute this call (else PyTorch's own op does)."""
-    if torch.overrides.has_torch_function(tensors) or _functorch_active():
+    if _torch_function_involved(tensors) or _functorch_active():
         return False
     if input.dtype not in _KERNEL_DTYPES:
         return False
@@ -143,11 +163,10 @@ class _KernelLoss(torch.autograd.Function):
     def forward(ctx, input, target, settings, loss_gradient):
         # The kernel writes the gradient (for grad_output = 1) straight into
         # the memory of a tensor, which backward returns.
-        gradient = torch.empty(input.shape, dtype=input.dtype)
+        gradient = torch.empty(input.shape, dtype=input.dtype, device="cpu")
         loss, _ = loss_gradient(settings, _as_numpy(input), _as_numpy(target), 1.0,
                                 gradient.numpy())
         ctx.save_for_backward(gradient)
-        ctx.input_dim = input.dim()
         return torch.from_numpy(np.asarray(loss))
 
     @staticmethod
@@ -159,7 +178,7 @@ class _KernelLoss(torch.autograd.Function):
                 grad_input = gradient  # loss.backward(): no copy
             else:
                 # One sample per row of a 2-D input; one sample for a 1-D or 0-d one.
-                per_sample = grad_output.reshape(-1, 1) if ctx.input_dim == 2 else (
+                per_sample = grad_output.reshape(-1, 1) if gradient.dim() == 2 else (
                     grad_output.reshape(()))
                 # PyTorch multiplies its gradient by grad_output last, as here.
                 grad_input = gradient * per_sample

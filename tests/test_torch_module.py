@@ -434,6 +434,21 @@ def test_sum_of_none_and_retain_graph(loss_name, rng):
 
 
 @pytest.mark.parametrize("loss_name", LOSS_NAMES)
+def test_cpu_tensors_under_another_default_device(loss_name, rng):
+    function, x, target = _problem(rng, loss_name)
+    x.requires_grad_()
+    expected = function(x, target)
+    expected.backward()
+    expected_grad, x.grad = x.grad, None
+    with torch.device("meta"):
+        out = function(x, target)
+        out.backward()
+    assert out.device.type == "cpu" and torch.equal(out, expected)
+    assert type(out.grad_fn).__name__.endswith("LossFunctionBackward")  # the kernels
+    assert torch.equal(x.grad, expected_grad)
+
+
+@pytest.mark.parametrize("loss_name", LOSS_NAMES)
 def test_weight_and_target_get_no_gradient(loss_name, rng):
     function, x, target = _problem(rng, loss_name)
     x.requires_grad_()
@@ -666,6 +681,21 @@ def test_tensor_subclass_with_torch_function_uses_torchs_op(rng):
     out = function(x.as_subclass(Logged), target)
     assert "multi_margin_loss" in seen
     torch.testing.assert_close(out.as_subclass(torch.Tensor), F.multi_margin_loss(x, target))
+
+
+def test_torch_function_mode_sees_torchs_op(rng):
+    class Seen(torch.overrides.TorchFunctionMode):
+        names = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.names.append(getattr(func, "__name__", ""))
+            return func(*args, **(kwargs or {}))
+
+    function, x, target = _problem(rng, "multilabel_margin", torch.float64)
+    with Seen():
+        out = function(x, target)
+    assert "multilabel_margin_loss" in Seen.names
+    torch.testing.assert_close(out, F.multilabel_margin_loss(x, target), rtol=0, atol=0)
 
 
 # --------------------------------------------------------------------- errors
