@@ -11,7 +11,6 @@ import inspect
 import os
 import subprocess
 import sys
-import types
 import zlib
 
 import numpy as np
