@@ -1,6 +1,8 @@
 """The examples in the docstrings and in README.md run and print what they say."""
 
 import doctest
+import importlib
+import importlib.util
 import pathlib
 import re
 
@@ -15,9 +17,16 @@ import marginloss.sklearn
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
 
 
-@pytest.mark.parametrize("module", [marginloss.functional, marginloss.loss, marginloss.sklearn],
-                         ids=lambda m: m.__name__)
-def test_docstring_examples(module):
+_NO_TORCH = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
+                               reason="PyTorch is not installed (marginloss[torch])")
+
+
+@pytest.mark.parametrize("module_name", [
+    "marginloss.functional", "marginloss.loss", "marginloss.sklearn",
+    pytest.param("marginloss.torch", marks=_NO_TORCH),
+])
+def test_docstring_examples(module_name):
+    module = importlib.import_module(module_name)
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
