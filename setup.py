@@ -19,6 +19,7 @@ import textwrap
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.errors import CompileError, LinkError
 
 # Every pyx/NAME.pyx becomes the extension module marginloss.NAME.
 KERNELS = sorted(
@@ -58,7 +59,7 @@ def _openmp_flags(compiler):
             compiler.link_executable(
                 objects, "check_openmp", output_dir=tmp, extra_postargs=flags
             )
-        except Exception:  # any compiler or linker failure means no OpenMP
+        except (CompileError, LinkError):  # no OpenMP, whatever the compiler said
             return None, ("the compiler cannot build and link an OpenMP program with "
                           "-fopenmp (its errors are above)")
     return (flags, flags), None
@@ -98,7 +99,7 @@ def _compiles_with(compiler, flag):
             f.write("int main(void) { return 0; }\n")
         try:
             compiler.compile([path], output_dir=tmp, extra_postargs=[flag, "-Werror"])
-        except Exception:  # the compiler refused the flag
+        except CompileError:  # the compiler refused the flag
             return False
     return True
 
