@@ -4,20 +4,22 @@ Metadata lives in pyproject.toml; this file only defines the extension modules
 and their compiler flags.  OpenMP is used when the compiler supports it, unless
 MARGINLOSS_NO_OPENMP=1 is set; without it the kernels run serially and
 ``marginloss.openmp_enabled()`` returns False.  Set MARGINLOSS_DEBUG=1 to build
-with bounds checks on (for tests of the kernels themselves).  No -march=native:
+with bounds checks on (for tests of the kernels themselves).  Switching either
+variable rebuilds everything on the next build, also in place (the C files of
+the two Cython variants live apart under build/, and build/variant.txt records
+the flags of the last build).  No -march=native:
 the build must run on any CPU of its architecture; the multi-class kernels get
 a second, AVX2 build instead, chosen at run time (marginloss/_kernels.py).
 """
 
 import glob
 import os
-import sys
 import tempfile
 import textwrap
 
-from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.errors import CompileError, LinkError
 
 # Every pyx/NAME.pyx becomes the extension module marginloss.NAME.
 KERNELS = sorted(
@@ -31,11 +33,16 @@ def _env_flag(name):
 
 
 def _openmp_flags(compiler):
-    """Return (compile_args, link_args) for OpenMP, or None if unavailable."""
+    """Return ((compile_args, link_args), None) for OpenMP, or (None, why not).
+
+    The check builds and links a program calling the OpenMP runtime, so a
+    compiler that takes -fopenmp but has no runtime (or no omp.h) also gives
+    a serial build.
+    """
     if _env_flag("MARGINLOSS_NO_OPENMP"):
-        return None
+        return None, "MARGINLOSS_NO_OPENMP is set"
     if compiler.compiler_type == "msvc":
-        return ["/openmp"], []
+        return (["/openmp"], []), None
     flags = ["-fopenmp"]
     source = textwrap.dedent(
         """
@@ -52,9 +59,10 @@ def _openmp_flags(compiler):
             compiler.link_executable(
                 objects, "check_openmp", output_dir=tmp, extra_postargs=flags
             )
-        except Exception:  # any compiler or linker failure means no OpenMP
-            return None
-    return flags, flags
+        except (CompileError, LinkError):  # no OpenMP, whatever the compiler said
+            return None, ("the compiler cannot build and link an OpenMP program with "
+                          "-fopenmp (its errors are above)")
+    return (flags, flags), None
 
 
 # Flags that change no result (each kept only if the compiler takes it):
@@ -91,14 +99,34 @@ def _compiles_with(compiler, flag):
             f.write("int main(void) { return 0; }\n")
         try:
             compiler.compile([path], output_dir=tmp, extra_postargs=[flag, "-Werror"])
-        except Exception:  # the compiler refused the flag
+        except CompileError:  # the compiler refused the flag
             return False
     return True
 
 
+def _record_variant(path, variant):
+    """Write ``variant`` to ``path`` unless the file already holds it.
+
+    Every extension depends on this file, so a build of another variant (other
+    flags, OpenMP or not, debug or not) gives it a newer time than every
+    module built before, and build_ext rebuilds them all, in place too:
+    otherwise it would skip modules whose sources did not change and leave
+    the previous variant in place.
+    """
+    try:
+        with open(path) as f:
+            if f.read() == variant:
+                return
+    except OSError:
+        pass
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(variant)
+
+
 class BuildExt(build_ext):
     def build_extensions(self):
-        openmp = _openmp_flags(self.compiler)
+        openmp, why_serial = _openmp_flags(self.compiler)
         speed_flags = [flag for flag in SPEED_FLAGS if _compiles_with(self.compiler, flag)]
         avx2 = all(_compiles_with(self.compiler, flag) for flag in AVX2_FLAGS)
         if not avx2:
@@ -107,7 +135,10 @@ class BuildExt(build_ext):
                 ext for ext in self.extensions if not ext.name.endswith("_avx2")
             ]
         if openmp is None:
-            print("marginloss: building WITHOUT OpenMP (kernels run serially)")
+            print(f"marginloss: building WITHOUT OpenMP, the kernels will run serially: "
+                  f"{why_serial}")
+        else:
+            print(f"marginloss: building with OpenMP ({' '.join(openmp[0])})")
         for ext in self.extensions:
             if openmp is not None:
                 ext.extra_compile_args += openmp[0]
@@ -116,27 +147,52 @@ class BuildExt(build_ext):
                 ext.extra_compile_args += ["-O3"] + speed_flags
             if ext.name.endswith("_avx2"):
                 ext.extra_compile_args += AVX2_FLAGS
+        variant = "".join(
+            f"{ext.name}: {ext.sources} {ext.extra_compile_args} {ext.extra_link_args}\n"
+            for ext in self.extensions
+        )
+        stamp = os.path.join("build", "variant.txt")
+        _record_variant(stamp, variant)
+        for ext in self.extensions:
+            ext.depends.append(stamp)
         super().build_extensions()
 
 
-debug = _env_flag("MARGINLOSS_DEBUG")
-directives = {
-    "language_level": 3,
-    "boundscheck": debug,
-    "wraparound": False,
-    "cdivision": True,
-    "initializedcheck": debug,
-    "cpow": True,
-}
-extensions = [
-    Extension(
-        f"marginloss.{name}",
-        [os.path.join("pyx", f"{name}.pyx")],
-    )
-    for name in KERNELS
-]
+def cython_directives(debug):
+    """The Cython directives of the build (``debug``: bounds checks on)."""
+    return {
+        "language_level": 3,
+        "boundscheck": debug,
+        "wraparound": False,
+        "cdivision": True,
+        "initializedcheck": debug,
+        "cpow": True,
+    }
 
-setup(
-    ext_modules=cythonize(extensions, compiler_directives=directives),
-    cmdclass={"build_ext": BuildExt},
-)
+
+def main():
+    from Cython.Build import cythonize
+
+    debug = _env_flag("MARGINLOSS_DEBUG")
+    extensions = [
+        Extension(
+            f"marginloss.{name}",
+            [os.path.join("pyx", f"{name}.pyx")],
+        )
+        for name in KERNELS
+    ]
+    setup(
+        # The two variants' C files live apart: Cython regenerates a C file
+        # only when its .pyx is newer, not when the directives change.
+        ext_modules=cythonize(
+            extensions,
+            compiler_directives=cython_directives(debug),
+            build_dir=os.path.join("build", "cython-debug" if debug else "cython"),
+        ),
+        cmdclass={"build_ext": BuildExt},
+    )
+
+
+# setuptools runs this file as __main__; tests import it for its functions.
+if __name__ == "__main__":
+    main()

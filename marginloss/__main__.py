@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 import marginloss
-from marginloss import _bench, _numpy
+from marginloss import _bench, _kernels, _numpy
 from marginloss._threads import effective_n_threads
 
 
@@ -50,7 +50,8 @@ def demo():
     """The worked example and the short timings; return the exit status."""
     print(f"marginloss {marginloss.__version__}: OpenMP "
           f"{'enabled' if marginloss.openmp_enabled() else 'NOT enabled (serial build)'}, "
-          f"{effective_n_threads(None, 1 << 30, 1 << 30)} threads by default")
+          f"{effective_n_threads(None, 1 << 30, 1 << 30)} threads by default, "
+          f"{_kernels.kernel_build()} build of the multi-class kernels")
 
     print("\nA worked example (PyTorch's documentation example):")
     x = np.array([[0.1, 0.2, 0.4, 0.8]], dtype=np.float32)

@@ -9,14 +9,20 @@ import sys
 
 import pytest
 
+import marginloss
 from marginloss import __main__ as cli
-from marginloss import _bench
+from marginloss import _bench, _kernels
 
 
 def test_demo_runs_and_agrees_with_numpy():
     result = subprocess.run([sys.executable, "-m", "marginloss"], check=False,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
+    # the first line names the build: OpenMP or serial, AVX2 or baseline kernels
+    first = result.stdout.splitlines()[0]
+    openmp = "enabled" if marginloss.openmp_enabled() else "NOT enabled (serial build)"
+    assert first.startswith(f"marginloss {marginloss.__version__}: OpenMP {openmp}, ")
+    assert first.endswith(f", {_kernels.kernel_build()} build of the multi-class kernels")
     assert result.stdout.count("matches NumPy") == 2
     assert "DIFFERS" not in result.stdout
     assert "multi_margin_loss(x, target=[3]) = 0.325000" in result.stdout
