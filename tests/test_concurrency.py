@@ -198,5 +198,6 @@ def test_threads_calling_at_once_match_sequential_calls(cases):
     with ThreadPoolExecutor(max_workers=N_PYTHON_THREADS) as pool:
         results = list(pool.map(worker, range(N_PYTHON_THREADS)))
     mismatches = sorted({name for per_thread in results for name in per_thread})
-    assert not mismatches, f"{len(mismatches)} calls differ from sequential calls: {mismatches[:10]}"
+    assert not mismatches, (
+        f"{len(mismatches)} calls differ from sequential calls: {mismatches[:10]}")
 
