@@ -177,6 +177,32 @@ def test_python_allocations_stay_flat():
             tracemalloc.stop()
 
 
+def test_no_per_class_array_without_weight():
+    # Without a weight the kernels read a stride-0 view of a single 1.0: a loss
+    # call on float32 scores allocates nothing of size C, and keeps nothing (a
+    # cached np.ones(C) per distinct C once kept 800 MB after a call with 10**8
+    # classes).
+    for multi_class in ("weston_watkins", "crammer_singer"):  # first calls set up NumPy
+        multi_margin_loss(np.zeros((1, 3), dtype=np.float32), [0], multi_class=multi_class)
+    tracemalloc.start()
+    try:
+        for n_classes in (1_000_000, 1_000_001, 1_000_002):
+            x = np.zeros((1, n_classes), dtype=np.float32)
+            gc.collect()
+            start = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+            for multi_class in ("weston_watkins", "crammer_singer"):
+                assert multi_margin_loss(x, [n_classes - 1], multi_class=multi_class) == (
+                    np.float32(1.0 if multi_class == "crammer_singer"
+                               else (n_classes - 1) / n_classes))
+            current, peak = tracemalloc.get_traced_memory()
+            assert peak - start < 64 * 1024, f"a call allocated {peak - start} bytes"
+            assert current - start < 4 * 1024, f"calls kept {current - start} bytes"
+            del x
+    finally:
+        tracemalloc.stop()
+
+
 # Everything: the resident size.
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 RES_SHAPE = (256, 128)  # 32768 scores: above SERIAL_BELOW
