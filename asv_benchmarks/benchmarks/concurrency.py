@@ -18,8 +18,16 @@ problem (``multi_margin``), of its largest multi-label problem
 (``multilabel``), or one of each (``mixed``: the two threads run different
 losses, the single thread runs both), each writing into its own ``out=``
 buffer.
+
+The time ratio needs two free cores.  ``GILWait`` does not: while one Python
+thread makes the call, the main thread sleeps 1 ms at a time, and
+``track_longest_wait_ms`` is the longest it took to wake up (waking needs the
+GIL).  A few ms when the call releases the GIL, however busy the machine;
+the length of the whole call if it held it.
 """
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import marginloss
@@ -95,3 +103,34 @@ class GILRelease(Benchmark):
                 / common.best_time(self._one_thread, common.RATIO_REPEAT))
 
     track_two_threads_time_ratio.unit = "ratio"
+
+
+class GILWait(Benchmark):
+    param_names = ["call", "dtype"]
+    params = [["multi_margin", "multilabel"], common.DTYPES]
+
+    def setup(self, call, dtype):
+        common.require_keywords(marginloss.multi_margin_loss_and_grad, "n_threads", "out")
+        self.call = (_multi_margin_call if call == "multi_margin" else _multilabel_call)(dtype)
+        self.call()
+
+    def track_longest_wait_ms(self, *params):
+        """The longest the main thread waited to wake from a 1 ms sleep during
+        the call (best of RATIO_REPEAT calls)."""
+        best = float("inf")
+        for _ in range(common.RATIO_REPEAT):
+            done = threading.Event()
+            thread = threading.Thread(target=lambda: (self.call(), done.set()))
+            last = time.perf_counter()
+            longest = 0.0
+            thread.start()
+            while not done.is_set():
+                time.sleep(0.001)
+                now = time.perf_counter()
+                longest = max(longest, now - last)
+                last = now
+            thread.join()
+            best = min(best, longest)
+        return best * 1e3
+
+    track_longest_wait_ms.unit = "ms"
