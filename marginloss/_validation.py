@@ -7,7 +7,6 @@ what was given: ``TypeError`` for a wrong type or dtype, ``ValueError`` for a
 wrong value or shape.
 """
 
-import functools
 import math
 import numbers
 import warnings
@@ -160,17 +159,17 @@ def check_weight(weight):
     return array
 
 
-@functools.lru_cache(maxsize=16)
-def _unit_weight(n_classes):
-    weight = np.ones(n_classes)
-    weight.flags.writeable = False
-    return weight
+_ONE = np.ones(())
 
 
 def weight_for(weight, n_classes):
-    """The (C,) float64 weights for a problem with n_classes classes (ones for None)."""
+    """The (C,) float64 weights for a problem with n_classes classes (ones for None).
+
+    None gives a read-only view of a single 1.0 with stride 0 (the kernels take
+    a strided weight): no (C,) array, which for 2**31 classes would take 16 GB.
+    """
     if weight is None:
-        return _unit_weight(n_classes)
+        return np.broadcast_to(_ONE, (n_classes,))
     if weight.shape != (n_classes,):
         raise ValueError(
             f"weight must have one entry per class: expected shape ({n_classes},), "

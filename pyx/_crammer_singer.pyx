@@ -77,7 +77,7 @@ cdef inline double _row_term(
 def loss(
     const floating[:, ::1] input,
     const int64_t[::1] target,
-    const double[::1] weight,
+    const double[:] weight,  # strided: ones are a stride-0 view
     double margin,
     int p,
     double[::1] loss_out,
@@ -106,7 +106,7 @@ def loss(
 def loss_gradient(
     const floating[:, ::1] input,
     const int64_t[::1] target,
-    const double[::1] weight,
+    const double[:] weight,  # strided: ones are a stride-0 view
     double margin,
     int p,
     double scale,

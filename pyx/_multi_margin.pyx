@@ -453,7 +453,7 @@ cdef inline double _row_loss_gradient(
 def loss(
     const floating[:, ::1] input,
     const int64_t[::1] target,
-    const double[::1] weight,
+    const double[:] weight,  # strided: ones are a stride-0 view
     double margin,
     int p,
     double[::1] loss_out,
@@ -484,7 +484,7 @@ def loss(
 def loss_gradient(
     const floating[:, ::1] input,
     const int64_t[::1] target,
-    const double[::1] weight,
+    const double[:] weight,  # strided: ones are a stride-0 view
     double margin,
     int p,
     double scale,
