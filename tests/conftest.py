@@ -14,13 +14,18 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 def pytest_addoption(parser):
     parser.addoption("--runslow", action="store_true", default=False,
-                     help="run tests marked slow (long soaks, huge arrays)")
+                     help="run tests marked slow (builds, cython -a, long soaks)")
+    parser.addoption("--runhuge", action="store_true", default=False,
+                     help="run tests marked huge (arrays of more than 2**31 scores: "
+                          "about 18 GB of memory and 10 minutes)")
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--runslow"):
-        return
-    skip_slow = pytest.mark.skip(reason="slow: run with --runslow")
+    # A huge test is also slow; --runhuge alone runs it.  CI gives --runslow, never --runhuge.
+    run_huge, run_slow = config.getoption("--runhuge"), config.getoption("--runslow")
     for item in items:
-        if "slow" in item.keywords:
-            item.add_marker(skip_slow)
+        if "huge" in item.keywords:
+            if not run_huge:
+                item.add_marker(pytest.mark.skip(reason="huge: run with --runhuge"))
+        elif "slow" in item.keywords and not run_slow:
+            item.add_marker(pytest.mark.skip(reason="slow: run with --runslow"))

@@ -14,7 +14,7 @@ past 2**31), standard normal, filled block by block:
   kernels need O(C) scratch per thread, 34 GB for such a row, so only the
   multi-class losses run on it.)
 
-Marked slow: run with ``--runslow``, under ``flock /tmp/marginloss-bigmem.lock``
+Marked slow and huge: run with ``--runhuge`` (CI's ``--runslow`` leaves it out), under ``flock /tmp/marginloss-bigmem.lock``
 on a shared machine.  Each test skips itself when the machine has less
 memory available than it needs.  Measured (2 cores shared with other jobs,
 load 7): 9 min 18 s, peak resident size 16.8 GiB (18.0 GB).
@@ -36,7 +36,7 @@ from marginloss import (
     multilabel_margin_loss,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.huge]
 
 N_SAMPLES, N_CLASSES = 2_150_000, 1000
 TWO_31 = 2**31
