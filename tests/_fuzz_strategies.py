@@ -366,3 +366,123 @@ def multilabel_margin_calls(draw):
                 target_format=target_format,
                 **_common(draw, wrong, input, shape, loss_shape))
     return call
+
+
+# ------------------------------------------------------ marginloss.sklearn
+LABEL_SETS = {
+    "int": [3, 0, 7, 1],
+    "str": ["cat", "dog", "emu", "yak"],
+    "float": [0.5, -1.0, 2.0, 7.25],
+}
+
+
+@st.composite
+def labelled_samples(draw, wrong, kinds=tuple(sorted(LABEL_SETS)), min_classes=1):
+    """(y_true, classes): n_samples labels covering every class (so that the classes
+    found in y_true are the classes); when wrong, 2-D, an unknown or mixed label."""
+    kind = draw(st.sampled_from(kinds))
+    n_classes = draw(st.integers(min_classes, 4))
+    classes = LABEL_SETS[kind][:n_classes]
+    n_samples = n_classes + draw(st.integers(0, 4))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    y_true = classes + [classes[i] for i in rng.integers(0, n_classes, n_samples - n_classes)]
+    y_true = [y_true[i] for i in rng.permutation(n_samples)]
+    if wrong:
+        how = draw(st.sampled_from(["2d", "unknown", "mixed", "none"]))
+        if how == "2d":
+            return np.array(y_true).reshape(1, -1), classes
+        y_true[0] = {"unknown": "zebra" if kind != "str" else 99, "mixed": None,
+                     "none": None}[how]
+        if how == "none":
+            y_true = None
+    if y_true is not None and draw(st.booleans()):
+        y_true = np.array(y_true, dtype=object if None in y_true else None)
+    return y_true, classes
+
+
+@st.composite
+def metric_calls(draw):
+    wrong = draw(wrong_arguments(["y_true", "y_score", "labels", "sample_weight", "p",
+                                  "margin", "class_weight", "multi_class"]))
+    y_true, classes = draw(labelled_samples("y_true" in wrong))
+    n_samples, n_classes = len(classes) if y_true is None else len(y_true), len(classes)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    labels = None
+    if draw(st.booleans()) or "labels" in wrong:
+        labels = [classes[i] for i in rng.permutation(n_classes)]
+        if "labels" in wrong:
+            labels = draw(st.sampled_from([labels + labels[:1], labels[1:], [labels]]))
+    shape = (n_samples,) if n_classes == 2 and draw(st.booleans()) else (n_samples, n_classes)
+    if "y_score" in wrong:
+        y_score = draw(st.one_of(
+            arrays(draw(st.sampled_from([(), (n_samples, n_classes, 1), (n_samples + 1,),
+                                         (n_samples, 0)])), INPUT_DTYPES[:-5]),
+            arrays(shape, INPUT_DTYPES[-5:]),
+            st.sampled_from(NOT_ARRAYS)))
+    else:
+        y_score = draw(arrays(shape, INPUT_DTYPES[:-5]))
+    return dict(
+        family="multi_margin", y_true=y_true, y_score=y_score, labels=labels,
+        sample_weight=(None if "sample_weight" not in wrong and draw(st.booleans())
+                       else draw(real_arrays((n_samples,), wrong="sample_weight" in wrong,
+                                             positive=True))),
+        p=choose(draw, "p" in wrong, P_VALID, P_INVALID),
+        margin=choose(draw, "margin" in wrong, MARGIN_VALID, MARGIN_INVALID),
+        class_weight=(None if "class_weight" not in wrong and draw(st.booleans())
+                      else draw(real_arrays((n_classes,), wrong="class_weight" in wrong))),
+        multi_class=choose(draw, "multi_class" in wrong, MULTI_CLASS_VALID,
+                           MULTI_CLASS_INVALID),
+    )
+
+
+@st.composite
+def multilabel_metric_calls(draw):
+    wrong = draw(wrong_arguments(["y_true", "y_score", "sample_weight", "margin"]))
+    n_samples, n_classes = draw(SIZES), draw(st.integers(1, 5))
+    if "y_score" in wrong:
+        y_score, shape = draw(inputs({"input"}))
+    else:
+        y_score = draw(arrays((n_samples, n_classes), INPUT_DTYPES[:-5]))
+        shape = (n_samples, n_classes)
+    n_samples, _ = logical_shape(shape)
+    y_true = draw(targets(shape, 0, 2, INDICATOR_DTYPES, "y_true" in wrong))
+    return dict(
+        family="multilabel_margin", y_true=y_true, y_score=y_score,
+        sample_weight=(None if "sample_weight" not in wrong and draw(st.booleans())
+                       else draw(real_arrays((n_samples,) if len(shape) == 2 else (),
+                                             wrong="sample_weight" in wrong, positive=True))),
+        margin=choose(draw, "margin" in wrong, MARGIN_VALID, MARGIN_INVALID),
+    )
+
+
+@st.composite
+def classifier_fits(draw):
+    """MultiMarginClassifier settings and small training data (few examples: each fits)."""
+    wrong = draw(wrong_arguments(["X", "p", "margin", "multi_class", "alpha", "max_iter",
+                                  "class_weight", "n_threads", "sample_weight"]))
+    y, classes = draw(labelled_samples(False, ("int", "str"), 2))  # float labels: regression
+    n_samples = len(y)
+    n_features = draw(st.integers(1, 3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    X = rng.normal(size=(n_samples, n_features))
+    if "X" in wrong:
+        X = draw(st.sampled_from([X.ravel(), np.where(X > 0, np.nan, X), X.astype(complex),
+                                  X.astype(str)]))
+    params = dict(
+        p=choose(draw, "p" in wrong, P_VALID, P_INVALID),
+        margin=choose(draw, "margin" in wrong, [1.0, 0.5, 2], [float("nan"), "1"]),
+        multi_class=choose(draw, "multi_class" in wrong, MULTI_CLASS_VALID,
+                           MULTI_CLASS_INVALID),
+        alpha=choose(draw, "alpha" in wrong, [1e-4, 0.1, 0.0], [-1.0, float("nan"), "a"]),
+        max_iter=choose(draw, "max_iter" in wrong, [50, 200], [0, 1.5]),
+        class_weight=choose(draw, "class_weight" in wrong, [None, "balanced"],
+                            ["heavy", {"no such class": 2.0}]),
+        n_threads=choose(draw, "n_threads" in wrong, N_THREADS_VALID, N_THREADS_INVALID),
+    )
+    sample_weight = None
+    if "sample_weight" in wrong:
+        sample_weight = draw(st.sampled_from([np.ones(n_samples + 1), -np.ones(n_samples),
+                                              np.full(n_samples, np.nan)]))
+    elif draw(st.booleans()):
+        sample_weight = rng.uniform(0.5, 2.0, n_samples)
+    return dict(X=X, y=y, sample_weight=sample_weight, params=params, wrong=wrong)

@@ -554,3 +554,161 @@ def test_multi_margin_calls(call):
 @given(multilabel_margin_calls())
 def test_multilabel_margin_calls(call):
     check_call(call)
+
+
+# ====================================================== marginloss.sklearn (fewer examples)
+sklearn = pytest.importorskip("sklearn")
+from marginloss.sklearn import (  # noqa: E402
+    MultiMarginClassifier,
+    multi_margin_loss_metric,
+    multi_margin_scorer,
+    multilabel_margin_loss_metric,
+)
+from _fuzz_strategies import metric_calls, multilabel_metric_calls, classifier_fits  # noqa: E402
+
+# The metrics' arguments, by the name of the loss argument they become.
+METRIC_NAMES = {"input": "y_score", "target": "y_true", "weight": "class_weight"}
+
+
+def _metric_plan(call):
+    """The wrong arguments of a metric call (metric names), and the loss call it makes."""
+    errors = []
+    y_true, y_score = _asarray(call["y_true"]), _asarray(call["y_score"])
+    loss_call = dict(via="loss", reduction="mean", n_threads=None, size_average=None,
+                     reduce=None, grad_output=ABSENT, out=None, margin=call["margin"],
+                     sample_weight=call["sample_weight"])
+    if call["family"] == "multilabel_margin":
+        loss_call.update(family="multilabel_margin", target_format="indicator",
+                         input=call["y_score"], target=call["y_true"])
+    else:
+        loss_call.update(family="multi_margin", p=call["p"], weight=call["class_weight"],
+                         multi_class=call["multi_class"], input=y_score, target=None)
+        if y_true is None or y_true.ndim != 1:
+            errors.append(("y_true", EITHER))
+        if y_score is None or not _is_real_array(y_score):
+            errors.append(("y_score", EITHER))
+        elif y_score.ndim not in (1, 2) or (y_score.ndim == 2 and y_score.shape[1] == 0):
+            errors.append(("y_score", ValueError))
+        if errors:
+            return errors, None
+        n_columns = 2 if y_score.ndim == 1 else y_score.shape[1]
+        if y_score.shape[0] != y_true.shape[0]:
+            errors.append(("y_score", ValueError))
+        classes = _asarray(call["labels"])
+        if call["labels"] is None:
+            try:
+                classes = np.unique(y_true)
+            except TypeError:  # labels of types that do not compare
+                return errors + [("y_true", EITHER)], None
+        if classes is None or classes.ndim != 1 or classes.size != n_columns:
+            return errors + [("labels", ValueError), ("y_score", ValueError)], None
+        if len(set(classes.tolist())) != classes.size:
+            return errors + [("labels", ValueError)], None
+        index = {label: i for i, label in enumerate(classes.tolist())}
+        if any(label not in index for label in y_true.tolist()):
+            # (a TypeError when the unknown label does not compare with the labels)
+            return errors + [("y_true", EITHER)], None
+        loss_call["target"] = np.array([index[label] for label in y_true.tolist()],
+                                       dtype=np.int64)
+        if y_score.ndim == 1:
+            half = 0.5 * y_score.astype(np.float64)
+            loss_call["input"] = np.column_stack([-half, half])
+    plan = analyse(loss_call)
+    errors += [(METRIC_NAMES.get(name, name), error) for name, error in plan.errors]
+    return errors, (plan, loss_call)
+
+
+def _check_raises_naming(errors, function, *args, **kwargs):
+    """Call; on ValueError/TypeError check it names a wrong argument; return the result."""
+    try:
+        return function(*args, **kwargs), True
+    except CAUGHT as exc:
+        assert errors, f"a valid call raised {type(exc).__name__}: {exc}"
+        assert any(name in str(exc) and isinstance(exc, error) for name, error in errors), (
+            f"{type(exc).__name__}({str(exc)!r}) names none of the wrong arguments {errors}")
+        return None, False
+
+
+@given(st.one_of(metric_calls(), multilabel_metric_calls()))
+def test_metric_calls(call):
+    errors, prepared = _metric_plan(call)
+    snapshots = _callers_arrays({name: call.get(name) for name in
+                                 ("y_true", "y_score", "sample_weight", "labels",
+                                  "class_weight")})
+    if call["family"] == "multilabel_margin":
+        metric = multilabel_margin_loss_metric
+        kwargs = dict(sample_weight=call["sample_weight"], margin=call["margin"])
+    else:
+        metric = multi_margin_loss_metric
+        kwargs = {name: call[name] for name in ("labels", "sample_weight", "p", "margin",
+                                                "class_weight", "multi_class")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result, returned = _check_raises_naming(errors, metric, call["y_true"], call["y_score"],
+                                                **kwargs)
+    for name, array, before in snapshots:
+        assert _unchanged(before, array), f"the metric wrote to the caller's {name}"
+    if not returned:
+        return
+    assert not errors, f"no error for the wrong arguments {errors}"
+    assert type(result) is float
+    plan, loss_call = prepared
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loss, _, _, _ = expected(plan, loss_call)
+        extreme = _out_of_range(plan, loss_call)
+    if not extreme:
+        np.testing.assert_allclose(result, float(loss), rtol=RTOL[plan.dtype],
+                                   atol=RTOL[plan.dtype])
+
+
+_FITTED = {}
+
+
+def _fitted_classifier():
+    if "model" not in _FITTED:
+        X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [-1.0, 0.5], [0.3, -2.0]])
+        _FITTED["model"] = MultiMarginClassifier().fit(X, ["a", "b", "c", "a", "b"])
+    return _FITTED["model"]
+
+
+@given(classifier_fits())
+def test_classifier_and_scorer_calls(call):
+    X, y, sample_weight = call["X"], call["y"], call["sample_weight"]
+    snapshots = _callers_arrays({"X": X, "y": y, "sample_weight": sample_weight})
+    model = MultiMarginClassifier(**call["params"])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ConvergenceWarning on absurd data
+            model.fit(X, y, sample_weight=sample_weight)
+    except CAUGHT as exc:
+        names = list(call["params"]) + ["X", "y", "sample_weight", "class"]
+        assert any(name in str(exc) for name in names), (
+            f"{type(exc).__name__}({str(exc)!r}) names no argument")
+        assert call["wrong"], f"a valid fit raised {type(exc).__name__}: {exc}"
+        model = None
+    for name, array, before in snapshots:
+        assert _unchanged(before, array), f"fit wrote to the caller's {name}"
+    if model is not None:
+        X = np.asarray(X, dtype=np.float64)
+        scores = model.decision_function(X)
+        reference = X @ model.coef_.T + model.intercept_
+        reference = reference[:, 0] if reference.shape[1] == 1 else reference
+        np.testing.assert_allclose(scores, reference, rtol=1e-12, atol=1e-12)
+        np.testing.assert_array_equal(model.classes_, np.unique(np.asarray(y)))
+        chosen = ((scores > 0).astype(int) if scores.ndim == 1
+                  else np.argmax(scores, axis=1))
+        np.testing.assert_array_equal(model.predict(X), model.classes_[chosen])
+    # the scorer of a fitted model on this data: minus the metric, or an error naming X / y
+    fitted = _fitted_classifier()
+    scorer = multi_margin_scorer(multi_class=call["params"].get("multi_class",
+                                                                "weston_watkins"))
+    try:
+        value = scorer(fitted, X, y)
+    except CAUGHT as exc:
+        assert any(name in str(exc) for name in ("X", "y_true", "y", "feature")), str(exc)
+    else:
+        expected_value = multi_margin_loss_metric(
+            y, fitted.decision_function(X), labels=fitted.classes_,
+            multi_class=call["params"].get("multi_class", "weston_watkins"))
+        assert value == -expected_value
