@@ -239,9 +239,11 @@ def real_arrays(draw, shape, *, wrong, positive=False):
 
 
 @st.composite
-def outs(draw, input, shape, wrong):
+def outs(draw, input, shape, wrong, alias=False):
     """An ``out`` buffer: None, right, or the input itself; when wrong, of the wrong
     shape or dtype, non-contiguous, read-only, or not an array."""
+    if alias:
+        return input
     if wrong:
         choice = draw(st.sampled_from(["wrong_shape", "wrong_dtype", "F", "strided",
                                        "readonly", "list"]))
@@ -276,15 +278,26 @@ def wrong_arguments(draw, names):
 
 @st.composite
 def inputs(draw, wrong):
+    """(input, shape, alias): alias for some valid calls, a float array that ``out``
+    will be."""
+    if "input" not in wrong and "out" not in wrong and draw(st.integers(0, 7)) == 0:
+        shape = draw(input_shapes(wrong=False))
+        dtype = draw(st.sampled_from([np.float64, np.float32]))
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        style = draw(st.sampled_from(["normal", "ties", "special"]))
+        values = float_values(rng, int(np.prod(shape)), style).reshape(shape)
+        with np.errstate(all="ignore"):
+            return np.array(values, dtype=dtype), shape, True
     if "input" in wrong:
         kind = draw(st.sampled_from(["shape", "dtype", "not_array"]))
         if kind == "not_array":
-            return draw(st.sampled_from(NOT_ARRAYS)), ()
+            return draw(st.sampled_from(NOT_ARRAYS)), (), False
         shape = draw(input_shapes(wrong=kind == "shape"))
         dtypes = INPUT_DTYPES[-5:] if kind == "dtype" else INPUT_DTYPES[:-5]
-        return draw(arrays(shape, dtypes)), shape
+        return draw(arrays(shape, dtypes)), shape, False
     shape = draw(input_shapes(wrong=False))
-    return draw(arrays(shape, INPUT_DTYPES[:-5])), shape
+    styles = ("normal", "ties", "special", "special")
+    return draw(arrays(shape, INPUT_DTYPES[:-5], styles=styles)), shape, False
 
 
 @st.composite
@@ -311,7 +324,7 @@ SETTINGS = ["margin", "reduction", "n_threads", "size_average", "reduce"]
 ARRAYS = ["input", "target", "sample_weight", "grad_output", "out"]
 
 
-def _common(draw, wrong, input, shape, loss_shape):
+def _common(draw, wrong, input, shape, alias, loss_shape):
     reduction = choose(draw, "reduction" in wrong, REDUCTION_VALID, REDUCTION_INVALID)
     go_shape = loss_shape if reduction == "none" and draw(st.booleans()) else ()
     grad_output = (ABSENT if "grad_output" not in wrong and draw(st.integers(0, 3)) == 0
@@ -327,7 +340,7 @@ def _common(draw, wrong, input, shape, loss_shape):
         size_average=choose(draw, "size_average" in wrong, LEGACY_VALID, LEGACY_INVALID),
         reduce=choose(draw, "reduce" in wrong, LEGACY_VALID, LEGACY_INVALID),
         sample_weight=sample_weight, grad_output=grad_output,
-        out=draw(outs(input, shape, "out" in wrong)),
+        out=draw(outs(input, shape, "out" in wrong, alias)),
     )
 
 
@@ -335,7 +348,7 @@ def _common(draw, wrong, input, shape, loss_shape):
 def multi_margin_calls(draw):
     """Arguments of one multi-class call: a dict with the entry point under 'via'."""
     wrong = draw(wrong_arguments(SETTINGS + ARRAYS + ["p", "weight", "multi_class"]))
-    input, shape = draw(inputs(wrong))
+    input, shape, alias = draw(inputs(wrong))
     n_samples, n_classes = logical_shape(shape)
     target_shape = (n_samples,) if n_samples != 1 or draw(st.booleans()) else ()
     target = draw(targets(target_shape, 0, n_classes, TARGET_DTYPES, "target" in wrong))
@@ -345,14 +358,14 @@ def multi_margin_calls(draw):
                                    MULTI_CLASS_INVALID),
                 weight=(None if "weight" not in wrong and draw(st.booleans())
                         else draw(real_arrays((n_classes,), wrong="weight" in wrong))),
-                **_common(draw, wrong, input, shape, target_shape))
+                **_common(draw, wrong, input, shape, alias, target_shape))
     return call
 
 
 @st.composite
 def multilabel_margin_calls(draw):
     wrong = draw(wrong_arguments(SETTINGS + ARRAYS + ["target_format"]))
-    input, shape = draw(inputs(wrong))
+    input, shape, alias = draw(inputs(wrong))
     n_samples, n_classes = logical_shape(shape)
     target_format = choose(draw, "target_format" in wrong, TARGET_FORMAT_VALID,
                            TARGET_FORMAT_INVALID)
@@ -364,7 +377,7 @@ def multilabel_margin_calls(draw):
     loss_shape = (n_samples,) if len(shape) == 2 else ()
     call = dict(family="multilabel_margin", input=input, target=draw(target),
                 target_format=target_format,
-                **_common(draw, wrong, input, shape, loss_shape))
+                **_common(draw, wrong, input, shape, alias, loss_shape))
     return call
 
 
@@ -440,7 +453,7 @@ def multilabel_metric_calls(draw):
     wrong = draw(wrong_arguments(["y_true", "y_score", "sample_weight", "margin"]))
     n_samples, n_classes = draw(SIZES), draw(st.integers(1, 5))
     if "y_score" in wrong:
-        y_score, shape = draw(inputs({"input"}))
+        y_score, shape, _ = draw(inputs({"input"}))
     else:
         y_score = draw(arrays((n_samples, n_classes), INPUT_DTYPES[:-5]))
         shape = (n_samples, n_classes)
