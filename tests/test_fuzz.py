@@ -22,7 +22,6 @@ import traceback
 import warnings
 
 import numpy as np
-import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
@@ -30,14 +29,22 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _fuzz_strategies import (  # noqa: E402
     ABSENT,
     CLASS_FORMS,
-    arrays,
+    classifier_fits,
     logical_shape,
+    metric_calls,
     multi_margin_calls,
     multilabel_margin_calls,
+    multilabel_metric_calls,
 )
 from _reference import ACC, RTOL, _multi_margin_rows, _multilabel_margin_rows  # noqa: E402
 
 import marginloss  # noqa: E402
+from marginloss.sklearn import (  # noqa: E402
+    MultiMarginClassifier,
+    multi_margin_loss_metric,
+    multi_margin_scorer,
+    multilabel_margin_loss_metric,
+)
 
 FUNCTIONS = {
     ("multi_margin", "loss"): marginloss.multi_margin_loss,
@@ -583,14 +590,6 @@ def test_multilabel_margin_calls(call):
 
 
 # ====================================================== marginloss.sklearn (fewer examples)
-sklearn = pytest.importorskip("sklearn")
-from marginloss.sklearn import (  # noqa: E402
-    MultiMarginClassifier,
-    multi_margin_loss_metric,
-    multi_margin_scorer,
-    multilabel_margin_loss_metric,
-)
-from _fuzz_strategies import metric_calls, multilabel_metric_calls, classifier_fits  # noqa: E402
 
 # The metrics' arguments, by the name of the loss argument they become.
 METRIC_NAMES = {"input": "y_score", "target": "y_true", "weight": "class_weight"}
