@@ -44,6 +44,7 @@ from marginloss.sklearn import (  # noqa: E402
     multi_margin_loss_metric,
     multi_margin_scorer,
     multilabel_margin_loss_metric,
+    multilabel_margin_scorer,
 )
 
 FUNCTIONS = {
@@ -693,6 +694,7 @@ def test_metric_calls(call):
                                                 **kwargs)
     for name, array, before in snapshots:
         assert _unchanged(before, array), f"the metric wrote to the caller's {name}"
+    _check_scorer(call, kwargs, result if returned else None)
     if not returned:
         return
     assert not errors, f"no error for the wrong arguments {errors}"
@@ -705,6 +707,38 @@ def test_metric_calls(call):
     if not extreme:
         np.testing.assert_allclose(result, float(loss), rtol=RTOL[plan.dtype],
                                    atol=RTOL[plan.dtype])
+
+
+class _Scores:
+    """An estimator stub whose decision_function returns fixed scores."""
+
+    def __init__(self, y_score, classes):
+        self._y_score = y_score
+        self.classes_ = classes
+
+    def decision_function(self, X):
+        return self._y_score
+
+
+def _check_scorer(call, kwargs, metric_value):
+    """The scorer of the metric's settings gives minus the metric, or the same error."""
+    kwargs = dict(kwargs)
+    sample_weight = kwargs.pop("sample_weight")
+    if call["family"] == "multilabel_margin":
+        scorer = multilabel_margin_scorer(**kwargs)
+    elif call["labels"] is not None:
+        del kwargs["labels"]  # the scorer takes the estimator's classes_
+        scorer = multi_margin_scorer(**kwargs)
+    else:
+        return
+    estimator = _Scores(call["y_score"], call.get("labels"))
+    try:
+        value = scorer(estimator, None, call["y_true"], sample_weight=sample_weight)
+    except CAUGHT:
+        assert metric_value is None, "the scorer raised where the metric did not"
+    else:
+        assert metric_value is not None, "the metric raised where the scorer did not"
+        np.testing.assert_equal(value, -metric_value)  # (nan for an empty batch)
 
 
 def _assert_names_one_of(exc, names):
