@@ -442,6 +442,17 @@ def _assert_close(ours, exact, dtype, atol, what):
     np.testing.assert_allclose(ours, exact, rtol=RTOL[dtype], atol=atol, err_msg=what)
 
 
+def _loss_atol(plan, weighted):
+    """rtol times the loss's magnitude: the largest |loss| for 'none', the sum of the
+    |weighted losses| for 'sum', their (weighted) mean for 'mean' (cancellation)."""
+    magnitude = np.abs(weighted[np.isfinite(weighted)].astype(np.float64))
+    scale = {"none": magnitude.max(initial=0.0), "sum": magnitude.sum(),
+             "mean": magnitude.mean() if magnitude.size else 0.0}[plan.reduction]
+    if plan.reduction == "mean" and plan.sample_weight is not None and magnitude.size:
+        scale = magnitude.sum() / max(plan.sample_weight.sum(), 1e-300)
+    return RTOL[plan.dtype] * max(1.0, scale)
+
+
 def check_values(plan, call, result):
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -460,12 +471,7 @@ def check_values(plan, call, result):
             if extreme and nan.any():
                 assert np.isnan(ours)
         if not extreme:
-            magnitude = np.abs(weighted[np.isfinite(weighted)].astype(np.float64))
-            scale = {"none": magnitude.max(initial=0.0), "sum": magnitude.sum(),
-                     "mean": magnitude.mean() if magnitude.size else 0.0}[plan.reduction]
-            if plan.reduction == "mean" and plan.sample_weight is not None and magnitude.size:
-                scale = magnitude.sum() / max(plan.sample_weight.sum(), 1e-300)
-            _assert_close(ours, loss, dtype, rtol * max(1.0, scale), "loss")
+            _assert_close(ours, loss, dtype, _loss_atol(plan, weighted), "loss")
     if call["via"] in RETURNS_GRAD:
         ours = result[1] if call["via"] in RETURNS_LOSS else result
         assert isinstance(ours, np.ndarray), type(ours)
@@ -630,6 +636,11 @@ def _metric_plan(call):
             return errors + [("labels", ValueError), ("y_score", ValueError)], None
         if len(set(classes.tolist())) != classes.size:
             return errors + [("labels", ValueError)], None
+        try:  # the metric maps labels by sorting: they must compare (None does not)
+            for label in set(classes.tolist()) | set(y_true.tolist()):
+                label < label  # noqa: B015
+        except TypeError:
+            return errors + [("y_true", TypeError), ("labels", TypeError)], None
         index = {label: i for i, label in enumerate(classes.tolist())}
         if any(label not in index for label in y_true.tolist()):
             # (a TypeError when the unknown label does not compare with the labels)
@@ -669,6 +680,7 @@ def _metric_call(**arguments):
 @example(_metric_call(y_score=np.float64(0.5), y_true=[0]))
 @example(_metric_call(y_true=[None, -1.0], labels=[0.5, -1.0]))
 @example(_metric_call(y_true=[None, -1.0]))
+@example(_metric_call(y_true=[None], y_score=np.zeros((1, 1))))  # a lone None: no order
 @example(_metric_call(y_score=np.ones((2, 2), dtype=complex)))
 @example(_metric_call(y_score=np.array(["a", "b"])))
 @example(_metric_call(class_weight=[1.0, np.inf]))
@@ -702,11 +714,10 @@ def test_metric_calls(call):
     plan, loss_call = prepared
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        loss, _, _, _ = expected(plan, loss_call)
+        loss, _, _, weighted = expected(plan, loss_call)
         extreme = _out_of_range(plan, loss_call)
     if not extreme:
-        np.testing.assert_allclose(result, float(loss), rtol=RTOL[plan.dtype],
-                                   atol=RTOL[plan.dtype])
+        _assert_close(result, loss, plan.dtype, _loss_atol(plan, weighted), "metric")
 
 
 class _Scores:
