@@ -170,6 +170,8 @@ def input_shapes(draw, wrong):
     ndim = draw(st.sampled_from([2] * 6 + [1, 1, 0]))
     if draw(st.integers(0, 40)) == 0 and ndim == 2:
         return (draw(st.sampled_from([1700, 2100])), 10)  # enough work for a thread team
+    if draw(st.integers(0, 40)) == 0 and ndim == 2:
+        return (draw(st.sampled_from([1, 3])), 200)  # 64+ labels: the radix-sorted path
     n_classes = draw(st.sampled_from([1, 2, 3, 4, 5, 7]))
     if ndim == 0:
         return ()
