@@ -429,6 +429,17 @@ def _out_of_range(plan, call):
              * (plan.n_samples + 1) * (plan.n_classes + 1) ** 2 * 16)
     if bound > 1e300:
         return True
+    if go is not None:
+        # grad_output (times s_n / sum(s)) goes into the kernel as a float64 factor: a
+        # subnormal one underflows (to 0, and inf * 0 is NaN) where long double does not
+        factor = np.abs(go.astype(ACC)).reshape(-1)
+        if plan.sample_weight is not None and plan.n_samples:
+            weights = plan.sample_weight.astype(ACC)
+            total = weights.sum() if plan.reduction == "mean" else ACC(1)
+            factor = np.concatenate([factor, factor * weights / total])
+        factor = factor[(factor > 0) & np.isfinite(factor)]
+        if factor.size and factor.min() < 1e-290:
+            return True
     if plan.sample_weight is not None and plan.reduction == "mean" and plan.n_samples:
         return plan.sample_weight.max() < 1e-280
     return False
@@ -586,6 +597,10 @@ def _multilabel_margin_call(**arguments):
                             weight=[1.0, -1.0], reduction="sum"))
 @example(_multi_margin_call(input=np.zeros((2, 2)), target=[0, 1], p=2, margin=1e300,
                             reduction="none", sample_weight=[0.0, 1.0]))
+# Found by the soak, a limit of the float64 factor grad_output * s_n / sum(s) (not
+# a bug): subnormal, it underflows to 0, and an infinite gradient entry becomes NaN.
+@example(_multi_margin_call(input=np.array([[-np.inf, 0.0], [0.0, 0.0]]), target=[0, 1], p=2,
+                            via="grad", sample_weight=[1.0, 3.0], grad_output=5e-324))
 @given(multi_margin_calls())
 def test_multi_margin_calls(call):
     check_call(call)
