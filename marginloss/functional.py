@@ -144,10 +144,11 @@ def _reduce(loss_per_sample, reduction, dtype, loss_shape, sample_weight=None):
     NumPy's pairwise sum of the (N,) float64 buffer has a fixed order, so the
     result does not depend on how many threads computed the buffer.
     """
-    if sample_weight is not None:
-        loss_per_sample = loss_per_sample * sample_weight
-    # A float32 result beyond float32's range becomes inf, quietly (as PyTorch's).
-    with np.errstate(over="ignore"):
+    # A float32 result beyond float32's range becomes inf, and inf - inf or 0 * inf
+    # NaN, quietly (as PyTorch's, and as the kernels' NaN rows).
+    with np.errstate(over="ignore", invalid="ignore"):
+        if sample_weight is not None:
+            loss_per_sample = loss_per_sample * sample_weight
         if reduction == "none":
             return loss_per_sample.astype(dtype, copy=False).reshape(loss_shape)
         total = loss_per_sample.sum()
@@ -175,9 +176,10 @@ def _gradient_scale(reduction, n_samples, n_classes, weighted=False):
 
 def _weighted_grad_output(grad_output, stride, sample_weight, reduction):
     """Per-sample ``grad_output * s_n`` (``/ sum(s)`` for the mean), stride 1."""
-    factor = sample_weight / sample_weight.sum() if reduction == "mean" else sample_weight
-    per_sample = grad_output if stride else grad_output[0]
-    return np.ascontiguousarray(per_sample * factor, dtype=np.float64), 1
+    with np.errstate(over="ignore", invalid="ignore"):  # quiet inf and NaN, as _reduce
+        factor = sample_weight / sample_weight.sum() if reduction == "mean" else sample_weight
+        per_sample = grad_output if stride else grad_output[0]
+        return np.ascontiguousarray(per_sample * factor, dtype=np.float64), 1
 
 
 def _gradient_buffer(out, scores, input_shape, arrays_read):

