@@ -7,6 +7,7 @@ what was given: ``TypeError`` for a wrong type or dtype, ``ValueError`` for a
 wrong value or shape.
 """
 
+import functools
 import math
 import numbers
 import warnings
@@ -159,17 +160,18 @@ def check_weight(weight):
     return array
 
 
-_ONE = np.ones(())
+@functools.lru_cache(maxsize=16)
+def _unit_weight(n_classes):
+    """A read-only (C,) view of a single 1.0 with stride 0 (the kernels take a
+    strided weight): no (C,) array, which for 2**31 classes would take 16 GB.
+    Cached because np.broadcast_to costs a few microseconds a call."""
+    return np.broadcast_to(np.ones(()), (n_classes,))
 
 
 def weight_for(weight, n_classes):
-    """The (C,) float64 weights for a problem with n_classes classes (ones for None).
-
-    None gives a read-only view of a single 1.0 with stride 0 (the kernels take
-    a strided weight): no (C,) array, which for 2**31 classes would take 16 GB.
-    """
+    """The (C,) float64 weights for a problem with n_classes classes (ones for None)."""
     if weight is None:
-        return np.broadcast_to(_ONE, (n_classes,))
+        return _unit_weight(n_classes)
     if weight.shape != (n_classes,):
         raise ValueError(
             f"weight must have one entry per class: expected shape ({n_classes},), "
