@@ -161,12 +161,11 @@ class _KernelLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input, target, settings, loss_gradient):
-        # The kernel writes the gradient (for grad_output = 1) straight into
-        # the memory of a tensor, which backward returns.
-        gradient = torch.empty(input.shape, dtype=input.dtype, device="cpu")
-        loss, _ = loss_gradient(settings, _as_numpy(input), _as_numpy(target), 1.0,
-                                gradient.numpy())
-        ctx.save_for_backward(gradient)
+        # The kernel writes the gradient (for grad_output = 1) into a new
+        # array, which backward returns as a tensor sharing its memory.
+        loss, gradient = loss_gradient(settings, _as_numpy(input), _as_numpy(target), 1.0,
+                                       None)
+        ctx.save_for_backward(torch.from_numpy(gradient))
         return torch.from_numpy(np.asarray(loss))
 
     @staticmethod
