@@ -27,7 +27,7 @@ import marginloss
 from marginloss import _openmp
 from marginloss._threads import effective_n_threads
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SETUP_PY = ROOT / "setup.py"
 PYX = ROOT / "pyx"
 

@@ -14,7 +14,7 @@ import marginloss.functional
 import marginloss.loss
 import marginloss.sklearn
 
-README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
 
 
 _NO_TORCH = pytest.mark.skipif(importlib.util.find_spec("torch") is None,
