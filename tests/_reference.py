@@ -1,26 +1,34 @@
-"""Independent oracles for the tests: a small NumPy reference and PyTorch wrappers.
+"""The oracles of the test suite: NumPy references of the three losses, and PyTorch.
 
-The NumPy reference mirrors ``multimarginloss_reference`` and
-``multilabelmarginloss_reference`` of ``torch/testing/_internal/common_nn.py``
-(same row loop, same reductions, same squeezing of 0-d / 1-d inputs), with
-two refinements taken from PyTorch's kernels (``pytorch-semantics.md`` §1, §2):
+The NumPy part needs nothing but NumPy (PyTorch is imported only by the
+``torch_*`` oracles and the ``check_*`` functions that call them):
 
-- each term ``z`` is computed in the input dtype, in the same order as the
-  kernels, ``(margin - x[y]) + x[i]`` and ``(1 - x[j]) + x[d]``, and a term is
-  active when ``z > 0`` (strict), so the set of active terms is PyTorch's;
-- everything after that (powers, weights, row sums, reductions, gradient
-  coefficients) is accumulated in ``numpy.longdouble`` (80-bit on x86-64) and
-  rounded to float64 once at the end.
+- ``reference_multi_margin*`` and ``reference_multilabel_margin*`` mirror
+  ``multimarginloss_reference`` and ``multilabelmarginloss_reference`` of
+  PyTorch's ``torch/testing/_internal/common_nn.py`` (same row loop, same
+  reductions, same squeezing of 0-d / 1-d inputs), with two refinements taken
+  from PyTorch's kernels:
 
-It is slow (a Python loop over rows) and meant for small problems only.
+  - each term ``z`` is computed in the input dtype, in the same order as the
+    kernels, ``(margin - x[y]) + x[i]`` and ``(margin - x[j]) + x[d]``, and a
+    term is active when ``z > 0`` (strict), so the set of active terms is
+    PyTorch's;
+  - everything after that (powers, weights, row sums, reductions, gradient
+    coefficients) is accumulated in ``numpy.longdouble`` (80-bit on x86-64)
+    and rounded to float64 once at the end.
 
-The last section holds the checks the parity tests share: marginloss against
-PyTorch and against this reference, with the tolerances of the spec.
+  The multi-label reference takes a ``margin`` (PyTorch fixes it at 1).
+- ``reference_crammer_singer`` is the Crammer-Singer form of the multi-class
+  hinge, vectorised: one term per row, against the first largest wrong score.
+
+They are slow (a Python loop over rows) and meant for small problems only.
+
+The ``torch_*`` functions run ``torch.nn.functional`` and autograd on the same
+values; the ``check_*`` functions compare marginloss with both oracles, with the
+tolerances below (docs/design.md describes the rounding they allow for).
 """
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from marginloss import (
     MultiLabelMarginLoss,
@@ -42,6 +50,7 @@ __all__ = [
     "reference_multilabel_margin_grad",
     "reference_multi_margin_parts",
     "reference_multilabel_margin_parts",
+    "reference_crammer_singer",
     "torch_multi_margin",
     "torch_multilabel_margin",
     "RTOL",
@@ -176,19 +185,20 @@ def _multilabel_margin_rows(input, target, margin=1.0):
     return rows, dz
 
 
-def reference_multilabel_margin(input, target, reduction="mean"):
+def reference_multilabel_margin(input, target, reduction="mean", margin=1.0):
     """MultiLabelMarginLoss as common_nn's multilabelmarginloss_reference (float64)."""
     x = _as_2d(input)
-    rows, _ = _multilabel_margin_rows(input, target)
+    rows, _ = _multilabel_margin_rows(input, target, margin)
     rows = rows / ACC(x.shape[1])
     return _reduce(rows, reduction, zero_dim=np.ndim(input) < 2)
 
 
-def reference_multilabel_margin_grad(input, target, reduction="mean", grad_output=1.0):
+def reference_multilabel_margin_grad(input, target, reduction="mean", grad_output=1.0,
+                                     margin=1.0):
     """d loss / d input times grad_output, as float64 with the input's shape."""
     x = _as_2d(input)
     n_samples, n_classes = x.shape
-    _, dz = _multilabel_margin_rows(input, target)
+    _, dz = _multilabel_margin_rows(input, target, margin)
     g = _gradient_scale(n_samples, n_classes, reduction)
     go = _grad_output_rows(grad_output, n_samples, reduction)
     grad = dz * g * go[:, None]
@@ -196,9 +206,48 @@ def reference_multilabel_margin_grad(input, target, reduction="mean", grad_outpu
 
 
 # --------------------------------------------------------------------------
+# Crammer-Singer (multi_class="crammer_singer"; PyTorch has no such loss)
+# --------------------------------------------------------------------------
+def reference_crammer_singer(input, target, p=1, margin=1.0, weight=None, reduction="mean",
+                             grad_output=1.0):
+    """(loss, gradient) of the definition: z in the input dtype, the rest in float64.
+
+    One term per row, ``weight[y] * max(0, (margin - x[y]) + x[r]) ** p``, with
+    ``r`` the first largest score other than the target's; not divided by C.
+    """
+    x = np.asarray(input)
+    dtype = x.dtype.type
+    n_samples, n_classes = x.shape
+    y = np.asarray(target)
+    rows = np.arange(n_samples)
+    weight = np.ones(n_classes) if weight is None else np.asarray(weight, float)
+    others = x.astype(np.float64).copy()
+    others[rows, y] = -np.inf
+    rival = np.argmax(others, axis=1)  # the first largest wrong score
+    z = (dtype(margin) - x[rows, y]) + x[rows, rival]
+    z = z.astype(dtype).astype(np.float64)
+    active = z > 0
+    per_sample = weight[y] * np.where(active, z, 0.0) ** p
+    slope = weight[y] * np.where(active, p * z ** (p - 1), 0.0)
+    if reduction == "mean":
+        loss, scale = per_sample.mean(), 1.0 / n_samples
+    elif reduction == "sum":
+        loss, scale = per_sample.sum(), 1.0
+    else:
+        loss, scale = per_sample, 1.0
+    go = np.broadcast_to(np.asarray(grad_output, float), (n_samples,))
+    grad = np.zeros((n_samples, n_classes))
+    grad[rows, rival] += slope * scale * go
+    grad[rows, y] -= slope * scale * go
+    return loss, grad
+
+
+# --------------------------------------------------------------------------
 # PyTorch (eager CPU, autograd) as the oracle
 # --------------------------------------------------------------------------
 def _torch_grad_output(out, grad_output, dtype):
+    import torch
+
     go = np.asarray(grad_output, dtype=dtype)
     if go.ndim == 0:
         return torch.full(out.shape, float(go), dtype=out.dtype)
@@ -206,6 +255,8 @@ def _torch_grad_output(out, grad_output, dtype):
 
 
 def _run_torch(fn, input, target, grad_output, compute_dtype, **kwargs):
+    import torch
+
     x = np.asarray(input)
     compute_dtype = x.dtype if compute_dtype is None else np.dtype(compute_dtype)
     # Private C-ordered copies: torch.from_numpy refuses negative strides and
@@ -228,6 +279,9 @@ def torch_multi_margin(
     with the margin, weight and grad_output first rounded to the input dtype:
     the float64 oracle for float32 results.
     """
+    import torch
+    import torch.nn.functional as F
+
     dtype = np.asarray(input).dtype
     cdt = dtype if compute_dtype is None else np.dtype(compute_dtype)
     margin = float(dtype.type(margin))
@@ -242,6 +296,8 @@ def torch_multi_margin(
 
 def torch_multilabel_margin(input, target, reduction="mean", grad_output=1.0, compute_dtype=None):
     """(loss, gradient) from torch.nn.functional.multilabel_margin_loss and autograd."""
+    import torch.nn.functional as F
+
     return _run_torch(
         F.multilabel_margin_loss, input, target, grad_output, compute_dtype,
         reduction=reduction,
@@ -270,16 +326,17 @@ def reference_multi_margin_parts(
     return _assemble(input, rows, dz, reduction, grad_output, np.ndim(target) == 0)
 
 
-def reference_multilabel_margin_parts(input, target, reduction="mean", grad_output=1.0):
+def reference_multilabel_margin_parts(input, target, reduction="mean", grad_output=1.0,
+                                      margin=1.0):
     """(loss, gradient, per-sample losses) of the reference MultiLabelMarginLoss."""
-    rows, dz = _multilabel_margin_rows(input, target)
+    rows, dz = _multilabel_margin_rows(input, target, margin)
     return _assemble(input, rows, dz, reduction, grad_output, np.ndim(input) < 2)
 
 
 # ------------------------------------------------------------------------------
 # Checks of marginloss against both oracles (used by the parity test files)
 # ------------------------------------------------------------------------------
-# Tolerances of pytorch-semantics.md: our sums run in float64 and are rounded once.
+# Our sums run in float64 and are rounded once; PyTorch's float32 sums do not.
 RTOL = {np.dtype(np.float32): 2e-5, np.dtype(np.float64): 1e-11}
 
 

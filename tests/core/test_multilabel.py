@@ -1,14 +1,23 @@
-"""``margin`` for the multi-label loss (PyTorch fixes it at 1).
+"""What is particular to the multi-label loss: how its target is read, and its ``margin``.
 
-The reference is the pair loop of the definition, with each term
-``(margin - x[j]) + x[d]`` computed in the input dtype (so the active pairs are
-the kernel's) and summed in float64.
+- The labels of a row are its entries up to the first -1 (anything after it is
+  ignored), duplicates count once each time they are listed, a row may have no
+  label or every class, and labels never pair with each other.
+- ``margin`` (PyTorch fixes it at 1): the reference is the pair loop of the
+  definition (``_reference.reference_multilabel_margin_parts``), with each term
+  ``(margin - x[j]) + x[d]`` computed in the input dtype, so the active pairs
+  are the kernel's.
+
+0/1 indicator targets: ``test_multilabel_indicator.py``; the kernel's sorted
+algorithm: ``kernels/test_multilabel_algorithm.py``.
 """
 
 import pickle
 
 import numpy as np
 import pytest
+from _helpers import FLOAT_DTYPES, REDUCTIONS, assert_bitwise, close, mlm_target
+from _reference import reference_multilabel_margin_parts
 
 from marginloss import (
     MultiLabelMarginLoss,
@@ -16,37 +25,6 @@ from marginloss import (
     multilabel_margin_loss_and_grad,
     multilabel_margin_loss_grad,
 )
-
-
-def _reference(x, t, margin, reduction):
-    x = np.asarray(x)
-    dtype = x.dtype.type
-    n_samples, n_classes = x.shape
-    losses = np.zeros(n_samples)
-    grad = np.zeros((n_samples, n_classes))
-    for n in range(n_samples):
-        labels = []
-        for label in t[n]:
-            if label < 0:
-                break
-            labels.append(int(label))
-        is_target = np.zeros(n_classes, bool)
-        is_target[labels] = True
-        for j in labels:
-            shift = dtype(dtype(margin) - x[n, j])
-            for d in range(n_classes):
-                z = dtype(shift + x[n, d])
-                if not is_target[d] and z > 0:
-                    losses[n] += float(z)
-                    grad[n, d] += 1
-                    grad[n, j] -= 1
-    losses /= n_classes
-    grad /= n_classes
-    if reduction == "mean":
-        return losses.mean(), grad / n_samples
-    if reduction == "sum":
-        return losses.sum(), grad
-    return losses, grad
 
 
 def _problem(rng, n_samples, n_classes, k, dtype):
@@ -57,6 +35,76 @@ def _problem(rng, n_samples, n_classes, k, dtype):
     return x, t
 
 
+# ================================================================== the target
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
+@pytest.mark.parametrize("target_dtype", [np.int32, np.int64], ids=["int32", "int64"])
+def test_multilabel_entries_after_minus1_ignored(rng, dtype, target_dtype):
+    x = rng.standard_normal((3, 4)).astype(dtype)
+    a = np.array([[3, -1, 0, 0], [1, 2, -1, 3], [-1, 0, 1, 2]], dtype=target_dtype)
+    b = np.array([[3, -1, -1, -1], [1, 2, -1, -1], [-1, -1, -1, -1]], dtype=target_dtype)
+    for reduction in REDUCTIONS:
+        la, ga = multilabel_margin_loss_and_grad(x, a, reduction=reduction)
+        lb, gb = multilabel_margin_loss_and_grad(x, b, reduction=reduction)
+        assert_bitwise(la, lb)
+        assert_bitwise(ga, gb)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
+def test_multilabel_duplicates_count_twice(dtype):
+    x = np.array([[0.1, 0.2, 0.4, 0.8]], dtype=dtype)
+    once, g_once = multilabel_margin_loss_and_grad(x, [[3, -1, -1, -1]], reduction="none")
+    twice, g_twice = multilabel_margin_loss_and_grad(x, [[3, 3, -1, -1]], reduction="none")
+    # Hand: once = 1.3 / 4 = 0.325, twice = 0.65; gradient [1, 1, 1, -3] / 4, doubled.
+    close(once, [0.325], 1e-7 if dtype is np.float32 else 1e-15)
+    assert_bitwise(twice, (2 * once.astype(np.float64)).astype(dtype))
+    assert_bitwise(g_twice, 2 * g_once)
+    close(g_twice, [[0.5, 0.5, 0.5, -1.5]])
+    thrice = multilabel_margin_loss(x, [[3, 3, 3, -1]], reduction="sum")
+    close(thrice, 3 * 0.325, 1e-7 if dtype is np.float32 else 1e-15)
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
+def test_multilabel_no_labels_or_all_labels(rng, dtype):
+    x = rng.standard_normal((4, 5)).astype(dtype)
+    t = np.array([[-1, 0, 1, 2, 3],  # starts with -1: no labels
+                  [-1, -1, -1, -1, -1],
+                  [4, 3, 2, 1, 0],  # every class is a label
+                  [0, 1, 2, 3, 4]])
+    for reduction in REDUCTIONS:
+        loss, grad = multilabel_margin_loss_and_grad(x, t, reduction=reduction)
+        assert np.all(np.asarray(loss) == 0)
+        assert np.all(grad == 0)
+
+
+def test_multilabel_labels_never_pair_with_each_other():
+    # x = [5, -5, 0]: labels {0, 1}; only pairs (label, 2) count:
+    # z(0, 2) = 1 - 5 + 0 = -4 (inactive), z(1, 2) = 1 + 5 + 0 = 6 -> 6 / 3 = 2.
+    # grad: x2 +1/3, x1 -1/3, x0 0.  (A pair (1, 0) would have added 1 + 5 + 5 = 11.)
+    loss, grad = multilabel_margin_loss_and_grad(np.array([[5.0, -5.0, 0.0]]), [[0, 1, -1]])
+    close(loss, 2.0)
+    close(grad, [[0.0, -1 / 3, 1 / 3]])
+
+
+def test_multilabel_scratch_is_reset_between_rows(rng):
+    # Each row's result must not depend on the rows processed before it on the same thread.
+    x = rng.standard_normal((50, 6))
+    t = mlm_target(rng, 50, 6)
+    loss, grad = multilabel_margin_loss_and_grad(x, t, reduction="none", n_threads=1)
+    for n in range(50):
+        l1, g1 = multilabel_margin_loss_and_grad(x[n], t[n], reduction="none")
+        assert_bitwise(l1, loss[n])
+        assert_bitwise(g1, grad[n])
+        # also reversed order of calls: single-row calls give the same as in the batch
+    rev_loss, rev_grad = multilabel_margin_loss_and_grad(x[::-1], t[::-1], reduction="none")
+    assert_bitwise(rev_loss[::-1], loss)
+    assert_bitwise(rev_grad[::-1], grad)
+
+
+# ================================================================== margin
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("k", [1, 2, 3, 10])  # k <= 2 takes the direct loop, more the sort
 @pytest.mark.parametrize("margin", [0.0, -0.5, 0.3, 2.5])
@@ -65,7 +113,8 @@ def test_margin_matches_the_pair_loop(dtype, k, margin, reduction):
     rng = np.random.default_rng([k, int(10 * margin) + 50, len(reduction)])
     x, t = _problem(rng, 40, 12, k, dtype)
     loss, grad = multilabel_margin_loss_and_grad(x, t, reduction, margin=margin)
-    expected_loss, expected_grad = _reference(x, t, margin, reduction)
+    expected_loss, expected_grad = reference_multilabel_margin_parts(x, t, reduction,
+                                                                     margin=margin)[:2]
     rtol = 2e-6 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(loss, expected_loss, rtol=rtol, atol=1e-12)
     # the active pairs are the reference's: the gradient counts match to rounding

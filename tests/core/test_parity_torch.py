@@ -9,8 +9,8 @@ Every case is checked three ways:
 - against itself: ``*_and_grad`` returns bitwise what the separate calls do,
   and the loss objects return bitwise what the functions do.
 
-Tolerances (``pytorch-semantics.md``; our sums run in float64 and are rounded
-once, PyTorch's float32 sums do not, so results are close, not bitwise equal):
+Tolerances (our sums run in float64 and are rounded once, PyTorch's float32
+sums do not, so results are close, not bitwise equal; see docs/design.md):
 rtol 2e-5 for float32 and 1e-11 for float64, with atol = rtol times the
 magnitude of the problem.  Where PyTorch's own float32 accumulation drifts
 further than that from the exact value (many classes, many active terms), we
@@ -21,19 +21,20 @@ with 'mean'/'sum', (+inf) - (+inf) inside a term) are tested elsewhere and
 never generated here.
 """
 
-import os
-import sys
-import zlib
-
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _reference import (  # noqa: E402
+from _helpers import (
+    MLM_ROW_KINDS,
+    dtype_id,
+    make_grad_output,
+    make_label_target,
+    make_scores,
+    make_weight,
+    n_classes_of,
+)
+from _reference import (
     RTOL,
     assert_identical,
     assert_loss_like_torch,
@@ -42,8 +43,10 @@ from _reference import (  # noqa: E402
     torch_multi_margin,
     torch_multilabel_margin,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from marginloss import (  # noqa: E402
+from marginloss import (
     MultiLabelMarginLoss,
     MultilabelMarginLoss,
     MultiMarginLoss,
@@ -57,99 +60,6 @@ from marginloss import (  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
 REDUCTIONS = ["none", "mean", "sum"]
-
-
-def dtype_id(dtype):
-    return np.dtype(dtype).name
-
-
-@pytest.fixture
-def rng(request):
-    """A generator with a fixed seed of its own for each test (and parameter set)."""
-    return np.random.default_rng(zlib.crc32(request.node.name.encode()) + 20_260_213)
-
-
-# ---------------------------------------------------------------------------
-# Problem generators
-# ---------------------------------------------------------------------------
-def make_scores(rng, shape, dtype, kind="normal"):
-    """Scores of a given kind: normal, quantized (exact ties z == 0), wide or tiny."""
-    if kind == "normal":
-        x = rng.standard_normal(shape)
-    elif kind == "quantized":  # multiples of 1/4: every z is exact, many are exactly 0
-        x = rng.integers(-8, 9, size=shape) / 4
-    elif kind == "wide":
-        x = rng.standard_normal(shape) * 100
-    elif kind == "tiny":
-        x = rng.standard_normal(shape) * 1e-3
-    else:
-        raise ValueError(kind)
-    return np.asarray(x, dtype=dtype)
-
-
-def make_weight(rng, n_classes, dtype, kind):
-    if kind is None or kind == "none":
-        return None
-    if kind == "positive":
-        w = rng.uniform(0.1, 3.0, n_classes)
-    elif kind == "mixed":
-        w = rng.uniform(-10, 10, n_classes)
-    elif kind == "with_zeros":
-        w = rng.uniform(-2, 2, n_classes) * (rng.random(n_classes) < 0.6)
-    else:
-        raise ValueError(kind)
-    return w.astype(dtype)
-
-
-def make_grad_output(rng, kind, loss_shape, reduction, dtype):
-    if kind == "per_sample":
-        if reduction != "none":
-            return 1.5
-        return np.asarray(rng.standard_normal(loss_shape), dtype=dtype)
-    return kind
-
-
-def n_classes_of(shape):
-    return shape[-1] if len(shape) else 1
-
-
-def n_samples_of(shape):
-    return shape[0] if len(shape) == 2 else 1
-
-
-MLM_ROW_KINDS = ["padded", "padded_dups", "padded_junk", "full_dups", "all_classes",
-                 "empty", "empty_junk"]
-
-
-def make_label_row(rng, n_classes, kind):
-    """One MultiLabel target row of a given kind (class indices padded with -1)."""
-    row = np.full(n_classes, -1, dtype=np.int64)
-    if kind == "all_classes":
-        return rng.permutation(n_classes)
-    if kind == "full_dups":
-        return rng.integers(0, n_classes, n_classes)
-    if kind == "empty":
-        return row
-    if kind == "empty_junk":  # -1 first, anything after it
-        row[1:] = rng.integers(-1, n_classes, n_classes - 1)
-        return row
-    k = int(rng.integers(0, n_classes + 1))
-    if kind == "padded":
-        row[:k] = rng.choice(n_classes, k, replace=False)
-    else:
-        row[:k] = rng.integers(0, n_classes, k)  # duplicates likely
-    if kind == "padded_junk" and k + 1 < n_classes:
-        row[k + 1:] = rng.integers(-1, n_classes, n_classes - k - 1)
-    return row
-
-
-def make_label_target(rng, shape, target_shape, kinds=None):
-    n_samples, n_classes = n_samples_of(shape), n_classes_of(shape)
-    kinds = MLM_ROW_KINDS if kinds is None else kinds
-    rows = [make_label_row(rng, n_classes, kinds[rng.integers(len(kinds))])
-            for _ in range(n_samples)]
-    t = np.array(rows, dtype=np.int64).reshape(n_samples, n_classes)
-    return t.reshape(target_shape)
 
 
 # ---------------------------------------------------------------------------
@@ -582,38 +492,6 @@ def test_multilabel_margin_infinite_scores_match_torch(dtype):
         assert_loss_like_torch(loss, t_loss, dtype, reduction)
         np.testing.assert_allclose(loss, t_loss, rtol=RTOL[np.dtype(dtype)])
         np.testing.assert_allclose(grad, t_grad, rtol=RTOL[np.dtype(dtype)])
-
-
-@pytest.mark.parametrize("loss_name", ["multi_margin", "multilabel_margin"])
-def test_results_do_not_depend_on_n_threads(loss_name, rng):
-    shape = (256, 200)  # large enough for the kernels to start a thread team
-    x = make_scores(rng, shape, np.float32)
-    if loss_name == "multi_margin":
-        y = rng.integers(0, shape[1], shape[0])
-        w = make_weight(rng, shape[1], np.float32, "mixed")
-
-        def run(reduction, go, n_threads):
-            return multi_margin_loss_and_grad(x, y, 2, 0.9, w, reduction, grad_output=go,
-                                              n_threads=n_threads)
-    else:
-        y = make_label_target(rng, shape, shape, ["padded", "padded_dups", "empty"])
-
-        def run(reduction, go, n_threads):
-            return multilabel_margin_loss_and_grad(x, y, reduction, grad_output=go,
-                                                   n_threads=n_threads)
-    for reduction in REDUCTIONS:
-        go = rng.standard_normal(shape[0]) if reduction == "none" else 1.0
-        serial = run(reduction, go, 1)
-        for n_threads in (2, 3, -1, None):
-            threaded = run(reduction, go, n_threads)
-            assert_identical(threaded[0], serial[0], f"loss, n_threads={n_threads}")
-            assert_identical(threaded[1], serial[1], f"gradient, n_threads={n_threads}")
-        if loss_name == "multi_margin":
-            check_multi_margin(x, y, p=2, margin=0.9, weight=w, reduction=reduction,
-                               grad_output=go, n_threads=2, check_api=False)
-        else:
-            check_multilabel_margin(x, y, reduction=reduction, grad_output=go, n_threads=2,
-                                    check_api=False)
 
 
 def _layouts(array):

@@ -7,7 +7,8 @@ is called once on the main thread; then 8 Python threads make all the same
 calls at once, each in its own shuffled order, each call with ``n_threads=2``
 inside on an input large enough for the OpenMP path.  The kernels release the
 GIL, so several OpenMP teams run at the same time; every result must be
-bitwise the sequential one.
+bitwise the sequential one.  A second, smaller test repeats a few settings
+four times per thread.
 """
 
 import random
@@ -16,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from _helpers import assert_bitwise, mlm_target, mm_target
 
 import marginloss
 from marginloss import (
@@ -201,3 +203,37 @@ def test_threads_calling_at_once_match_sequential_calls(cases):
     assert not mismatches, (
         f"{len(mismatches)} calls differ from sequential calls: {mismatches[:10]}")
 
+
+def test_threads_calling_a_few_settings_get_the_sequential_bits():
+    # Eight Python threads, each in its own order, four times each call.
+    rng = np.random.default_rng(20240603)
+    shape = (400, 100)
+    assert shape[0] * shape[1] >= SERIAL_BELOW
+    x32 = rng.standard_normal(shape).astype(np.float32)
+    x64 = rng.standard_normal(shape)
+    y = mm_target(rng, *shape)
+    t = mlm_target(rng, *shape, max_labels=6)
+    w = rng.uniform(0, 2, shape[1])
+    go = rng.standard_normal(shape[0])
+    jobs = [
+        lambda: multi_margin_loss_and_grad(x64, y, p=2, weight=w, reduction="none",
+                                           grad_output=go, n_threads=2),
+        lambda: multi_margin_loss_and_grad(x32, y, reduction="sum", n_threads=2),
+        lambda: (multi_margin_loss(x64, y, margin=0.3, n_threads=2),),
+        lambda: multilabel_margin_loss_and_grad(x64, t, reduction="none", grad_output=go,
+                                                n_threads=2),
+        lambda: multilabel_margin_loss_and_grad(x32, t, reduction="mean", n_threads=2),
+        lambda: (multilabel_margin_loss(x32, t, reduction="sum", n_threads=2),),
+    ]
+    expected = [job() for job in jobs]
+
+    def worker(seed):
+        order = np.random.default_rng(seed).permutation(np.repeat(np.arange(len(jobs)), 4))
+        return [(int(k), jobs[k]()) for k in order]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(worker, range(8)))
+    for per_thread in results:
+        for k, result in per_thread:
+            for a, e in zip(result, expected[k]):
+                assert_bitwise(a, e)
