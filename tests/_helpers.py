@@ -74,6 +74,7 @@ class MM:
     """The multi-class margin loss (Weston-Watkins form, PyTorch's MultiMarginLoss)."""
 
     name = "multi_margin"
+    class_target = True  # one class index per sample (else -1-padded label rows)
     loss = staticmethod(multi_margin_loss)
     grad = staticmethod(multi_margin_loss_grad)
     loss_and_grad = staticmethod(multi_margin_loss_and_grad)
@@ -88,6 +89,7 @@ class CS:
     """The multi-class margin loss in its Crammer-Singer form."""
 
     name = "crammer_singer"
+    class_target = True
     loss = staticmethod(functools.partial(multi_margin_loss, multi_class="crammer_singer"))
     grad = staticmethod(functools.partial(multi_margin_loss_grad, multi_class="crammer_singer"))
     loss_and_grad = staticmethod(functools.partial(multi_margin_loss_and_grad,
@@ -103,6 +105,7 @@ class MLM:
     """The multi-label margin loss (PyTorch's MultiLabelMarginLoss)."""
 
     name = "multilabel_margin"
+    class_target = False
     loss = staticmethod(multilabel_margin_loss)
     grad = staticmethod(multilabel_margin_loss_grad)
     loss_and_grad = staticmethod(multilabel_margin_loss_and_grad)
@@ -113,8 +116,9 @@ class MLM:
         return mlm_target(rng, n_samples, n_classes)
 
 
-# The two losses PyTorch has (CS is parametrised in where a test covers it).
+# The two losses PyTorch has, and all three.
 LOSSES = [pytest.param(MM, id="MM"), pytest.param(MLM, id="MLM")]
+ALL_LOSSES = [pytest.param(MM, id="MM"), pytest.param(CS, id="CS"), pytest.param(MLM, id="MLM")]
 
 
 # ------------------------------------------------------------------ random problems of a kind

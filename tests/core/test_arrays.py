@@ -10,8 +10,9 @@ and ``out=`` receives the gradient even when it aliases the input.
 import numpy as np
 import pytest
 from _helpers import (
+    ALL_LOSSES,
+    CS,
     FLOAT_DTYPES,
-    LOSSES,
     MLM,
     MM,
     REDUCTIONS,
@@ -93,18 +94,18 @@ def _results(loss_cls, x, target, kwargs):
 
 def _layout_cases():
     cases = []
-    for loss_cls in (MM, MLM):
+    for loss_cls in (MM, CS, MLM):
         for dtype in FLOAT_DTYPES:
             for layout in LAYOUTS:
                 for which in ("input", "target", "weight", "all"):
                     if layout == "list" and dtype is np.float32 and which in ("input", "all"):
                         continue  # a list of floats is float64
-                    if which == "weight" and loss_cls is MLM:
+                    if which == "weight" and not loss_cls.class_target:
                         continue  # no weight
                     if which == "weight" and layout in ("fortran", "strided-columns"):
                         continue  # 2-D only
-                    if which == "target" and loss_cls is MM and layout in ("fortran",
-                                                                            "strided-columns"):
+                    if which == "target" and loss_cls.class_target and layout in ("fortran",
+                                                                                 "strided-columns"):
                         continue  # 2-D only
                     cases.append(pytest.param(
                         loss_cls, dtype, layout, which,
@@ -119,7 +120,7 @@ def test_layouts_bitwise_and_untouched(rng, tmp_path, loss_cls, dtype, layout, w
     target = loss_cls.target(rng, 7, 6)
     kwargs = {}
     weight = None
-    if loss_cls is MM:
+    if loss_cls.class_target:
         weight = rng.uniform(-1, 2, 6)
         kwargs = dict(p=2, margin=0.6, weight=weight)
     expected = _results(loss_cls, x, target, kwargs)
@@ -135,7 +136,7 @@ def test_layouts_bitwise_and_untouched(rng, tmp_path, loss_cls, dtype, layout, w
         target2 = target if target2 is None else target2
         weight2 = weight if weight2 is None else weight2
     assert x2 is not None and target2 is not None
-    if loss_cls is MM:
+    if loss_cls.class_target:
         kwargs = dict(kwargs, weight=weight2)
     before = [_snapshot(a) for a in (x2, target2, weight2)]
 
@@ -148,7 +149,7 @@ def test_layouts_bitwise_and_untouched(rng, tmp_path, loss_cls, dtype, layout, w
             assert_bitwise(np.asarray(value), snapshot)
 
 
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 def test_inputs_never_written_with_out(rng, loss_cls):
     x = rng.standard_normal((5, 4))
     target = loss_cls.target(rng, 5, 4)
@@ -174,7 +175,7 @@ def test_weight_layouts_in_constructor(rng, tmp_path, dtype):
 # ================================================================== (d) out=
 
 
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES + [np.float16], ids=["float32", "float64",
                                                                     "float16"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -194,11 +195,11 @@ def test_out_is_used(rng, loss_cls, dtype, reduction, and_loss):
     assert_bitwise(out, expected)
 
 
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
 def test_out_1d_input(rng, loss_cls, dtype):
     x = rng.standard_normal(5).astype(dtype)
-    target = np.int64(2) if loss_cls is MM else np.array([2, 0, -1, 3, 3])
+    target = np.int64(2) if loss_cls.class_target else np.array([2, 0, -1, 3, 3])
     expected = loss_cls.grad(x, target)
     assert expected.shape == (5,)
     out = np.zeros(5, dtype=dtype)
@@ -206,7 +207,7 @@ def test_out_1d_input(rng, loss_cls, dtype):
     assert_bitwise(out, expected)
 
 
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_out_aliasing_input(rng, loss_cls, dtype, reduction):
@@ -229,7 +230,7 @@ def test_out_aliasing_input(rng, loss_cls, dtype, reduction):
     assert_bitwise(aliased, expected_grad)
 
 
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 def test_out_partially_overlapping_input(rng, loss_cls):
     # out is the input shifted by one row: writing row n in place would clobber row n + 1.
     x = rng.standard_normal((6, 5))
@@ -285,7 +286,7 @@ def test_out_class_methods(rng):
 # ================================================================== (h) dtypes
 
 
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 @pytest.mark.parametrize(
     "dtype, computed",
     [
@@ -404,7 +405,7 @@ def test_multilabel_margin_none_shape():
     assert multilabel_margin_loss(np.float64(0.3), np.int64(-1), reduction="none") == 0
 
 
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 @pytest.mark.parametrize("shape", [(), (5,), (1, 5), (3, 5), (0, 5), (2, 1)],
                          ids=["0d", "1d", "1xC", "NxC", "0xC", "Nx1"])
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
@@ -412,7 +413,7 @@ def test_gradient_shape_equals_input_shape(rng, loss_cls, shape, dtype):
     x = rng.standard_normal(shape).astype(dtype)
     n_samples = shape[0] if len(shape) == 2 else 1
     n_classes = shape[-1] if shape else 1
-    if loss_cls is MM:
+    if loss_cls.class_target:
         target = mm_target(rng, n_samples, n_classes)
         if len(shape) < 2:
             target = target[0]

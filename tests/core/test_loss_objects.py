@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _helpers import FLOAT_DTYPES, LOSSES, MLM, MM, REDUCTIONS, assert_bitwise, mm_target
+from _helpers import ALL_LOSSES, CS, FLOAT_DTYPES, MLM, MM, REDUCTIONS, assert_bitwise, mm_target
 
 import marginloss
 from marginloss import MultiLabelMarginLoss, MultilabelMarginLoss, MultiMarginLoss
@@ -27,6 +27,8 @@ from marginloss import MultiLabelMarginLoss, MultilabelMarginLoss, MultiMarginLo
         pytest.param(MM, dict(p=2, margin=0.5, reduction="sum"), id="MM-p2"),
         pytest.param(MM, dict(weight=[0.5, 1, 2, -1, 3], reduction="none", n_threads=2),
                      id="MM-weight"),
+        pytest.param(CS, dict(p=2, margin=0.5, weight=[0.5, 1, 2, -1, 3], reduction="none"),
+                     id="CS-p2-weight"),
         pytest.param(MLM, {}, id="MLM-default"),
         pytest.param(MLM, dict(reduction="none", n_threads=1), id="MLM-none"),
     ],
@@ -132,10 +134,11 @@ def test_alias():
         MultiMarginLoss(),
         MultiMarginLoss(p=2, margin=0.5, reduction="sum"),
         MultiMarginLoss(weight=[0.5, 1.0, 2.0, -1.0, 3.0], reduction="none", n_threads=2),
+        MultiMarginLoss(p=2, multi_class="crammer_singer", reduction="sum"),
         MultiLabelMarginLoss(),
         MultiLabelMarginLoss(reduction="none", n_threads=-1),
     ],
-    ids=["MM-default", "MM-p2", "MM-weight", "MLM-default", "MLM-none"],
+    ids=["MM-default", "MM-p2", "MM-weight", "CS-p2", "MLM-default", "MLM-none"],
 )
 def test_pickle_round_trip(rng, obj):
     clone = pickle.loads(pickle.dumps(obj))
@@ -173,25 +176,26 @@ def test_pickle_and_copy_legacy_built_object_does_not_warn(rng):
 # ================================================================== (k) consistency of the APIs
 
 
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_loss_and_grad_equals_separate_calls(rng, loss_cls, dtype, reduction):
     x = rng.standard_normal((30, 7)).astype(dtype)
     target = loss_cls.target(rng, 30, 7)
-    kwargs = dict(p=2, margin=0.3, weight=rng.uniform(-1, 2, 7)) if loss_cls is MM else {}
+    kwargs = (dict(p=2, margin=0.3, weight=rng.uniform(-1, 2, 7)) if loss_cls.class_target
+              else {})
     go = rng.standard_normal(30) if reduction == "none" else -1.25
     loss, grad = loss_cls.loss_and_grad(x, target, reduction=reduction, grad_output=go, **kwargs)
     assert_bitwise(loss, loss_cls.loss(x, target, reduction=reduction, **kwargs))
     assert_bitwise(grad, loss_cls.grad(x, target, reduction=reduction, grad_output=go, **kwargs))
 
 
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
 def test_reductions_consistent(rng, loss_cls, dtype):
     x = rng.standard_normal((30, 7)).astype(dtype)
     target = loss_cls.target(rng, 30, 7)
-    kwargs = dict(p=1, weight=rng.uniform(0, 2, 7)) if loss_cls is MM else {}
+    kwargs = dict(p=1, weight=rng.uniform(0, 2, 7)) if loss_cls.class_target else {}
     grad_mean = loss_cls.grad(x, target, reduction="mean", **kwargs)
     grad_sum = loss_cls.grad(x, target, reduction="sum", **kwargs)
     grad_none = loss_cls.grad(x, target, reduction="none", grad_output=np.ones(30), **kwargs)

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
-from _helpers import FLOAT_DTYPES, LOSSES, MLM, MM, REDUCTIONS, assert_bitwise
+from _helpers import ALL_LOSSES, CS, FLOAT_DTYPES, MLM, MM, REDUCTIONS, assert_bitwise
 
 from marginloss import (
     multi_margin_loss,
@@ -26,7 +26,7 @@ from marginloss import (
 
 def _nan_case(rng, loss_cls, dtype):
     x = rng.uniform(-1, 1, (5, 4)).astype(dtype)
-    if loss_cls is MM:
+    if loss_cls.class_target:
         target = np.array([0, 1, 2, 3, 1])
     else:
         target = np.array([[1, -1, -1, -1], [1, 3, -1, -1], [2, -1, 0, 0], [-1, 1, 2, 3],
@@ -34,7 +34,7 @@ def _nan_case(rng, loss_cls, dtype):
     return x, target
 
 
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("column", range(4))
 @pytest.mark.parametrize("row", [1, 2, 3])
@@ -59,12 +59,12 @@ def test_nan_anywhere_in_a_row(rng, loss_cls, dtype, column, row):
         assert_bitwise(loss_cls.loss(x, target, reduction=reduction), loss)
 
 
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
 def test_nan_single_class_rows(loss_cls, dtype):
     # C = 1: the row is only the target (or only a -1 for MLM).
     x = np.array([[0.5], [np.nan], [-2.0]], dtype=dtype)
-    target = np.array([0, 0, 0]) if loss_cls is MM else np.array([[0], [0], [-1]])
+    target = np.array([0, 0, 0]) if loss_cls.class_target else np.array([[0], [0], [-1]])
     loss, grad = loss_cls.loss_and_grad(x, target, reduction="none")
     assert_bitwise(loss, np.array([0.0, np.nan, 0.0], dtype=dtype))
     assert np.isnan(grad[1, 0])
@@ -75,26 +75,23 @@ def test_nan_single_class_rows(loss_cls, dtype):
         assert np.isnan(loss) and np.isnan(grad[0, 0])
 
 
-@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
-@pytest.mark.parametrize("p", [1, 2])
-def test_inf_minus_inf_term_is_a_nan_row(dtype, p):
-    # x[y] = +inf and x[i] = +inf: z = (m - inf) + inf = NaN.
-    x = np.array([[np.inf, np.inf, 0.0], [0.1, 0.2, 0.3]], dtype=dtype)
-    loss, grad = multi_margin_loss_and_grad(x, [0, 2], p=p, reduction="none")
-    assert np.isnan(loss[0]) and np.all(np.isnan(grad[0]))
-    clean_loss, clean_grad = multi_margin_loss_and_grad(x[1:], [2], p=p, reduction="none")
-    assert_bitwise(loss[1:], clean_loss)
-    assert_bitwise(grad[1:], clean_grad)
+# (loss, settings, target): row 0 pairs a target at +inf with another class at +inf.
+INF_MINUS_INF_CASES = [
+    pytest.param(loss_cls, dict(p=p), [0, 2], id=f"{loss_cls.__name__}-p{p}")
+    for loss_cls in (MM, CS) for p in (1, 2)
+] + [pytest.param(MLM, {}, [[0, -1, -1], [2, -1, -1]], id="MLM")]
 
 
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
-def test_multilabel_inf_minus_inf_term_is_a_nan_row(dtype):
-    # label 0 at +inf, non-label 1 at +inf: z = (1 - inf) + inf = NaN (PyTorch drops it).
+@pytest.mark.parametrize("loss_cls, settings, target", INF_MINUS_INF_CASES)
+def test_inf_minus_inf_term_is_a_nan_row(dtype, loss_cls, settings, target):
+    # x[y] = +inf and x[i] = +inf: z = (m - inf) + inf = NaN (PyTorch's multi-label
+    # loss drops such a term; here the row is NaN, as for any NaN term).
     x = np.array([[np.inf, np.inf, 0.0], [0.1, 0.2, 0.3]], dtype=dtype)
-    target = [[0, -1, -1], [2, -1, -1]]
-    loss, grad = multilabel_margin_loss_and_grad(x, target, reduction="none")
+    loss, grad = loss_cls.loss_and_grad(x, target, reduction="none", **settings)
     assert np.isnan(loss[0]) and np.all(np.isnan(grad[0]))
-    clean_loss, clean_grad = multilabel_margin_loss_and_grad(x[1:], target[1:], reduction="none")
+    clean_loss, clean_grad = loss_cls.loss_and_grad(x[1:], target[1:], reduction="none",
+                                                    **settings)
     assert_bitwise(loss[1:], clean_loss)
     assert_bitwise(grad[1:], clean_grad)
 
@@ -167,12 +164,12 @@ def test_inf_at_non_target_p2_gradient():
 # ================================================================== (g) empty batch
 
 
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("n_classes", [1, 3])
 def test_empty_batch(loss_cls, dtype, n_classes):
     x = np.zeros((0, n_classes), dtype=dtype)
-    target = np.zeros((0,) if loss_cls is MM else (0, n_classes), dtype=np.int64)
+    target = np.zeros((0,) if loss_cls.class_target else (0, n_classes), dtype=np.int64)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         mean = loss_cls.loss(x, target, reduction="mean")

@@ -7,6 +7,11 @@ finite differences of the package's own loss.  Parity with PyTorch itself is in
 ``test_parity_torch.py`` and ``test_pytorch_cases.py``.
 """
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 from _helpers import REDUCTIONS, assert_bitwise, close, mlm_target, mm_target
@@ -380,3 +385,29 @@ def test_multilabel_margin_random_vs_reference(case):
     ref_loss, ref_grad = ref_multilabel_margin(x, t, reduction, go)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-12)
+
+
+# ================================================================== the reference itself
+
+
+def test_numpy_reference_needs_no_torch():
+    # The NumPy part of _reference.py (and _helpers.py) imports and runs without PyTorch;
+    # only the torch_* oracles and the check_* functions that call them import it.
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["torch"] = None  # any import of torch fails
+        import numpy as np
+        import _helpers, _reference
+        x = np.array([[0.1, 0.2, 0.4, 0.8]])
+        print(_reference.reference_multi_margin(x, [3]),
+              _reference.reference_multilabel_margin(x, [[3, 0, -1, 1]]),
+              _reference.reference_crammer_singer(x, [3])[0])
+    """)
+    tests = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run([sys.executable, "-c", code], cwd=tests, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    loss_mm, loss_mlm, loss_cs = map(float, result.stdout.split())
+    # CS: one term against the largest rival, (1 - 0.8) + 0.4, not divided by C.
+    close([loss_mm, loss_mlm, loss_cs], [0.325, 0.85, 0.6], 1e-15)
+

@@ -9,9 +9,8 @@ the GIL.  Many Python threads calling at once: ``test_concurrency.py``.
 import numpy as np
 import pytest
 from _helpers import (
+    ALL_LOSSES,
     FLOAT_DTYPES,
-    LOSSES,
-    MM,
     REDUCTIONS,
     assert_bitwise,
     make_label_target,
@@ -58,13 +57,13 @@ def test_openmp_enabled_is_bool():
 
 
 @pytest.mark.parametrize("shape", BIG_SHAPES, ids=["4000x50", "300x200"])
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 @pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=["float32", "float64"])
 def test_deterministic_over_n_threads(big_problems, shape, loss_cls, dtype):
     x, y, t, go, w = big_problems[shape]
     x = x.astype(dtype)
-    target = y if loss_cls is MM else t
-    kwargs = dict(p=2, weight=w) if loss_cls is MM else {}
+    target = y if loss_cls.class_target else t
+    kwargs = dict(p=2, weight=w) if loss_cls.class_target else {}
 
     def run(n_threads):
         results = []
@@ -156,14 +155,14 @@ def test_absurd_thread_counts_are_clipped_not_fatal(rng, n_threads):
                    multilabel_margin_loss_grad(x, t, n_threads=1))
 
 
-@pytest.mark.parametrize("loss_cls", LOSSES)
+@pytest.mark.parametrize("loss_cls", ALL_LOSSES)
 def test_kernels_release_the_gil(rng, loss_cls):
     # While one thread runs a long kernel, another Python thread must keep running:
     # with the GIL held it could not count at all until the call returned.
     import threading
 
     x = rng.standard_normal((20000, 200))
-    target = (rng.integers(0, 200, 20000) if loss_cls is MM
+    target = (rng.integers(0, 200, 20000) if loss_cls.class_target
               else np.where(rng.random((20000, 200)) < 0.05, rng.integers(0, 200, (20000, 200)), -1))
     started, done = threading.Event(), threading.Event()
     counts = []
