@@ -7,7 +7,9 @@
   one test parametrised over ``LOSSES`` checks a property of each;
 - ``assert_bitwise`` and ``close`` compare results;
 - the tables of public entry points and a small valid problem (``scores()``,
-  ``MM_TARGET``, ``MLM_TARGET``) serve the error-path tests.
+  ``MM_TARGET``, ``MLM_TARGET``) serve the error-path tests;
+- the few internal names the tests outside ``kernels/`` rely on are imported
+  here, and only here (see "internals" below).
 
 The oracles (NumPy references, PyTorch) live in ``_reference.py``; the shared
 fixtures (``rng``) in ``conftest.py``.
@@ -28,6 +30,15 @@ from marginloss import (
     multilabel_margin_loss_and_grad,
     multilabel_margin_loss_grad,
 )
+
+# Internals, imported here only (the files in kernels/ call the compiled modules directly):
+# SERIAL_BELOW: below this many scores a call runs on one thread, whatever n_threads;
+# effective_n_threads(n_threads, n_samples, n_scores): the team size a call gets;
+# max_threads(): the OpenMP runtime's thread limit, as the kernels see it;
+# as_indicator_target: the conversion of a 0/1 indicator target (read in place or copied).
+from marginloss._openmp import max_threads  # noqa: F401
+from marginloss._threads import SERIAL_BELOW, effective_n_threads  # noqa: F401
+from marginloss._validation import as_indicator_target  # noqa: F401
 
 REDUCTIONS = ["none", "mean", "sum"]
 FLOAT_DTYPES = [np.float32, np.float64]

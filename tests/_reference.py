@@ -53,6 +53,7 @@ __all__ = [
     "reference_crammer_singer",
     "torch_multi_margin",
     "torch_multilabel_margin",
+    "torch_weighted",
     "RTOL",
     "assert_identical",
     "assert_close_to_oracles",
@@ -331,6 +332,35 @@ def reference_multilabel_margin_parts(input, target, reduction="mean", grad_outp
     """(loss, gradient, per-sample losses) of the reference MultiLabelMarginLoss."""
     rows, dz = _multilabel_margin_rows(input, target, margin)
     return _assemble(input, rows, dz, reduction, grad_output, np.ndim(input) < 2)
+
+
+def torch_weighted(kind, x, target, sample_weight, reduction, grad_output=1.0, **kwargs):
+    """Loss and gradient of the weighted objective through torch's autograd (float64).
+
+    ``kind`` is "multi_margin" or "multilabel"; 'mean' is the weighted mean.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    leaf = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    target = torch.tensor(np.asarray(target))
+    if kind == "multi_margin":
+        if kwargs.get("weight") is not None:
+            kwargs["weight"] = torch.tensor(kwargs["weight"], dtype=torch.float64)
+        per_sample = F.multi_margin_loss(leaf, target, reduction="none", **kwargs)
+    else:
+        per_sample = F.multilabel_margin_loss(leaf, target, reduction="none")
+    s = torch.tensor(sample_weight, dtype=torch.float64)
+    if reduction == "none":
+        loss = per_sample * s
+        loss.backward(torch.tensor(np.broadcast_to(grad_output, loss.shape).copy(),
+                                   dtype=torch.float64))
+    else:
+        loss = (per_sample * s).sum()
+        if reduction == "mean":
+            loss = loss / s.sum()
+        (loss * grad_output).backward()
+    return loss.detach().numpy(), leaf.grad.numpy()
 
 
 # ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pickle
 
 import numpy as np
 import pytest
+from _helpers import as_indicator_target
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from marginloss import (
@@ -17,7 +18,6 @@ from marginloss import (
     multilabel_margin_loss_and_grad,
     multilabel_margin_loss_grad,
 )
-from marginloss._validation import as_indicator_target
 
 INDICATOR = {"target_format": "indicator"}
 

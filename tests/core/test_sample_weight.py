@@ -1,14 +1,13 @@
 """``sample_weight``: per-sample weights on every loss function and method.
 
 The oracle is PyTorch's per-sample losses (reduction='none') weighted in
-float64 NumPy, ``np.average`` for 'mean', and autograd through that weighted
-objective for the gradient.
+float64 (``_reference.torch_weighted``), ``np.average`` for 'mean', and
+autograd through that weighted objective for the gradient.
 """
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
+from _reference import torch_weighted
 
 import marginloss
 from marginloss import (
@@ -41,29 +40,6 @@ def _multilabel_problem(rng, n_samples, n_classes, dtype):
     return x, t
 
 
-def _torch_weighted(kind, x, target, sample_weight, reduction, grad_output=1.0, **kwargs):
-    """Loss and gradient of the weighted objective through torch's autograd (float64)."""
-    leaf = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    target = torch.tensor(np.asarray(target))
-    if kind == "multi_margin":
-        if kwargs.get("weight") is not None:
-            kwargs["weight"] = torch.tensor(kwargs["weight"], dtype=torch.float64)
-        per_sample = F.multi_margin_loss(leaf, target, reduction="none", **kwargs)
-    else:
-        per_sample = F.multilabel_margin_loss(leaf, target, reduction="none")
-    s = torch.tensor(sample_weight, dtype=torch.float64)
-    if reduction == "none":
-        loss = per_sample * s
-        loss.backward(torch.tensor(np.broadcast_to(grad_output, loss.shape).copy(),
-                                   dtype=torch.float64))
-    else:
-        loss = (per_sample * s).sum()
-        if reduction == "mean":
-            loss = loss / s.sum()
-        (loss * grad_output).backward()
-    return loss.detach().numpy(), leaf.grad.numpy()
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
 @pytest.mark.parametrize("p", [1, 2])
@@ -81,7 +57,7 @@ def test_multi_margin_weighted_matches_torch(dtype, reduction, p, with_class_wei
         loss, grad = multi_margin_loss_and_grad(
             x, y, p=p, weight=weight, reduction=reduction, sample_weight=s,
             grad_output=grad_output)
-        t_loss, t_grad = _torch_weighted("multi_margin", x, y, s, reduction, grad_output,
+        t_loss, t_grad = torch_weighted("multi_margin", x, y, s, reduction, grad_output,
                                          p=p, weight=weight)
         np.testing.assert_allclose(loss, t_loss.astype(dtype), rtol=RTOL[dtype], atol=1e-12)
         np.testing.assert_allclose(grad, t_grad.astype(dtype), rtol=RTOL[dtype],
@@ -108,7 +84,7 @@ def test_multilabel_weighted_matches_torch(dtype, reduction):
         grad_output = rng.normal(size=n_samples) if reduction == "none" else -0.4
         loss, grad = multilabel_margin_loss_and_grad(x, t, reduction, sample_weight=s,
                                                      grad_output=grad_output)
-        t_loss, t_grad = _torch_weighted("multilabel", x, t, s, reduction, grad_output)
+        t_loss, t_grad = torch_weighted("multilabel", x, t, s, reduction, grad_output)
         np.testing.assert_allclose(loss, t_loss.astype(dtype), rtol=RTOL[dtype], atol=1e-12)
         np.testing.assert_allclose(grad, t_grad.astype(dtype), rtol=RTOL[dtype],
                                    atol=RTOL[dtype] * max(np.abs(t_grad).max(), 1e-30))

@@ -17,7 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from _helpers import assert_bitwise, mlm_target, mm_target
+from _helpers import (
+    SERIAL_BELOW,
+    assert_bitwise,
+    effective_n_threads,
+    mlm_target,
+    mm_target,
+)
 
 import marginloss
 from marginloss import (
@@ -30,7 +36,6 @@ from marginloss import (
     multilabel_margin_loss_and_grad,
     multilabel_margin_loss_grad,
 )
-from marginloss._threads import SERIAL_BELOW, effective_n_threads
 
 N_PYTHON_THREADS = 8
 ROUNDS = 2

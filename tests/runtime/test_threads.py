@@ -10,12 +10,15 @@ import numpy as np
 import pytest
 from _helpers import (
     ALL_LOSSES,
+    SERIAL_BELOW,
     FLOAT_DTYPES,
     REDUCTIONS,
     assert_bitwise,
+    effective_n_threads,
     make_label_target,
     make_scores,
     make_weight,
+    max_threads,
     mlm_target,
     mm_target,
 )
@@ -29,7 +32,6 @@ from marginloss import (
     multilabel_margin_loss_grad,
     openmp_enabled,
 )
-from marginloss._threads import SERIAL_BELOW
 
 SEED = 20240601
 
@@ -83,7 +85,6 @@ def test_deterministic_over_n_threads(big_problems, shape, loss_cls, dtype):
     import threadpoolctl
     with threadpoolctl.threadpool_limits(1, user_api="openmp"):
         if openmp_enabled():
-            from marginloss._openmp import max_threads
             assert max_threads() == 1  # the limit reaches the kernels' runtime
         for a, e in zip(run(None), expected):
             assert_bitwise(a, e)
@@ -91,7 +92,6 @@ def test_deterministic_over_n_threads(big_problems, shape, loss_cls, dtype):
 
 def test_multithreading_is_really_used():
     # Guard for the test above: with OpenMP, these problems are split over threads.
-    from marginloss._threads import effective_n_threads
     if not openmp_enabled():
         pytest.skip("built without OpenMP: every call is serial")
     for n_samples, n_classes in BIG_SHAPES:
