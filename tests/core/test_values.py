@@ -1,10 +1,11 @@
-"""What the losses compute: hand-computed values, golden values, the NumPy reference, finite differences.
+"""What the losses compute: hand-computed values, the NumPy reference, finite differences.
 
 The oracles here need no PyTorch: hand computations (each written out in a
-comment), values printed by PyTorch 2.13 and re-derivable by hand, the NumPy
-reference of ``_reference.py`` (on fixed and on random problems), and central
-finite differences of the package's own loss.  Parity with PyTorch itself is in
-``test_parity_torch.py`` and ``test_pytorch_cases.py``.
+comment), the NumPy reference of ``_reference.py`` (on fixed and on random
+problems), and central finite differences of the package's own loss.  Parity
+with PyTorch itself, and the golden values PyTorch prints, are in
+``test_parity_torch.py`` and ``test_pytorch_cases.py``; the Crammer-Singer and
+multi-label specifics in their own files.
 """
 
 import os

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from _helpers import (
     ALL_LOSSES,
-    SERIAL_BELOW,
     FLOAT_DTYPES,
     REDUCTIONS,
+    SERIAL_BELOW,
     assert_bitwise,
     effective_n_threads,
     make_label_target,
@@ -34,8 +34,6 @@ from marginloss import (
 )
 
 SEED = 20240601
-
-
 THREADS = [1, 2, 3, 8, -1, None]
 BIG_SHAPES = [(4000, 50), (300, 200)]
 
