@@ -248,6 +248,20 @@ MM_CALLS = {
         lambda x, t, **kw: MultiMarginLoss(**kw).loss_and_gradient(x, t)
     ),
 }
+# The Crammer-Singer form goes through the same checks as the Weston-Watkins one.
+CS_SETTING = {"multi_class": "crammer_singer"}
+CS_CALLS = {
+    "multi_margin_loss[CS]": lambda x, t, **kw: multi_margin_loss(x, t, **CS_SETTING, **kw),
+    "multi_margin_loss_grad[CS]": (
+        lambda x, t, **kw: multi_margin_loss_grad(x, t, **CS_SETTING, **kw)
+    ),
+    "multi_margin_loss_and_grad[CS]": (
+        lambda x, t, **kw: multi_margin_loss_and_grad(x, t, **CS_SETTING, **kw)
+    ),
+    "MultiMarginLoss[CS].loss_and_gradient": (
+        lambda x, t, **kw: MultiMarginLoss(**CS_SETTING, **kw).loss_and_gradient(x, t)
+    ),
+}
 MLM_CALLS = {
     **MLM_FUNCTIONS,
     "MultiLabelMarginLoss()": lambda x, t, **kw: MultiLabelMarginLoss(**kw)(x, t),
@@ -273,6 +287,13 @@ MM_GRAD_CALLS = {
             reduction=reduction).loss_and_gradient(x, t, **kw)
     ),
 }
+CS_GRAD_CALLS = {
+    "multi_margin_loss_grad[CS]": CS_CALLS["multi_margin_loss_grad[CS]"],
+    "MultiMarginLoss[CS].gradient": (
+        lambda x, t, reduction="mean", **kw: MultiMarginLoss(
+            reduction=reduction, **CS_SETTING).gradient(x, t, **kw)
+    ),
+}
 MLM_GRAD_CALLS = {
     "multilabel_margin_loss_grad": multilabel_margin_loss_grad,
     "multilabel_margin_loss_and_grad": multilabel_margin_loss_and_grad,
@@ -286,11 +307,15 @@ MLM_GRAD_CALLS = {
     ),
 }
 
-# (name, callable(input, target, **kw), target) for both losses.
-BOTH_CALLS = [(name, f, MM_TARGET) for name, f in MM_CALLS.items()] + [
+# Both multi-class forms.
+MULTI_CLASS_CALLS = {**MM_CALLS, **CS_CALLS}
+
+# (name, callable(input, target, **kw), target) for all three losses.
+BOTH_CALLS = [(name, f, MM_TARGET) for name, f in MULTI_CLASS_CALLS.items()] + [
     (name, f, MLM_TARGET) for name, f in MLM_CALLS.items()
 ]
-BOTH_GRAD_CALLS = [(name, f, MM_TARGET) for name, f in MM_GRAD_CALLS.items()] + [
+BOTH_GRAD_CALLS = [(name, f, MM_TARGET) for name, f in {**MM_GRAD_CALLS,
+                                                         **CS_GRAD_CALLS}.items()] + [
     (name, f, MLM_TARGET) for name, f in MLM_GRAD_CALLS.items()
 ]
 
@@ -305,6 +330,10 @@ MM_SETTINGS = {
     **{name: (lambda f: lambda **kw: f(scores(), MM_TARGET, **kw))(f)
        for name, f in MM_FUNCTIONS.items()},
     "MultiMarginLoss": lambda **kw: MultiMarginLoss(**kw),
+    "multi_margin_loss_and_grad[CS]": (
+        lambda **kw: multi_margin_loss_and_grad(scores(), MM_TARGET, **CS_SETTING, **kw)
+    ),
+    "MultiMarginLoss[CS]": lambda **kw: MultiMarginLoss(**CS_SETTING, **kw),
 }
 MLM_SETTINGS = {
     **{name: (lambda f: lambda **kw: f(scores(), MLM_TARGET, **kw))(f)

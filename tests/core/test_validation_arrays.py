@@ -13,8 +13,8 @@ from _helpers import (
     BOTH_GRAD_CALLS,
     MLM_CALLS,
     MLM_TARGET,
-    MM_CALLS,
     MM_TARGET,
+    MULTI_CLASS_CALLS,
     ids,
     scores,
 )
@@ -105,7 +105,8 @@ MM_TARGET_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("entry", MM_CALLS.values(), ids=MM_CALLS.keys())
+@pytest.mark.parametrize("entry", MULTI_CLASS_CALLS.values(),
+                         ids=MULTI_CLASS_CALLS.keys())
 @pytest.mark.parametrize("target, error, match", MM_TARGET_ERRORS)
 def test_multi_margin_target_invalid(entry, target, error, match):
     with pytest.raises(error, match=match):
@@ -137,7 +138,8 @@ MM_RANGE_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize("entry", MM_CALLS.values(), ids=MM_CALLS.keys())
+@pytest.mark.parametrize("entry", MULTI_CLASS_CALLS.values(),
+                         ids=MULTI_CLASS_CALLS.keys())
 @pytest.mark.parametrize("target, match", MM_RANGE_ERRORS)
 def test_multi_margin_target_out_of_range(entry, target, match):
     with pytest.raises(ValueError, match=match):

@@ -15,10 +15,10 @@ from _helpers import (
     ALL_SETTINGS,
     MLM_FUNCTIONS,
     MLM_TARGET,
-    MM_CALLS,
     MM_FUNCTIONS,
     MM_SETTINGS,
     MM_TARGET,
+    MULTI_CLASS_CALLS,
     N_CLASSES,
     N_SAMPLES,
     scores,
@@ -148,7 +148,8 @@ def test_margin_checked_against_the_computation_dtype():
         multi_margin_loss(x.astype(np.float32), MM_TARGET, margin=1e5, reduction="none"))
 
 
-@pytest.mark.parametrize("entry", MM_CALLS.values(), ids=MM_CALLS.keys())
+@pytest.mark.parametrize("entry", MULTI_CLASS_CALLS.values(),
+                         ids=MULTI_CLASS_CALLS.keys())
 @pytest.mark.parametrize("dtype", [np.float32, np.float16], ids=["float32", "float16"])
 def test_margin_overflows_float32_at_call_time(entry, dtype):
     x = scores(dtype)
@@ -223,7 +224,8 @@ def test_weight_invalid(entry, weight, error, match):
         entry(weight=weight)
 
 
-@pytest.mark.parametrize("entry", MM_CALLS.values(), ids=MM_CALLS.keys())
+@pytest.mark.parametrize("entry", MULTI_CLASS_CALLS.values(),
+                         ids=MULTI_CLASS_CALLS.keys())
 @pytest.mark.parametrize("length", [N_CLASSES + 1, N_CLASSES - 1, 1], ids=["C+1", "C-1", "1"])
 def test_weight_wrong_length_for_input(entry, length):
     match = (r"^weight must have one entry per class: expected shape \(4,\), "
