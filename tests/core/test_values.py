@@ -16,7 +16,11 @@ import textwrap
 import numpy as np
 import pytest
 from _helpers import REDUCTIONS, assert_bitwise, close, mlm_target, mm_target
-from _reference import reference_multi_margin_parts, reference_multilabel_margin_parts
+from _reference import (
+    reference_crammer_singer,
+    reference_multi_margin_parts,
+    reference_multilabel_margin_parts,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -384,6 +388,35 @@ def test_multilabel_margin_random_vs_reference(case):
     x, t, reduction, go = case
     loss, grad = multilabel_margin_loss_and_grad(x, t, reduction=reduction, grad_output=go)
     ref_loss, ref_grad = ref_multilabel_margin(x, t, reduction, go)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-12)
+
+
+@st.composite
+def crammer_singer_cases(draw):
+    n_samples = draw(st.integers(1, 6))
+    n_classes = draw(st.integers(2, 6))  # one class has no rival (test_crammer_singer.py)
+    seed = draw(st.integers(0, 2**32 - 1))
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((n_samples, n_classes)) * draw(st.sampled_from([0.1, 1.0, 10.0]))
+    y = mm_target(r, n_samples, n_classes)
+    weight = r.uniform(-2, 3, n_classes) if draw(st.booleans()) else None
+    p = draw(st.sampled_from([1, 2]))
+    margin = draw(st.floats(-3, 3, allow_nan=False))
+    reduction = draw(st.sampled_from(REDUCTIONS))
+    go = r.standard_normal(n_samples) if reduction == "none" and draw(st.booleans()) else \
+        draw(st.floats(-3, 3, allow_nan=False))
+    return x, y, weight, p, margin, reduction, go
+
+
+@settings(max_examples=80, deadline=None)
+@given(crammer_singer_cases())
+def test_crammer_singer_random_vs_reference(case):
+    x, y, weight, p, margin, reduction, go = case
+    loss, grad = multi_margin_loss_and_grad(x, y, p=p, margin=margin, weight=weight,
+                                            reduction=reduction, grad_output=go,
+                                            multi_class="crammer_singer")
+    ref_loss, ref_grad = reference_crammer_singer(x, y, p, margin, weight, reduction, go)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-12)
 
