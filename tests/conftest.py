@@ -1,22 +1,9 @@
 """Shared test configuration: hypothesis profiles, the `slow` and `huge` markers, fixtures.
 
-Layout of the suite (``python -m pytest tests/<folder>`` runs one part):
-
-- ``core/``: what the losses compute, each file one concern, parametrised over
-  the losses where the same property holds for each (values, PyTorch parity,
-  PyTorch's own cases, special values, arrays and ``out=``, loss objects, error
-  paths, options such as ``sample_weight``, multi-label and Crammer-Singer
-  specifics, fuzzing of the public API);
-- ``kernels/``: the compiled kernels' internals (blocks of classes, the
-  multi-label sort, the AVX2 build, bounds guards);
-- ``runtime/``: threads, concurrent calls, memory, arrays past 2**31 scores, fork;
-- ``integrations/``: ``marginloss.torch``, scikit-learn, Dask;
-- ``tooling/``: the build, ``python -m marginloss``, the bench, the docs.
-
-``_reference.py`` holds the oracles (NumPy references, PyTorch), ``_helpers.py``
-the losses as uniform test subjects and the bitwise checks.  This directory is on
-``sys.path`` (pytest's default rootdir import mode puts it there for this file),
-so every test module imports them by name.
+The suite's layout (core/, kernels/, runtime/, integrations/, tooling/) and its
+shared modules (``_reference.py``, ``_helpers.py``) are described in README.md
+next to this file.  This directory is on ``sys.path`` (pytest's default import
+mode puts it there for this file), so test modules import those by name.
 """
 
 import os
