@@ -14,6 +14,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
+from ._reductions import pairwise_sum as _pairwise_sum
 from ._threads import SERIAL_BELOW, effective_n_threads
 from ._validation import (
     _FLOAT32_MAX,
@@ -26,16 +27,19 @@ from ._validation import (
     weight_for,
 )
 
-_add = np.add.reduce
 _empty = np.empty
+_FLOAT64 = np.dtype(np.float64)
 _FORWARD = object()  # validate's grad_output for a call without a gradient
 
 try:  # NumPy >= 2: errstate's own context variable, without the context manager's cost
     from numpy._core.umath import _extobj_contextvar, _make_extobj
 
+    # Made once: the reductions only add, and divide by a positive count or sum.
+    _QUIET = _make_extobj(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+
     def _quiet():
-        """Start ignoring overflow and invalid-value warnings; return a token for `_loud`."""
-        return _extobj_contextvar.set(_make_extobj(over="ignore", invalid="ignore"))
+        """Start ignoring floating-point warnings; return a token for `_loud`."""
+        return _extobj_contextvar.set(_QUIET)
 
     _loud = _extobj_contextvar.reset
 except ImportError:  # pragma: no cover - NumPy 1.x
@@ -69,13 +73,16 @@ def validate(settings, input, target, sample_weight=None, grad_output=_FORWARD,
              check_range=True):
     """Check and convert a call's arrays, in the order of the arguments.
 
-    With ``check_range=False`` the range of a class target may be left to
-    `reduce` (see `_range_deferred`).
+    With ``check_range=False`` the range of a class target is left to
+    `reduce` (see the note above `forward`).
     """
     loss = settings.loss
     scores, input_shape = as_scores(input)
-    target, loss_shape = loss.read_target(target, scores, input_shape, check_range)
     n_samples, n_classes = scores.shape
+    work = n_samples * n_classes
+    n_threads = 1 if work < SERIAL_BELOW else effective_n_threads(settings.n_threads,
+                                                                  n_samples, work)
+    target, loss_shape = loss.read_target(target, scores, input_shape, check_range, n_threads)
     weight = settings.weight
     if loss.target_index == "i":
         weight = _unit_weight(n_classes) if weight is None else weight_for(weight, n_classes)
@@ -89,27 +96,8 @@ def validate(settings, input, target, sample_weight=None, grad_output=_FORWARD,
     if sample_weight is not None:
         sample_weight = check_sample_weight(sample_weight, loss_shape, n_samples,
                                             settings.reduction)
-    work = n_samples * n_classes
-    n_threads = 1 if work < SERIAL_BELOW else effective_n_threads(settings.n_threads,
-                                                                  n_samples, work)
     return _new_problem(Problem, (scores, input_shape, target, loss_shape, weight,
                                   sample_weight, grad_output, stride, n_threads))
-
-
-def _range_deferred(settings, sample_weight, plain_gradient=True):
-    """Whether the range of a class target may be checked after the kernel.
-
-    The multi-class kernels give a row whose target is out of range a NaN
-    loss, so a reduced loss that is not NaN proves every target in range, and
-    the check (a pass over the target) runs only when the loss is NaN.  That
-    is done only when no later check can fail (``Settings.range_deferrable``,
-    no sample weights; for the gradient a float ``grad_output`` and no
-    ``out``), so that errors come in the order of the arguments as always,
-    and only for 'mean' and 'sum', whose value shows a NaN row.
-    See docs/design.md, "Python layer".
-    """
-    return (settings.range_deferrable and sample_weight is None and plain_gradient
-            and settings.reduction != "none")
 
 
 def run_loss(settings, problem):
@@ -173,13 +161,13 @@ def weighted_grad_output(grad_output, stride, sample_weight, reduction, weight_t
 
 def weighted_sum(loss_out, sample_weight=None):
     """The float64 sum of the (weighted) per-sample losses, in NumPy's pairwise order."""
-    token = _quiet()
-    try:
-        if sample_weight is not None:
+    if sample_weight is not None:
+        token = _quiet()
+        try:
             loss_out = loss_out * sample_weight
-        return _add(loss_out)
-    finally:
-        _loud(token)
+        finally:
+            _loud(token)
+    return _pairwise_sum(loss_out)
 
 
 def finish(total, reduction, dtype, n_samples, weight_total=None):
@@ -210,29 +198,34 @@ def _finish(total, reduction, dtype, n_samples, weight_total):
 def reduce(settings, problem, loss_out, range_deferred=False):
     """The result of reduction 'none', 'sum' or 'mean' of the per-sample losses.
 
-    With ``range_deferred`` (see `_range_deferred`) a NaN result first checks
-    the range of the target, whose error it would be.
+    With ``range_deferred`` (see the note above `forward`) a NaN result first
+    checks the range of the target, whose error it would be.
     """
     scores, _, target, loss_shape, _, sample_weight, _, _, _ = problem
     reduction = settings.reduction
+    if reduction == "none" or sample_weight is not None:
+        return _reduce_weighted(reduction, scores.dtype, loss_shape, loss_out, sample_weight)
+    total = _pairwise_sum(loss_out)  # a Python float: no NumPy warnings
+    if range_deferred and total != total:
+        settings.loss.check_target_range(target, scores.shape[1])
+    if reduction == "mean":
+        n_samples = loss_out.shape[0]
+        total = total / n_samples if n_samples else math.nan
+    dtype = scores.dtype
+    if dtype is _FLOAT64 or -_FLOAT32_MAX <= total <= _FLOAT32_MAX:
+        return dtype.type(total)
+    return finish(total, "sum", dtype, n_samples=1)  # inf or NaN in float32, quietly
+
+
+def _reduce_weighted(reduction, dtype, loss_shape, loss_out, sample_weight):
     token = _quiet()
     try:
         if sample_weight is not None:
             loss_out = loss_out * sample_weight
         if reduction == "none":
-            return loss_out.astype(scores.dtype, copy=False).reshape(loss_shape)
-        total = float(_add(loss_out))
-        if range_deferred and total != total:
-            settings.loss.check_target_range(target, scores.shape[1])
-        if reduction == "mean":
-            n_samples = loss_out.shape[0]
-            if not n_samples:
-                total = math.nan
-            elif sample_weight is None:
-                total = total / n_samples
-            else:
-                total = total / sample_weight.sum()
-        return scores.dtype.type(total)
+            return loss_out.astype(dtype, copy=False).reshape(loss_shape)
+        return _finish(_pairwise_sum(loss_out), reduction, dtype, loss_out.shape[0],
+                       sample_weight.sum())
     finally:
         _loud(token)
 
@@ -255,17 +248,28 @@ def _gradient_buffer(out, problem):
     return out.reshape(scores.shape), out, False
 
 
+# Whether a call checks the range of a class target after the kernel: the
+# multi-class kernels give a row whose target is out of range a NaN loss, so a
+# reduced loss that is not NaN proves every target in range, and the check (a
+# pass over the target) runs only when the loss is NaN.  Only when no later
+# check can fail (Settings.range_deferrable, no sample weights; for the
+# gradient a float grad_output and no out), so that errors come in the order of
+# the arguments as always, and only for 'mean' and 'sum', whose value shows a
+# NaN row.  See docs/design.md, "Python layer".
+
+
 def forward(settings, input, target, sample_weight=None):
     """The loss of NumPy arrays with validated ``settings``."""
-    deferred = _range_deferred(settings, sample_weight)
+    deferred = (settings.range_deferrable and sample_weight is None
+                and settings.reduction != "none")
     problem = validate(settings, input, target, sample_weight, _FORWARD, not deferred)
     return reduce(settings, problem, run_loss(settings, problem), deferred)
 
 
 def loss_and_gradient(settings, input, target, grad_output=1.0, out=None, sample_weight=None):
     """``(loss, gradient)`` of NumPy arrays with validated ``settings``, one kernel pass."""
-    deferred = _range_deferred(settings, sample_weight,
-                               out is None and type(grad_output) is float)
+    deferred = (settings.range_deferrable and sample_weight is None and out is None
+                and type(grad_output) is float and settings.reduction != "none")
     problem = validate(settings, input, target, sample_weight, grad_output, not deferred)
     n_samples, n_classes = problem.scores.shape
     grad_output, stride = problem.grad_output, problem.stride

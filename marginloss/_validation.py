@@ -19,6 +19,8 @@ import warnings
 
 import numpy as np
 
+from ._reductions import count_outside
+
 REDUCTIONS = ("none", "mean", "sum")
 MULTI_CLASS = ("weston_watkins", "crammer_singer")
 TARGET_FORMATS = ("indices", "indicator")
@@ -28,10 +30,7 @@ _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
 _INT32 = np.dtype(np.int32)
 _INT64 = np.dtype(np.int64)
-_UINT64 = np.dtype(np.uint64)
 _ndarray = np.ndarray
-_maximum = np.maximum.reduce
-_minimum = np.minimum.reduce
 
 
 def _describe(value):
@@ -310,21 +309,21 @@ def check_class_target_range(target, n_classes):
     _first_out_of_range(target, 0, n_classes)
 
 
-def as_class_target(target, scores, input_shape, check_range=True):
+def as_class_target(target, scores, input_shape, check_range=True, n_threads=1):
     """MultiMargin target: one class index per sample, as C-contiguous int64 (N,).
 
     Returns ``(target, loss_shape)``, the shape of the 'none' result: the
     target's own shape, () for a 0-d target, as in PyTorch.  With
     ``check_range=False`` an int64 (N,) array is returned as it is, its range
     unchecked: the caller checks it with `check_class_target_range` when the
-    kernel flags a row (docs/design.md, "Python layer").
+    kernel flags a row (docs/design.md, "Python layer").  ``n_threads``
+    threads check the range of a large target.
     """
     n_samples, n_classes = scores.shape
     if (type(target) is _ndarray and target.dtype is _INT64 and target.ndim == 1
             and target.shape[0] == n_samples and len(input_shape) == 2
             and target.flags.c_contiguous):
-        # One pass for 0 <= target < C: negative entries are huge as uint64.
-        if check_range and n_samples and _maximum(target.view(_UINT64)) >= n_classes:
+        if check_range and count_outside(target, 0, n_classes, n_threads):
             _first_out_of_range(target, 0, n_classes)
         return target, target.shape
     array = _as_index_array(target)
@@ -356,7 +355,7 @@ def _label_target_shape(array, scores, input_shape, what):
     return loss_shape
 
 
-def as_label_target(target, scores, input_shape, check_range=True):
+def as_label_target(target, scores, input_shape, check_range=True, n_threads=1):
     """MultiLabel target: class indices padded with -1, with the input's shape.
 
     Returns ``(target, loss_shape)`` with target a C-contiguous (N, C) int32 or
@@ -368,8 +367,7 @@ def as_label_target(target, scores, input_shape, check_range=True):
     if (type(target) is _ndarray and (target.dtype is _INT64 or target.dtype is _INT32)
             and target.shape == input_shape and len(input_shape) == 2
             and target.flags.c_contiguous):
-        if target.size and (_minimum(target, axis=None) < -1
-                            or _maximum(target, axis=None) >= n_classes):
+        if count_outside(target.reshape(-1), -1, n_classes, n_threads):
             _first_out_of_range(target, -1, n_classes)
         return target, (n_samples,)
     array = _as_index_array(target)
@@ -379,7 +377,7 @@ def as_label_target(target, scores, input_shape, check_range=True):
     return np.ascontiguousarray(array.reshape(n_samples, n_classes), dtype=dtype), loss_shape
 
 
-def as_indicator_target(target, scores, input_shape, check_range=True):
+def as_indicator_target(target, scores, input_shape, check_range=True, n_threads=1):
     """MultiLabel target as a 0/1 indicator matrix of the input's shape.
 
     Returns ``(target, loss_shape)`` with target a C-contiguous (N, C) array
