@@ -9,6 +9,7 @@ loss object at construction) and trusted afterwards.  See docs/design.md,
 "Python layer".
 """
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Optional
 
@@ -80,7 +81,7 @@ def _crammer_singer_loss_gradient(scores, target, weight, margin, p, scale, grad
                                   loss_out, gradient_out, n_threads)
 
 
-def _multilabel_scratch(n_threads, n_classes, dtype, gradient):
+def _new_multilabel_scratch(n_threads, n_classes, dtype, gradient):
     """One row per thread: labels and non-target classes, the class mask (left
     zeroed after each sample), sorted shifts, prefix sums, and for the
     gradient the per-class counts (zeroed, and left so)."""
@@ -89,6 +90,26 @@ def _multilabel_scratch(n_threads, n_classes, dtype, gradient):
                np.empty((n_threads, 2 * n_classes), dtype=dtype),
                np.empty((n_threads, 3 * (n_classes + 1))))
     return scratch + (np.zeros((n_threads, n_classes)),) if gradient else scratch
+
+
+# Small scratch is kept per Python thread and reused: the kernel leaves the
+# arrays it needs zeroed zeroed, and a thread runs one call at a time.  Four
+# fresh arrays cost about as much as a small call's validation.
+_SCRATCH_CACHE_MAX = 4096  # n_threads * n_classes (about 230 kB of scratch)
+_scratch_cache = threading.local()
+
+
+def _multilabel_scratch(n_threads, n_classes, dtype, gradient):
+    if n_threads * n_classes > _SCRATCH_CACHE_MAX:
+        return _new_multilabel_scratch(n_threads, n_classes, dtype, gradient)
+    cache = _scratch_cache.__dict__
+    key = (n_threads, n_classes, dtype, gradient)
+    scratch = cache.get(key)
+    if scratch is None:
+        if len(cache) >= 8:
+            cache.clear()
+        scratch = cache[key] = _new_multilabel_scratch(n_threads, n_classes, dtype, gradient)
+    return scratch
 
 
 def _multilabel_loss(indicator):

@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from ._reductions import count_outside
+from ._reductions import count_outside, count_outside_rows
 
 REDUCTIONS = ("none", "mean", "sum")
 MULTI_CLASS = ("weston_watkins", "crammer_singer")
@@ -367,7 +367,7 @@ def as_label_target(target, scores, input_shape, check_range=True, n_threads=1):
     if (type(target) is _ndarray and (target.dtype is _INT64 or target.dtype is _INT32)
             and target.shape == input_shape and len(input_shape) == 2
             and target.flags.c_contiguous):
-        if count_outside(target.reshape(-1), -1, n_classes, n_threads):
+        if count_outside_rows(target, -1, n_classes, n_threads):
             _first_out_of_range(target, -1, n_classes)
         return target, (n_samples,)
     array = _as_index_array(target)

@@ -7,9 +7,10 @@
   ((s4+s5)+(s6+s7)), then the last n % 8 values in order; a longer run is cut
   in two at n // 2 rounded down to a multiple of 8, and the halves' sums are
   added.  It reduces the per-sample losses (docs/design.md, "Semantics").
-- ``count_outside(target, low, high, n_threads)``: how many entries of an
-  integer array lie outside [low, high); when some do, the Python layer
-  finds the first and raises the error that names it.
+- ``count_outside(target, low, high, n_threads)`` (and ``count_outside_rows``
+  for a matrix): how many entries of an integer array lie outside
+  [low, high); when some do, the Python layer finds the first and raises
+  the error that names it.
 
 A ufunc reduction costs about a microsecond before it reads anything; these
 cost a call.  See docs/design.md, "Python layer".
@@ -64,14 +65,33 @@ def pairwise_sum(const double[::1] values):
     return total
 
 
+cdef Py_ssize_t _count_outside(const index_t* target, Py_ssize_t n, Py_ssize_t low,
+                               Py_ssize_t high, int n_threads) noexcept nogil:
+    cdef Py_ssize_t i, count = 0
+    if n_threads == 1:
+        for i in range(n):
+            count += target[i] < low or target[i] >= high
+    else:
+        for i in prange(n, schedule="static", num_threads=n_threads):
+            count += target[i] < low or target[i] >= high
+    return count
+
+
 def count_outside(const index_t[::1] target, Py_ssize_t low, Py_ssize_t high, int n_threads):
     """How many entries of ``target`` lie outside [low, high) (threads over entries)."""
-    cdef Py_ssize_t i, n = target.shape[0], count = 0
-    if n_threads == 1:
+    cdef Py_ssize_t count = 0
+    if target.shape[0]:
         with nogil:
-            for i in range(n):
-                count += target[i] < low or target[i] >= high
-    else:
-        for i in prange(n, schedule="static", nogil=True, num_threads=n_threads):
-            count += target[i] < low or target[i] >= high
+            count = _count_outside(&target[0], target.shape[0], low, high, n_threads)
+    return count
+
+
+def count_outside_rows(const index_t[:, ::1] target, Py_ssize_t low, Py_ssize_t high,
+                       int n_threads):
+    """`count_outside` of a C-contiguous matrix."""
+    cdef Py_ssize_t count = 0
+    if target.shape[0] and target.shape[1]:
+        with nogil:
+            count = _count_outside(&target[0, 0], target.shape[0] * target.shape[1], low,
+                                   high, n_threads)
     return count
