@@ -35,7 +35,7 @@ def _case_ids():
 class TimeRatioSmallCalls(Benchmark):
     param_names = ["case"]
     params = [_case_ids()]
-    # Each value is 41 interleaved rounds of both sides.
+    # Each value is 301 interleaved rounds of both sides.
     timeout = max(getattr(Benchmark, "timeout", 60), 300)
 
     def setup(self, case):

@@ -89,7 +89,7 @@ def _batch_seconds(function, number):
     return (time.perf_counter() - start) / number
 
 
-def measure(ours, theirs, rounds=41, number=200):
+def measure(ours, theirs, rounds=301, number=20):
     """``(ours_s, theirs_s)``: medians over interleaved rounds of one call's time."""
     for _ in range(3):  # warm up (OpenMP teams, caches)
         _batch_seconds(ours, number)
@@ -101,7 +101,7 @@ def measure(ours, theirs, rounds=41, number=200):
     return statistics.median(ours_times), statistics.median(theirs_times)
 
 
-def ratio(case, rounds=41, number=200):
+def ratio(case, rounds=301, number=20):
     """marginloss's median time over PyTorch's for one case."""
     ours_s, theirs_s = measure(*calls(case), rounds=rounds, number=number)
     return ours_s / theirs_s
@@ -110,8 +110,8 @@ def ratio(case, rounds=41, number=200):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m marginloss._tools.small_calls",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=41)
-    parser.add_argument("--number", type=int, default=200, help="calls per round")
+    parser.add_argument("--rounds", type=int, default=301)
+    parser.add_argument("--number", type=int, default=20, help="calls per round")
     args = parser.parse_args(argv)
     import torch
 
