@@ -2,38 +2,11 @@
 
 ``marginloss.functional`` hands a call here when ``input``, ``target``,
 ``sample_weight`` or ``grad_output`` is a Dask array (``import marginloss``
-never imports Dask).  Every block of rows runs through the steps of the NumPy
-call path, ``marginloss._engine`` (the same checks, kernels and reduction),
-so that (docs/design.md, "Dask"):
-
-- Shapes, chunks, dtypes and settings are checked at the call, before anything
-  is computed: dtypes and settings by running the NumPy call on an empty batch
-  of the same dtypes, so the errors are the NumPy call's.  Values (a target out
-  of range, a negative sample weight, ...) can only be checked when the blocks
-  are computed: the block raises the NumPy call's ValueError, which names the
-  block's rows (positions in the message count from the block's first row).
-- ``input`` must be 2-D (N, C) with known chunk sizes.  Chunks along the
-  class axis are merged (``rechunk({1: -1})``): a block holds whole rows, so
-  choose row chunks for which rows x C fits in memory.  ``target``,
-  ``sample_weight`` and an (N,) ``grad_output`` are rechunked to the input's
-  row chunks; NumPy arguments are wrapped with those chunks (a NumPy
-  ``sample_weight`` is checked at once).  ``weight`` is per class and stays
-  NumPy; ``out`` is refused (store the lazy gradient instead).
-- reduction='none' gives a Dask array with the input's row chunks, and the
-  gradient a Dask array with the input's chunks; each block holds the same
-  bits as the same rows of the NumPy call (the 'mean' gradient is scaled by
-  the whole batch's 1/N).
-- 'sum' and 'mean' give a 0-d Dask array.  Each block's per-sample float64
-  losses (times the sample weights) are summed by NumPy's pairwise sum; the
-  block sums are added SPLIT_EVERY at a time in block order, then those sums
-  again, and so on: an order fixed by the number of blocks, the same on every
-  scheduler and every run.  'mean' divides by N (or by the sum of the sample
-  weights, summed in the same way when they are a Dask array) and the result
-  is rounded once to the input's dtype, as in the NumPy call.  With one block
-  it is the NumPy call's result bit for bit; with several it differs only by
-  the order of the float64 additions (a relative 1e-15 or so before the final
-  rounding).  So does the weighted 'mean' gradient, through sum(s), when the
-  sample weights are a Dask array of several blocks.
+never imports Dask).  Shapes, chunks, dtypes and settings are checked at the
+call; every block of rows then runs through the steps of the NumPy call path
+(``marginloss._engine``: the same checks, kernels and reduction), and 'sum'
+and 'mean' add the blocks' float64 sums SPLIT_EVERY at a time in block order.
+See docs/design.md, "Dask".
 """
 
 import contextlib

@@ -1,21 +1,15 @@
-"""How many OpenMP threads a kernel call uses."""
+"""How many OpenMP threads a kernel call uses (docs/design.md, "Threads")."""
 
 import os
 
 from ._openmp import max_threads, openmp_enabled
 
 # Below this many scores a call runs on one thread: starting a team costs more
-# than it saves, and far more on a busy machine, where a thread may wait a
-# scheduler tick for a core.  Results do not depend on it.  Measured on the
-# 2-core machine, quiet, float32 multi-class loss+gradient, 2 threads against 1:
-# 0.72-1.20x at 2000 scores, 1.02-1.38x at 4000, 1.09-1.64x at 8000,
-# 1.34-1.86x at 16000 (C = 10, 100, 1000; docs/design.md, "Threads").  The
-# multi-label kernel does more work per score, so the same cut is safe there.
+# than it saves (measured in docs/design.md, "Threads").  Results do not depend on it.
 SERIAL_BELOW = 1 << 14
 
 # GNU OpenMP's thread pool does not survive fork(): a child of a process that
-# has run a parallel region hangs in its first one.  Such a child runs every
-# call on one thread (as PyTorch does); results are the same bits.
+# has run a parallel region runs every call on one thread (docs/design.md, "Threads").
 _team_started = False
 _forked_after_team = False
 
