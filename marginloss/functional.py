@@ -1,10 +1,10 @@
 """Margin losses and their gradients as functions of NumPy arrays.
 
-Each function validates its settings once (``marginloss._losses``), then
-hands the arrays to the one call path (``marginloss._engine``: validate the
-arrays, run the compiled kernel, reduce in a fixed order), or, when an array
-is a Dask array, to ``marginloss._dask``, which runs each block of rows
-through the same path.  See docs/design.md, "Python layer" and "Dask".
+Each function validates its settings once, then runs the one call path:
+validate the arrays, run the compiled kernel, reduce in a fixed order.  When
+an argument is a Dask array the call goes to the Dask layer, which runs each
+block of rows through the same path.  See docs/design.md, "Python layer" and
+"Dask".
 """
 
 import sys
