@@ -16,7 +16,17 @@ import dask.array as da
 import numpy as np
 
 from . import _engine
-from ._validation import _as_array, as_grad_output, check_sample_weight, check_weight_total
+from ._validation import (
+    LABEL_TARGETS,
+    _as_array,
+    as_grad_output,
+    check_sample_weight,
+    check_weight_total,
+    class_target_shape_error,
+    grad_output_shape_error,
+    label_target_shape_error,
+    sample_weight_shape_error,
+)
 
 # Block sums are added this many at a time (Dask's split_every), fixed so that
 # the order of the additions depends only on the number of blocks.
@@ -114,10 +124,7 @@ class _Batch:
             if not isinstance(sample_weight, da.Array):
                 sample_weight = _as_array(sample_weight, "sample_weight")
             if sample_weight.shape != (self.n_samples,):
-                raise ValueError(
-                    f"sample_weight must have one entry per sample: expected shape "
-                    f"({self.n_samples},), got shape {sample_weight.shape}"
-                )
+                raise sample_weight_shape_error(sample_weight.shape, (self.n_samples,))
         if grad_output is not None:
             grad_output = _check_grad_output(grad_output, self.n_samples, self.reduction)
 
@@ -198,17 +205,10 @@ def _check_target_shape(settings, target, input_shape):
     n_samples, n_classes = input_shape
     if settings.loss.target_index == "i":
         if target.shape != (n_samples,):
-            raise ValueError(
-                f"target must be a 1-D array of {n_samples} class indices, one per sample "
-                f"of input of shape {input_shape}; got shape {target.shape}"
-            )
+            raise class_target_shape_error(target.shape, input_shape, single_sample=False)
     elif target.shape != input_shape:
-        what = ("a 0/1 indicator of each class" if settings.loss.name == "indicator"
-                else "class indices padded with -1")
-        raise ValueError(
-            f"target must have the shape of input {input_shape} ({what}); "
-            f"got shape {target.shape}"
-        )
+        raise label_target_shape_error(target.shape, input_shape,
+                                       LABEL_TARGETS[settings.loss.name])
 
 
 def _check_grad_output(grad_output, n_samples, reduction):
@@ -218,12 +218,7 @@ def _check_grad_output(grad_output, n_samples, reduction):
         return array if stride else array.reshape(())
     if grad_output.ndim == 0 or (reduction == "none" and grad_output.shape == (n_samples,)):
         return grad_output
-    expected = (
-        f"a scalar or an array of the loss's shape ({n_samples},)"
-        if reduction == "none"
-        else f"a scalar (the loss is a scalar with reduction={reduction!r})"
-    )
-    raise ValueError(f"grad_output must be {expected}; got shape {grad_output.shape}")
+    raise grad_output_shape_error(grad_output.shape, (n_samples,), reduction)
 
 
 def _row_chunks(*arrays):

@@ -235,6 +235,50 @@ def check_target_format(target_format):
     return target_format
 
 
+# ---------------------------------------------------------------- shape errors
+# The messages of the shape checks, shared with the Dask layer, which checks
+# the shapes of lazy arrays before any block is computed.
+
+# What a multi-label target holds, by target_format (for messages).
+LABEL_TARGETS = {"indices": "class indices padded with -1",
+                 "indicator": "a 0/1 indicator of each class"}
+
+
+def class_target_shape_error(shape, input_shape, single_sample=True):
+    """The ValueError for a multi-class target of the wrong shape."""
+    hint = " (or 0-d for a single sample)" if single_sample else ""
+    n_samples = input_shape[0] if len(input_shape) == 2 else 1
+    return ValueError(
+        f"target must be a 1-D array of {n_samples} class indices, one per sample "
+        f"of input of shape {input_shape}{hint}; got shape {shape}"
+    )
+
+
+def label_target_shape_error(shape, input_shape, what):
+    """The ValueError for a multi-label target of the wrong shape."""
+    return ValueError(
+        f"target must have the shape of input {input_shape} ({what}); got shape {shape}"
+    )
+
+
+def grad_output_shape_error(shape, loss_shape, reduction):
+    """The ValueError for a grad_output of the wrong shape."""
+    expected = (
+        f"a scalar or an array of the loss's shape {tuple(loss_shape)}"
+        if reduction == "none"
+        else f"a scalar (the loss is a scalar with reduction={reduction!r})"
+    )
+    return ValueError(f"grad_output must be {expected}; got shape {shape}")
+
+
+def sample_weight_shape_error(shape, expected):
+    """The ValueError for sample weights of the wrong shape."""
+    return ValueError(
+        f"sample_weight must have one entry per sample: expected shape {tuple(expected)}, "
+        f"got shape {shape}"
+    )
+
+
 # ---------------------------------------------------------------- arrays
 
 
@@ -328,11 +372,7 @@ def as_class_target(target, scores, input_shape, check_range=True, n_threads=1):
         return target, target.shape
     array = _as_index_array(target)
     if array.ndim > 1 or array.size != n_samples:
-        raise ValueError(
-            f"target must be a 1-D array of {n_samples} class indices, one per sample "
-            f"of input of shape {input_shape} (or 0-d for a single sample); "
-            f"got shape {array.shape}"
-        )
+        raise class_target_shape_error(array.shape, input_shape)
     _first_out_of_range(array, 0, n_classes)
     return np.ascontiguousarray(array.reshape(-1), dtype=np.int64), array.shape
 
@@ -348,10 +388,7 @@ def _label_target_shape(array, scores, input_shape, what):
         ok = array.ndim <= 1 and array.size == n_classes
         loss_shape = ()
     if not ok:
-        raise ValueError(
-            f"target must have the shape of input {input_shape} ({what}); "
-            f"got shape {array.shape}"
-        )
+        raise label_target_shape_error(array.shape, input_shape, what)
     return loss_shape
 
 
@@ -371,7 +408,7 @@ def as_label_target(target, scores, input_shape, check_range=True, n_threads=1):
             _first_out_of_range(target, -1, n_classes)
         return target, (n_samples,)
     array = _as_index_array(target)
-    loss_shape = _label_target_shape(array, scores, input_shape, "class indices padded with -1")
+    loss_shape = _label_target_shape(array, scores, input_shape, LABEL_TARGETS["indices"])
     _first_out_of_range(array, -1, n_classes)
     dtype = array.dtype if array.dtype in (np.dtype(np.int32), np.dtype(np.int64)) else np.int64
     return np.ascontiguousarray(array.reshape(n_samples, n_classes), dtype=dtype), loss_shape
@@ -392,7 +429,7 @@ def as_indicator_target(target, scores, input_shape, check_range=True, n_threads
             f"target must be an integer or bool 0/1 indicator array with "
             f"target_format='indicator', got dtype {array.dtype}"
         )
-    loss_shape = _label_target_shape(array, scores, input_shape, "a 0/1 indicator of each class")
+    loss_shape = _label_target_shape(array, scores, input_shape, LABEL_TARGETS["indicator"])
     if array.dtype.kind != "b":
         bad = (array != 0) & (array != 1)
         if bad.any():
@@ -427,12 +464,7 @@ def as_grad_output(grad_output, loss_shape, reduction):
         return np.full(1, array, dtype=np.float64), 0
     if reduction == "none" and array.shape == tuple(loss_shape):
         return np.ascontiguousarray(array.reshape(-1), dtype=np.float64), 1
-    expected = (
-        f"a scalar or an array of the loss's shape {tuple(loss_shape)}"
-        if reduction == "none"
-        else f"a scalar (the loss is a scalar with reduction={reduction!r})"
-    )
-    raise ValueError(f"grad_output must be {expected}; got shape {array.shape}")
+    raise grad_output_shape_error(array.shape, loss_shape, reduction)
 
 
 def check_sample_weight(sample_weight, loss_shape, n_samples, reduction):
@@ -452,10 +484,7 @@ def check_sample_weight(sample_weight, loss_shape, n_samples, reduction):
         )
     expected = tuple(loss_shape)
     if array.shape != expected and not (expected == () and array.shape == (1,)):
-        raise ValueError(
-            f"sample_weight must have one entry per sample: expected shape {expected}, "
-            f"got shape {array.shape}"
-        )
+        raise sample_weight_shape_error(array.shape, expected)
     array = np.array(array, dtype=np.float64).reshape(n_samples)  # a private copy
     finite = np.isfinite(array)
     if not finite.all():
