@@ -5,6 +5,8 @@ parameters, its differences from PyTorch) and differ in what they return and
 in their examples.
 """
 
+from typing import Any, Callable, Dict, TypeVar
+
 _SHARED_PARAMS = """    reduction : {{'none', 'mean', 'sum'}}, default='mean'
     sample_weight : array_like of shape (N,), default=None
         Non-negative, finite weight of each sample (scikit-learn's convention):
@@ -171,7 +173,8 @@ _LABEL_LOSS_RETURNS = """    loss : numpy scalar or ndarray
         A scalar of the computation's dtype for 'mean' and 'sum'; for 'none'
         an array of shape (N,), or 0-d for a 1-D input (as PyTorch)."""
 
-DOCSTRINGS = {}
+DOCSTRINGS: Dict[str, str] = {}
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _document(function_name, template, what, returns, examples, grad_params=""):
@@ -183,7 +186,7 @@ def _document(function_name, template, what, returns, examples, grad_params=""):
     )
 
 
-def document(function):
+def document(function: F) -> F:
     """Give ``function`` its docstring (by its name)."""
     function.__doc__ = DOCSTRINGS[function.__name__]
     return function

@@ -10,7 +10,7 @@ Dask.  See docs/design.md, "Python layer" and "Semantics".
 """
 
 import math
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -258,7 +258,7 @@ def _gradient_buffer(out, problem):
 # NaN row.  See docs/design.md, "Python layer".
 
 
-def forward(settings, input, target, sample_weight=None):
+def forward(settings: Any, input: Any, target: Any, sample_weight: Any = None) -> Any:
     """The loss of NumPy arrays with validated ``settings``."""
     deferred = (settings.range_deferrable and sample_weight is None
                 and settings.reduction != "none")
@@ -266,7 +266,8 @@ def forward(settings, input, target, sample_weight=None):
     return reduce(settings, problem, run_loss(settings, problem), deferred)
 
 
-def loss_and_gradient(settings, input, target, grad_output=1.0, out=None, sample_weight=None):
+def loss_and_gradient(settings: Any, input: Any, target: Any, grad_output: Any = 1.0,
+                      out: Any = None, sample_weight: Any = None) -> Tuple[Any, Any]:
     """``(loss, gradient)`` of NumPy arrays with validated ``settings``, one kernel pass."""
     deferred = (settings.range_deferrable and sample_weight is None and out is None
                 and type(grad_output) is float and settings.reduction != "none")

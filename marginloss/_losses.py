@@ -174,7 +174,8 @@ class Settings(NamedTuple):
     range_deferrable: bool
 
 
-def _settings(loss, p, margin, weight, reduction, n_threads):
+def _settings(loss: Loss, p: int, margin: float, weight: Optional[np.ndarray], reduction: str,
+              n_threads: Optional[int]) -> Settings:
     deferrable = (loss.check_target_range is not None and weight is None
                   and abs(margin) <= _FLOAT32_MAX)
     return Settings(loss, p, margin, weight, reduction, n_threads, deferrable)
@@ -185,8 +186,9 @@ _WESTON_WATKINS = "weston_watkins"
 _INDICES = "indices"
 
 
-def multi_margin_settings(p, margin, weight, reduction, n_threads, size_average, reduce,
-                          stacklevel, multi_class="weston_watkins"):
+def multi_margin_settings(p: Any, margin: Any, weight: Any, reduction: Any, n_threads: Any,
+                          size_average: Any, reduce: Any, stacklevel: int,
+                          multi_class: Any = "weston_watkins") -> Settings:
     """Validated settings of a multi-class margin loss (``stacklevel`` for warnings)."""
     if (type(p) is int and p == 1 and type(margin) is float and margin == 1.0
             and weight is None and reduction is _MEAN and n_threads is None
@@ -201,8 +203,9 @@ def multi_margin_settings(p, margin, weight, reduction, n_threads, size_average,
     return _settings(loss, p, margin, weight, reduction, n_threads)
 
 
-def multilabel_margin_settings(reduction, n_threads, size_average, reduce, stacklevel,
-                               margin=1.0, target_format="indices"):
+def multilabel_margin_settings(reduction: Any, n_threads: Any, size_average: Any, reduce: Any,
+                               stacklevel: int, margin: Any = 1.0,
+                               target_format: Any = "indices") -> Settings:
     """Validated settings of a multi-label margin loss (``stacklevel`` for warnings)."""
     if (reduction is _MEAN and n_threads is None and size_average is None and reduce is None
             and type(margin) is float and margin == 1.0 and target_format is _INDICES):

@@ -62,13 +62,15 @@ def _forward(settings: Settings, input: Any, target: Any, sample_weight: Any = N
 
 
 def _loss_and_gradient(settings: Settings, input: Any, target: Any, grad_output: Any = 1.0,
-                       out: Any = None, sample_weight: Any = None) -> Tuple[Any, Any]:
+                       out: Any = None, sample_weight: Any = None
+                       ) -> Tuple[LossValue, Gradient]:
     """``(loss, gradient)`` with validated ``settings``: the fast entry of the loss objects."""
     if ((type(input) is not _ndarray or type(target) is not _ndarray
          or sample_weight is not None or type(grad_output) is not float)
             and _any_dask(input, target, sample_weight, grad_output)):
-        return _dask_layer().loss_and_gradient(settings, input, target, grad_output, out,
-                                               sample_weight)
+        lazy: Tuple[LossValue, Gradient] = _dask_layer().loss_and_gradient(
+            settings, input, target, grad_output, out, sample_weight)
+        return lazy
     return _engine.loss_and_gradient(settings, input, target, grad_output, out, sample_weight)
 
 

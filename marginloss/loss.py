@@ -56,8 +56,9 @@ class _MarginLoss:
                  out: Optional[NDArray[Any]] = None,
                  sample_weight: Optional[ArrayLike] = None) -> NDArray[Any]:
         """d loss / d input times ``grad_output``, of the input's shape."""
-        return _loss_and_gradient(self._settings, input, target, grad_output, out,
-                                  sample_weight)[1]
+        _, gradient = _loss_and_gradient(self._settings, input, target, grad_output, out,
+                                         sample_weight)
+        return gradient
 
     def loss_and_gradient(self, input: ArrayLike, target: ArrayLike,
                           grad_output: ArrayLike = 1.0, out: Optional[NDArray[Any]] = None,
@@ -85,7 +86,7 @@ class _MarginLoss:
         return (_rebuild, (type(self), {name: getattr(self, name) for name in self._defaults}))
 
 
-def _rebuild(cls, settings):
+def _rebuild(cls: Any, settings: Dict[str, Any]) -> Any:
     return cls(**settings)
 
 
