@@ -37,10 +37,11 @@ from ._validation import _FLOAT32_MAX
 class Loss:
     """What the pipeline needs to know about one loss.
 
-    ``read_target(target, scores, input_shape, check_range)`` validates the
-    target and returns ``(target, loss_shape)``; ``loss`` and ``loss_gradient`` call the
-    kernels with the pipeline's arguments; ``scratch(n_threads, n_classes,
-    dtype, gradient)`` returns the kernel's per-thread work arrays.
+    ``read_target(target, scores, input_shape, check_range, n_threads)``
+    validates the target and returns ``(target, loss_shape)``; ``loss`` and
+    ``loss_gradient`` call the kernels with the pipeline's arguments;
+    ``scratch(n_threads, n_classes, dtype, gradient)`` returns the kernel's
+    per-thread work arrays.
     """
 
     name: str

@@ -54,7 +54,8 @@ def _compare(title, problem, torch):
     else:
         torch_ms = 1e3 * bench.time_call(bench.torch_call(torch, problem, scores, target),
                                          repeat=3).seconds
-        print(f"    PyTorch fwd+bwd        {torch_ms:9.2f} ms   ({torch_ms / ours_ms:5.1f}x slower)")
+        print(f"    PyTorch fwd+bwd        {torch_ms:9.2f} ms   "
+              f"({torch_ms / ours_ms:5.1f}x slower)")
     return agree
 
 
