@@ -2,94 +2,43 @@
 
 ``marginloss.functional`` hands a call here when ``input``, ``target``,
 ``sample_weight`` or ``grad_output`` is a Dask array (``import marginloss``
-never imports Dask).  Every block of rows is computed by the NumPy functions of
-``marginloss.functional`` (the same kernels and checks), so that:
-
-- Shapes, chunks, dtypes and settings are checked at the call, before anything
-  is computed: dtypes and settings by running the NumPy call on an empty batch
-  of the same dtypes, so the errors are the NumPy call's.  Values (a target out
-  of range, a negative sample weight, ...) can only be checked when the blocks
-  are computed: the block raises the NumPy call's ValueError, which names the
-  block's rows (positions in the message count from the block's first row).
-- ``input`` must be 2-D (N, C) with known chunk sizes.  Chunks along the
-  class axis are merged (``rechunk({1: -1})``): a block holds whole rows, so
-  choose row chunks for which rows x C fits in memory.  ``target``,
-  ``sample_weight`` and an (N,) ``grad_output`` are rechunked to the input's
-  row chunks; NumPy arguments are wrapped with those chunks (a NumPy
-  ``sample_weight`` is checked at once).  ``weight`` is per class and stays
-  NumPy; ``out`` is refused (store the lazy gradient instead).
-- reduction='none' gives a Dask array with the input's row chunks, and the
-  gradient a Dask array with the input's chunks; each block holds the same
-  bits as the same rows of the NumPy call (the 'mean' gradient is scaled by
-  the whole batch's 1/N).
-- 'sum' and 'mean' give a 0-d Dask array.  Each block's per-sample float64
-  losses (times the sample weights) are summed by NumPy's pairwise sum; the
-  block sums are added SPLIT_EVERY at a time in block order, then those sums
-  again, and so on: an order fixed by the number of blocks, the same on every
-  scheduler and every run.  'mean' divides by N (or by the sum of the sample
-  weights, summed in the same way when they are a Dask array) and the result
-  is rounded once to the input's dtype, as in the NumPy call.  With one block
-  it is the NumPy call's result bit for bit; with several it differs only by
-  the order of the float64 additions (a relative 1e-15 or so before the final
-  rounding).  So does the weighted 'mean' gradient, through sum(s), when the
-  sample weights are a Dask array of several blocks.
+never imports Dask).  Shapes, chunks, dtypes and settings are checked at the
+call; every block of rows then runs through the steps of the NumPy call path
+(``marginloss._engine``: the same checks, kernels and reduction), and 'sum'
+and 'mean' add the blocks' float64 sums SPLIT_EVERY at a time in block order.
+See docs/design.md, "Dask".
 """
 
 import contextlib
 import functools
-from typing import Callable, NamedTuple
 
 import dask.array as da
 import numpy as np
 
-from . import functional
-from ._validation import _as_array, as_grad_output, check_sample_weight
+from . import _engine
+from ._validation import (
+    LABEL_TARGETS,
+    _as_array,
+    as_grad_output,
+    check_sample_weight,
+    check_weight_total,
+    class_target_shape_error,
+    grad_output_shape_error,
+    label_target_shape_error,
+    sample_weight_shape_error,
+)
 
 # Block sums are added this many at a time (Dask's split_every), fixed so that
 # the order of the additions depends only on the number of blocks.
 SPLIT_EVERY = 16
 
 
-class _Loss(NamedTuple):
-    """A loss's NumPy calls and the index of its target in da.blockwise's terms."""
-
-    forward: Callable
-    gradient: Callable
-    target_index: str  # "i": one class per sample; "ij": one entry per score
-
-
-_MULTI_MARGIN = _Loss(functional.multi_margin_forward, functional.multi_margin_loss_gradient,
-                      "i")
-_MULTILABEL_MARGIN = _Loss(functional.multilabel_margin_forward,
-                           functional.multilabel_margin_loss_gradient, "ij")
-
-
-def multi_margin_forward(settings, input, target, sample_weight):
-    return _forward(_MULTI_MARGIN, settings, input, target, sample_weight)
-
-
-def multi_margin_loss_gradient(settings, input, target, grad_output, out, sample_weight):
-    return _loss_gradient(_MULTI_MARGIN, settings, input, target, grad_output, out,
-                          sample_weight)
-
-
-def multilabel_margin_forward(settings, input, target, sample_weight):
-    return _forward(_MULTILABEL_MARGIN, settings, input, target, sample_weight)
-
-
-def multilabel_margin_loss_gradient(settings, input, target, grad_output, out, sample_weight):
-    return _loss_gradient(_MULTILABEL_MARGIN, settings, input, target, grad_output, out,
-                          sample_weight)
-
-
-# ------------------------------------------------------------ the graphs
-
-
-def _forward(loss, settings, input, target, sample_weight):
-    batch = _Batch(loss, settings, input, target, sample_weight)
+def forward(settings, input, target, sample_weight):
+    """The loss as a lazy Dask array (see the module's docstring)."""
+    batch = _Batch(settings, input, target, sample_weight)
     scores, target, sample_weight, _ = batch.empty()
-    dtype = loss.forward(settings, scores, target, sample_weight).dtype
-    block = functools.partial(_loss_block, loss.forward, settings)
+    dtype = _engine.forward(settings, scores, target, sample_weight).dtype
+    block = functools.partial(_loss_block, settings)
     if settings.reduction == "none":
         return da.blockwise(block, "i", *batch.blockwise_args(), align_arrays=False,
                             concatenate=True, meta=np.empty(0, dtype))
@@ -98,18 +47,19 @@ def _forward(loss, settings, input, target, sample_weight):
     return _total(partials, settings.reduction, dtype, batch)
 
 
-def _loss_gradient(loss, settings, input, target, grad_output, out, sample_weight):
+def loss_and_gradient(settings, input, target, grad_output, out, sample_weight):
+    """``(loss, gradient)`` as lazy Dask arrays (see the module's docstring)."""
     if out is not None:
         raise ValueError(
             "out must be None when an argument is a Dask array: the gradient is a lazy "
             f"Dask array (write it with dask.array.store or to_zarr); got "
             f"{type(out).__name__}"
         )
-    batch = _Batch(loss, settings, input, target, sample_weight, grad_output)
+    batch = _Batch(settings, input, target, sample_weight, grad_output)
     scores, target, sample_weight, grad_output = batch.empty()
-    loss_meta, grad_meta = loss.gradient(settings, scores, target, grad_output, None,
-                                         sample_weight)
-    block = functools.partial(_gradient_block, loss.gradient, settings, batch.n_samples)
+    loss_meta, grad_meta = _engine.loss_and_gradient(settings, scores, target, grad_output,
+                                                     None, sample_weight)
+    block = functools.partial(_gradient_block, settings, batch.n_samples)
     # One task per block returns the pair; two light tasks per block take it apart.
     pairs = da.blockwise(block, "i", *batch.blockwise_args(grad_output=True),
                          align_arrays=False, concatenate=True, meta=np.empty(0, dtype=object))
@@ -126,6 +76,9 @@ def _loss_gradient(loss, settings, input, target, grad_output, out, sample_weigh
     return value, gradient
 
 
+# ------------------------------------------------------------ the graphs
+
+
 def _total(partials, reduction, dtype, batch):
     """The 0-d reduced loss from the (n_blocks,) float64 block sums."""
     total = partials.sum(split_every=SPLIT_EVERY)
@@ -133,6 +86,10 @@ def _total(partials, reduction, dtype, batch):
     finish = functools.partial(_finish, reduction, dtype, batch.n_samples)
     return da.blockwise(finish, "", total, "", *_split(weight_total, ""),
                         meta=np.empty((), dtype))
+
+
+def _finish(reduction, dtype, n_samples, total, weight_total):
+    return _engine.finish(total, reduction, dtype, n_samples, weight_total)
 
 
 # ------------------------------------------------------------ the arguments
@@ -147,7 +104,7 @@ class _Batch:
     weighted 'mean' (a float, or a 0-d Dask array), else None.
     """
 
-    def __init__(self, loss, settings, input, target, sample_weight, grad_output=None):
+    def __init__(self, settings, input, target, sample_weight, grad_output=None):
         for name, value in (("input", input), ("target", target),
                             ("sample_weight", sample_weight), ("grad_output", grad_output)):
             if isinstance(value, da.Array):
@@ -162,21 +119,18 @@ class _Batch:
         self.n_samples, self.n_classes = scores.shape
         input_shape = scores.shape
         target = target if isinstance(target, da.Array) else _as_array(target, "target")
-        _check_target_shape(loss, settings, target, input_shape)
+        _check_target_shape(settings, target, input_shape)
         if sample_weight is not None:
             if not isinstance(sample_weight, da.Array):
                 sample_weight = _as_array(sample_weight, "sample_weight")
             if sample_weight.shape != (self.n_samples,):
-                raise ValueError(
-                    f"sample_weight must have one entry per sample: expected shape "
-                    f"({self.n_samples},), got shape {sample_weight.shape}"
-                )
+                raise sample_weight_shape_error(sample_weight.shape, (self.n_samples,))
         if grad_output is not None:
             grad_output = _check_grad_output(grad_output, self.n_samples, self.reduction)
 
         rows = _row_chunks(scores, target, sample_weight, grad_output)
         self.starts = da.from_array(np.cumsum((0,) + rows[:-1], dtype=np.int64), chunks=1)
-        self.target_index = loss.target_index
+        self.target_index = settings.loss.target_index
         if isinstance(scores, da.Array):
             self.input_chunks = scores.chunks
             self.scores = scores.rechunk({1: -1}) if len(scores.chunks[1]) > 1 else scores
@@ -247,21 +201,14 @@ def _check_known_chunks(name, array):
         )
 
 
-def _check_target_shape(loss, settings, target, input_shape):
+def _check_target_shape(settings, target, input_shape):
     n_samples, n_classes = input_shape
-    if loss.target_index == "i":
+    if settings.loss.target_index == "i":
         if target.shape != (n_samples,):
-            raise ValueError(
-                f"target must be a 1-D array of {n_samples} class indices, one per sample "
-                f"of input of shape {input_shape}; got shape {target.shape}"
-            )
+            raise class_target_shape_error(target.shape, input_shape, single_sample=False)
     elif target.shape != input_shape:
-        what = ("a 0/1 indicator of each class" if settings.target_format == "indicator"
-                else "class indices padded with -1")
-        raise ValueError(
-            f"target must have the shape of input {input_shape} ({what}); "
-            f"got shape {target.shape}"
-        )
+        raise label_target_shape_error(target.shape, input_shape,
+                                       LABEL_TARGETS[settings.loss.name])
 
 
 def _check_grad_output(grad_output, n_samples, reduction):
@@ -271,12 +218,7 @@ def _check_grad_output(grad_output, n_samples, reduction):
         return array if stride else array.reshape(())
     if grad_output.ndim == 0 or (reduction == "none" and grad_output.shape == (n_samples,)):
         return grad_output
-    expected = (
-        f"a scalar or an array of the loss's shape ({n_samples},)"
-        if reduction == "none"
-        else f"a scalar (the loss is a scalar with reduction={reduction!r})"
-    )
-    raise ValueError(f"grad_output must be {expected}; got shape {grad_output.shape}")
+    raise grad_output_shape_error(grad_output.shape, (n_samples,), reduction)
 
 
 def _row_chunks(*arrays):
@@ -300,19 +242,6 @@ def _along_rows(array, rows):
 # pickle (dask.distributed).
 
 
-def _block_sum(loss_per_sample, reduction=None, dtype=None, loss_shape=None,
-               sample_weight=None):
-    """A reducer for the NumPy calls: the block's float64 sum of (weighted) losses, as (1,)."""
-    if sample_weight is not None:
-        loss_per_sample = loss_per_sample * sample_weight
-    return np.array([loss_per_sample.sum()])
-
-
-def _float64_rows(loss_per_sample, *args):
-    """A reducer for the NumPy calls: the per-sample float64 losses, unrounded."""
-    return loss_per_sample
-
-
 @contextlib.contextmanager
 def _rows_named(start, block):
     """A ValueError raised for a block names the block's rows of the batch."""
@@ -326,34 +255,42 @@ def _rows_named(start, block):
         ) from exc
 
 
-def _loss_block(forward, settings, scores, target, sample_weight, start):
+def _loss_block(settings, scores, target, sample_weight, start):
+    """The block's losses ('none'), or their float64 sum as a (1,) array."""
     with _rows_named(start, scores):
         if settings.reduction == "none":
-            return forward(settings, scores, target, sample_weight)
-        # 'sum', not 'mean': a block whose weights sum to 0 is no error
-        return forward(settings._replace(reduction="sum"), scores, target, sample_weight,
-                       reducer=_block_sum)
+            return _engine.forward(settings, scores, target, sample_weight)
+        # checked as 'sum', not 'mean': a block whose weights sum to 0 is no error
+        block = settings._replace(reduction="sum")
+        problem = _engine.validate(block, scores, target, sample_weight)
+        loss_out = _engine.run_loss(block, problem)
+        return np.array([_engine.weighted_sum(loss_out, problem.sample_weight)])
 
 
-def _gradient_block(gradient, settings, n_samples, scores, target, sample_weight,
-                    grad_output, weight_total, start):
-    """``(loss, gradient)`` of a block: the loss as rows ('none') or a (1,) partial sum."""
+def _gradient_block(settings, n_samples, scores, target, sample_weight, grad_output,
+                    weight_total, start):
+    """``(loss, gradient)`` of a block: the loss as rows ('none') or a (1,) partial sum.
+
+    The gradient is scaled as in the call on the whole batch: by its N for the
+    mean, and by its sum of the sample weights ``weight_total`` for the
+    weighted mean.
+    """
     with _rows_named(start, scores):
         if settings.reduction == "none":
-            return gradient(settings, scores, target, grad_output, None, sample_weight)
-        if settings.reduction == "sum" or sample_weight is None:
-            return gradient(settings, scores, target, grad_output, None, sample_weight,
-                            reducer=_block_sum, batch_rows=n_samples)
-        # Weighted mean: the NumPy call's per-sample grad_output * (s / sum(s)),
-        # with the whole batch's sum, passed as a reduction='none' grad_output
-        # (whose scale is 1/C, as the weighted mean's).
-        sample_weight = check_sample_weight(sample_weight, sample_weight.shape,
-                                            sample_weight.shape[0], "sum")
-        go, _ = as_grad_output(grad_output, (), "mean")
-        loss_rows, grad = gradient(settings._replace(reduction="none"), scores, target,
-                                   go[0] * (sample_weight / weight_total), None, None,
-                                   reducer=_float64_rows)
-        return _block_sum(loss_rows, sample_weight=sample_weight), grad
+            return _engine.loss_and_gradient(settings, scores, target, grad_output, None,
+                                             sample_weight)
+        problem = _engine.validate(settings._replace(reduction="sum"), scores, target,
+                                   sample_weight, grad_output)
+        grad_output, stride = problem.grad_output, problem.stride
+        weighted = problem.sample_weight is not None
+        if weighted:
+            grad_output, stride = _engine.weighted_grad_output(
+                grad_output, stride, problem.sample_weight, settings.reduction, weight_total)
+        scale = _engine.gradient_scale(settings, n_samples, problem.scores.shape[1], weighted)
+        gradient = np.empty_like(problem.scores)
+        loss_out = _engine.run_loss_gradient(settings, problem, scale, grad_output, stride,
+                                             gradient)
+        return np.array([_engine.weighted_sum(loss_out, problem.sample_weight)]), gradient
 
 
 def _sample_weight_block_sum(sample_weight, start):
@@ -364,24 +301,7 @@ def _sample_weight_block_sum(sample_weight, start):
 
 
 def _nonzero_weight_total(n_samples, total):
-    if n_samples and not total > 0:
-        raise ValueError(
-            "sample_weight sums to zero, so the weighted mean (reduction='mean') is undefined"
-        )
-    return total
-
-
-def _finish(reduction, dtype, n_samples, total, weight_total):
-    """The reduced loss from the float64 sum, rounded once to dtype (as functional._reduce)."""
-    with np.errstate(over="ignore"):
-        if reduction == "mean":
-            if not n_samples:
-                total = np.nan
-            elif weight_total is None:
-                total = total / n_samples
-            else:
-                total = total / weight_total
-        return dtype.type(total)
+    return check_weight_total(total, n_samples)
 
 
 def _first(pair):

@@ -1,10 +1,15 @@
 """Argument checking and conversion for every public entry point.
 
 Everything the kernels rely on is established here, before any kernel runs:
-shapes, dtypes, C-contiguity, target ranges, finite weights and a margin that
-fits the input's dtype.  Each error names the argument, what was expected and
-what was given: ``TypeError`` for a wrong type or dtype, ``ValueError`` for a
-wrong value or shape.
+settings and options, shapes, dtypes, C-contiguity, target ranges, finite
+weights and a margin that fits the input's dtype.  Each error names the
+argument, what was expected and what was given: ``TypeError`` for a wrong
+type or dtype, ``ValueError`` for a wrong value or shape.
+
+Each check starts with a fast path for what a training loop passes (an int
+p, a float margin, a C-contiguous float32/float64 array, an int64 target)
+and falls back to the general conversion otherwise; both give the same
+result (docs/design.md, "Python layer").
 """
 
 import functools
@@ -14,11 +19,18 @@ import warnings
 
 import numpy as np
 
+from ._reductions import count_outside, count_outside_rows
+
 REDUCTIONS = ("none", "mean", "sum")
+MULTI_CLASS = ("weston_watkins", "crammer_singer")
+TARGET_FORMATS = ("indices", "indicator")
 
 # Float dtypes the kernels compute in natively; others are converted (see as_scores).
 _FLOAT32 = np.dtype(np.float32)
 _FLOAT64 = np.dtype(np.float64)
+_INT32 = np.dtype(np.int32)
+_INT64 = np.dtype(np.int64)
+_ndarray = np.ndarray
 
 
 def _describe(value):
@@ -101,6 +113,8 @@ def check_reduction(reduction, size_average=None, reduce=None, *, stacklevel=3):
 
 def check_p(p):
     """Return p as the int 1 or 2 (2.0 is accepted, as in PyTorch)."""
+    if type(p) is int and (p == 1 or p == 2):
+        return p
     if not _is_real_number(p):
         raise TypeError(f"p must be 1 or 2, got {_describe(p)}")
     if p != 1 and p != 2:
@@ -110,6 +124,8 @@ def check_p(p):
 
 def check_margin(margin):
     """Return margin as a finite Python float."""
+    if type(margin) is float and -math.inf < margin < math.inf:
+        return margin
     if isinstance(margin, np.ndarray) and margin.ndim == 0:
         margin = margin[()]
     if not _is_real_number(margin):
@@ -196,6 +212,73 @@ def check_n_threads(n_threads):
     return int(n_threads)
 
 
+def check_multi_class(multi_class):
+    """Return multi_class, 'weston_watkins' or 'crammer_singer'."""
+    if not isinstance(multi_class, str):
+        raise TypeError(
+            f"multi_class must be 'weston_watkins' or 'crammer_singer', "
+            f"got {type(multi_class).__name__}"
+        )
+    if multi_class not in MULTI_CLASS:
+        raise ValueError(
+            f"multi_class must be 'weston_watkins' or 'crammer_singer', got {multi_class!r}"
+        )
+    return multi_class
+
+
+def check_target_format(target_format):
+    """Return target_format, 'indices' or 'indicator'."""
+    if not isinstance(target_format, str) or target_format not in TARGET_FORMATS:
+        raise (ValueError if isinstance(target_format, str) else TypeError)(
+            f"target_format must be 'indices' or 'indicator', got {target_format!r}"
+        )
+    return target_format
+
+
+# ---------------------------------------------------------------- shape errors
+# The messages of the shape checks, shared with the Dask layer, which checks
+# the shapes of lazy arrays before any block is computed.
+
+# What a multi-label target holds, by target_format (for messages).
+LABEL_TARGETS = {"indices": "class indices padded with -1",
+                 "indicator": "a 0/1 indicator of each class"}
+
+
+def class_target_shape_error(shape, input_shape, single_sample=True):
+    """The ValueError for a multi-class target of the wrong shape."""
+    hint = " (or 0-d for a single sample)" if single_sample else ""
+    n_samples = input_shape[0] if len(input_shape) == 2 else 1
+    return ValueError(
+        f"target must be a 1-D array of {n_samples} class indices, one per sample "
+        f"of input of shape {input_shape}{hint}; got shape {shape}"
+    )
+
+
+def label_target_shape_error(shape, input_shape, what):
+    """The ValueError for a multi-label target of the wrong shape."""
+    return ValueError(
+        f"target must have the shape of input {input_shape} ({what}); got shape {shape}"
+    )
+
+
+def grad_output_shape_error(shape, loss_shape, reduction):
+    """The ValueError for a grad_output of the wrong shape."""
+    expected = (
+        f"a scalar or an array of the loss's shape {tuple(loss_shape)}"
+        if reduction == "none"
+        else f"a scalar (the loss is a scalar with reduction={reduction!r})"
+    )
+    return ValueError(f"grad_output must be {expected}; got shape {shape}")
+
+
+def sample_weight_shape_error(shape, expected):
+    """The ValueError for sample weights of the wrong shape."""
+    return ValueError(
+        f"sample_weight must have one entry per sample: expected shape {tuple(expected)}, "
+        f"got shape {shape}"
+    )
+
+
 # ---------------------------------------------------------------- arrays
 
 
@@ -208,6 +291,11 @@ def as_scores(input):
     array is never written; it is copied only when it is not already a
     C-contiguous float32/float64 array in native byte order.
     """
+    if type(input) is _ndarray:
+        dtype = input.dtype
+        if ((dtype is _FLOAT32 or dtype is _FLOAT64) and input.ndim == 2 and input.shape[1]
+                and input.flags.c_contiguous):
+            return input, input.shape
     array = _as_array(input, "input")
     kind = array.dtype.kind
     if kind == "c":
@@ -260,20 +348,31 @@ def _first_out_of_range(target, low, high):
     raise ValueError(f"target out of range: {name} = {value}, expected {expected}")
 
 
-def as_class_target(target, scores, input_shape):
+def check_class_target_range(target, n_classes):
+    """Raise the ValueError naming the first class index outside [0, n_classes)."""
+    _first_out_of_range(target, 0, n_classes)
+
+
+def as_class_target(target, scores, input_shape, check_range=True, n_threads=1):
     """MultiMargin target: one class index per sample, as C-contiguous int64 (N,).
 
     Returns ``(target, loss_shape)``, the shape of the 'none' result: the
-    target's own shape, () for a 0-d target, as in PyTorch.
+    target's own shape, () for a 0-d target, as in PyTorch.  With
+    ``check_range=False`` an int64 (N,) array is returned as it is, its range
+    unchecked: the caller checks it with `check_class_target_range` when the
+    kernel flags a row (docs/design.md, "Python layer").  ``n_threads``
+    threads check the range of a large target.
     """
     n_samples, n_classes = scores.shape
+    if (type(target) is _ndarray and target.dtype is _INT64 and target.ndim == 1
+            and target.shape[0] == n_samples and len(input_shape) == 2
+            and target.flags.c_contiguous):
+        if check_range and count_outside(target, 0, n_classes, n_threads):
+            _first_out_of_range(target, 0, n_classes)
+        return target, target.shape
     array = _as_index_array(target)
     if array.ndim > 1 or array.size != n_samples:
-        raise ValueError(
-            f"target must be a 1-D array of {n_samples} class indices, one per sample "
-            f"of input of shape {input_shape} (or 0-d for a single sample); "
-            f"got shape {array.shape}"
-        )
+        raise class_target_shape_error(array.shape, input_shape)
     _first_out_of_range(array, 0, n_classes)
     return np.ascontiguousarray(array.reshape(-1), dtype=np.int64), array.shape
 
@@ -289,35 +388,39 @@ def _label_target_shape(array, scores, input_shape, what):
         ok = array.ndim <= 1 and array.size == n_classes
         loss_shape = ()
     if not ok:
-        raise ValueError(
-            f"target must have the shape of input {input_shape} ({what}); "
-            f"got shape {array.shape}"
-        )
+        raise label_target_shape_error(array.shape, input_shape, what)
     return loss_shape
 
 
-def as_label_target(target, scores, input_shape):
+def as_label_target(target, scores, input_shape, check_range=True, n_threads=1):
     """MultiLabel target: class indices padded with -1, with the input's shape.
 
     Returns ``(target, loss_shape)`` with target a C-contiguous (N, C) int32 or
     int64 array (other integer dtypes are converted to int64) and loss_shape
-    (N,) for a 2-D input, () otherwise, as in PyTorch.
+    (N,) for a 2-D input, () otherwise, as in PyTorch.  The range is always
+    checked (the kernel reads an entry out of range as the end of the labels).
     """
     n_samples, n_classes = scores.shape
+    if (type(target) is _ndarray and (target.dtype is _INT64 or target.dtype is _INT32)
+            and target.shape == input_shape and len(input_shape) == 2
+            and target.flags.c_contiguous):
+        if count_outside_rows(target, -1, n_classes, n_threads):
+            _first_out_of_range(target, -1, n_classes)
+        return target, (n_samples,)
     array = _as_index_array(target)
-    loss_shape = _label_target_shape(array, scores, input_shape, "class indices padded with -1")
+    loss_shape = _label_target_shape(array, scores, input_shape, LABEL_TARGETS["indices"])
     _first_out_of_range(array, -1, n_classes)
     dtype = array.dtype if array.dtype in (np.dtype(np.int32), np.dtype(np.int64)) else np.int64
     return np.ascontiguousarray(array.reshape(n_samples, n_classes), dtype=dtype), loss_shape
 
 
-def as_indicator_target(target, scores, input_shape):
+def as_indicator_target(target, scores, input_shape, check_range=True, n_threads=1):
     """MultiLabel target as a 0/1 indicator matrix of the input's shape.
 
     Returns ``(target, loss_shape)`` with target a C-contiguous (N, C) array
     the kernel reads in place: bool (viewed as uint8), uint8, int32 and int64
     as given; other integer dtypes converted to int64.  Every entry must be 0
-    or 1.
+    or 1 (always checked).
     """
     n_samples, n_classes = scores.shape
     array = _as_array(target, "target")
@@ -326,7 +429,7 @@ def as_indicator_target(target, scores, input_shape):
             f"target must be an integer or bool 0/1 indicator array with "
             f"target_format='indicator', got dtype {array.dtype}"
         )
-    loss_shape = _label_target_shape(array, scores, input_shape, "a 0/1 indicator of each class")
+    loss_shape = _label_target_shape(array, scores, input_shape, LABEL_TARGETS["indicator"])
     if array.dtype.kind != "b":
         bad = (array != 0) & (array != 1)
         if bad.any():
@@ -346,8 +449,14 @@ def as_indicator_target(target, scores, input_shape):
     return np.ascontiguousarray(array), loss_shape
 
 
+_ONE = np.ones(1)
+_ONE.flags.writeable = False
+
+
 def as_grad_output(grad_output, loss_shape, reduction):
     """Return ``(grad_output, stride)``: a float64 array read at ``n * stride``."""
+    if type(grad_output) is float:
+        return (_ONE if grad_output == 1.0 else np.array((grad_output,))), 0
     array = _as_array(grad_output, "grad_output")
     if array.dtype.kind not in "biuf":
         raise TypeError(f"grad_output must be real, got dtype {array.dtype}")
@@ -355,12 +464,7 @@ def as_grad_output(grad_output, loss_shape, reduction):
         return np.full(1, array, dtype=np.float64), 0
     if reduction == "none" and array.shape == tuple(loss_shape):
         return np.ascontiguousarray(array.reshape(-1), dtype=np.float64), 1
-    expected = (
-        f"a scalar or an array of the loss's shape {tuple(loss_shape)}"
-        if reduction == "none"
-        else f"a scalar (the loss is a scalar with reduction={reduction!r})"
-    )
-    raise ValueError(f"grad_output must be {expected}; got shape {array.shape}")
+    raise grad_output_shape_error(array.shape, loss_shape, reduction)
 
 
 def check_sample_weight(sample_weight, loss_shape, n_samples, reduction):
@@ -380,10 +484,7 @@ def check_sample_weight(sample_weight, loss_shape, n_samples, reduction):
         )
     expected = tuple(loss_shape)
     if array.shape != expected and not (expected == () and array.shape == (1,)):
-        raise ValueError(
-            f"sample_weight must have one entry per sample: expected shape {expected}, "
-            f"got shape {array.shape}"
-        )
+        raise sample_weight_shape_error(array.shape, expected)
     array = np.array(array, dtype=np.float64).reshape(n_samples)  # a private copy
     finite = np.isfinite(array)
     if not finite.all():
@@ -397,11 +498,19 @@ def check_sample_weight(sample_weight, loss_shape, n_samples, reduction):
         raise ValueError(
             f"sample_weight must be non-negative, got sample_weight[{index}] = {array[index]}"
         )
-    if reduction == "mean" and n_samples and not array.sum() > 0:
+    if reduction == "mean":
+        check_weight_total(array.sum(), n_samples)
+    return array
+
+
+def check_weight_total(total, n_samples):
+    """Return the sum of the sample weights, an error if the weighted mean of a
+    non-empty batch would divide by zero."""
+    if n_samples and not total > 0:
         raise ValueError(
             "sample_weight sums to zero, so the weighted mean (reduction='mean') is undefined"
         )
-    return array
+    return total
 
 
 def check_out(out, shape, dtype):

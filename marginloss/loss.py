@@ -1,19 +1,17 @@
 """Loss objects in the style of ``torch.nn``: validated settings plus calls.
 
-The constructors validate their arguments at once; the methods call the
-functions of ``marginloss.functional`` with those settings.
+The constructors validate their settings once; the methods pass them,
+already validated, to the call path of the functions (docs/design.md,
+"Python layer"), which checks only the arrays of each call.
 """
 
-import numpy as np
+from typing import Any, Dict, Optional, Tuple
 
-from .functional import (
-    multi_margin_forward,
-    multi_margin_loss_gradient,
-    multi_margin_settings,
-    multilabel_margin_forward,
-    multilabel_margin_loss_gradient,
-    multilabel_margin_settings,
-)
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ._losses import Settings, multi_margin_settings, multilabel_margin_settings
+from .functional import _forward, _loss_and_gradient
 
 __all__ = ["MultiMarginLoss", "MultiLabelMarginLoss", "MultilabelMarginLoss"]
 
@@ -21,45 +19,56 @@ __all__ = ["MultiMarginLoss", "MultiLabelMarginLoss", "MultilabelMarginLoss"]
 class _MarginLoss:
     """Shared behaviour: settings as read-only-by-convention attributes, repr, pickling."""
 
-    _defaults = {}
+    _defaults: Dict[str, Any] = {}
 
-    def __init__(self, settings):
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
 
-    def __getattr__(self, name):
-        # Attributes p, margin, weight, reduction, n_threads come from the settings.
+    def __getattr__(self, name: str) -> Any:
+        # The settings (p, margin, weight, reduction, n_threads, and the option
+        # that chose the loss: multi_class or target_format) come from _settings.
         settings = self.__dict__.get("_settings")
-        if settings is not None and name in settings._fields:
+        if settings is not None and name in self._defaults:
+            if name == settings.loss.option:
+                return settings.loss.name
             return getattr(settings, name)
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         if name != "_settings" and name in self._defaults:
             raise AttributeError(
                 f"{type(self).__name__}.{name} is read-only; create a new loss object instead"
             )
         super().__setattr__(name, value)
 
-    def __call__(self, input, target, sample_weight=None):
+    def __call__(self, input: ArrayLike, target: ArrayLike,
+                 sample_weight: Optional[ArrayLike] = None) -> Any:
         """The loss, as `forward`."""
         return self.forward(input, target, sample_weight)
 
-    def forward(self, input, target, sample_weight=None):
+    def forward(self, input: ArrayLike, target: ArrayLike,
+                sample_weight: Optional[ArrayLike] = None) -> Any:
         """The loss of the scores ``input`` for ``target`` (see the functions' docs);
         ``sample_weight`` weighs each sample (a weighted average for 'mean')."""
-        return self._forward(self._settings, input, target, sample_weight)
+        return _forward(self._settings, input, target, sample_weight)
 
-    def gradient(self, input, target, grad_output=1.0, out=None, sample_weight=None):
+    def gradient(self, input: ArrayLike, target: ArrayLike, grad_output: ArrayLike = 1.0,
+                 out: Optional[NDArray[Any]] = None,
+                 sample_weight: Optional[ArrayLike] = None) -> NDArray[Any]:
         """d loss / d input times ``grad_output``, of the input's shape."""
-        return self._loss_gradient(self._settings, input, target, grad_output, out,
-                                   sample_weight)[1]
+        _, gradient = _loss_and_gradient(self._settings, input, target, grad_output, out,
+                                         sample_weight)
+        return gradient
 
-    def loss_and_gradient(self, input, target, grad_output=1.0, out=None, sample_weight=None):
+    def loss_and_gradient(self, input: ArrayLike, target: ArrayLike,
+                          grad_output: ArrayLike = 1.0, out: Optional[NDArray[Any]] = None,
+                          sample_weight: Optional[ArrayLike] = None
+                          ) -> Tuple[Any, NDArray[Any]]:
         """``(loss, gradient)`` from one pass over ``input``."""
-        return self._loss_gradient(self._settings, input, target, grad_output, out,
-                                   sample_weight)
+        return _loss_and_gradient(self._settings, input, target, grad_output, out,
+                                  sample_weight)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         """The non-default settings, as ``name=value`` pairs."""
         parts = []
         for name, default in self._defaults.items():
@@ -70,14 +79,14 @@ class _MarginLoss:
                 parts.append(f"{name}={value!r}")
         return ", ".join(parts)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}({self.extra_repr()})"
 
-    def __reduce__(self):
-        return (_rebuild, (type(self), self._settings._asdict()))
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_rebuild, (type(self), {name: getattr(self, name) for name in self._defaults}))
 
 
-def _rebuild(cls, settings):
+def _rebuild(cls: Any, settings: Dict[str, Any]) -> Any:
     return cls(**settings)
 
 
@@ -134,11 +143,11 @@ class MultiMarginLoss(_MarginLoss):
 
     _defaults = {"p": 1, "margin": 1.0, "weight": None, "reduction": "mean", "n_threads": None,
                  "multi_class": "weston_watkins"}
-    _forward = staticmethod(multi_margin_forward)
-    _loss_gradient = staticmethod(multi_margin_loss_gradient)
 
-    def __init__(self, p=1, margin=1.0, weight=None, reduction="mean", *,
-                 multi_class="weston_watkins", n_threads=None, size_average=None, reduce=None):
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: Optional[ArrayLike] = None,
+                 reduction: str = "mean", *, multi_class: str = "weston_watkins",
+                 n_threads: Optional[int] = None, size_average: Optional[bool] = None,
+                 reduce: Optional[bool] = None) -> None:
         super().__init__(multi_margin_settings(p, margin, weight, reduction, n_threads,
                                                size_average, reduce, stacklevel=3,
                                                multi_class=multi_class))
@@ -189,11 +198,10 @@ class MultiLabelMarginLoss(_MarginLoss):
 
     _defaults = {"margin": 1.0, "reduction": "mean", "n_threads": None,
                  "target_format": "indices"}
-    _forward = staticmethod(multilabel_margin_forward)
-    _loss_gradient = staticmethod(multilabel_margin_loss_gradient)
 
-    def __init__(self, reduction="mean", *, target_format="indices", margin=1.0,
-                 n_threads=None, size_average=None, reduce=None):
+    def __init__(self, reduction: str = "mean", *, target_format: str = "indices",
+                 margin: float = 1.0, n_threads: Optional[int] = None,
+                 size_average: Optional[bool] = None, reduce: Optional[bool] = None) -> None:
         super().__init__(multilabel_margin_settings(reduction, n_threads, size_average, reduce,
                                                     stacklevel=3, margin=margin,
                                                     target_format=target_format))

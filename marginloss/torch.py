@@ -51,14 +51,11 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
 import numpy as np
 import torch.nn.functional
 
-from .functional import (
-    multi_margin_forward,
-    multi_margin_loss_gradient,
-    multi_margin_settings,
-    multilabel_margin_forward,
-    multilabel_margin_loss_gradient,
-    multilabel_margin_settings,
-)
+from ._engine import forward as multi_margin_forward
+from ._engine import forward as multilabel_margin_forward
+from ._engine import loss_and_gradient as multi_margin_loss_gradient
+from ._engine import loss_and_gradient as multilabel_margin_loss_gradient
+from ._losses import multi_margin_settings, multilabel_margin_settings
 
 __all__ = [
     "MultiMarginLoss",
@@ -155,7 +152,7 @@ class _KernelLoss(torch.autograd.Function):
     """Loss and gradient from marginloss's kernels in one pass; backward scales it.
 
     ``forward(ctx, input, target, settings, loss_gradient)`` takes validated
-    settings and the function of ``marginloss.functional`` that computes the
+    settings and the function of the call path (``marginloss._engine``) that computes the
     loss and its gradient into an ``out`` buffer.
     """
 

@@ -483,7 +483,7 @@ def _address(array):
     return array.__array_interface__["data"][0]
 
 
-# (loss, kernel module attribute in marginloss.functional, position of the
+# (loss, kernel module attribute in marginloss._losses, position of the
 # gradient buffer among loss_gradient's arguments)
 ZERO_COPY_CASES = [
     ("multi_margin", "_multi_margin", 9),
@@ -498,8 +498,8 @@ def test_kernels_read_and_write_tensor_memory(loss_name, kernels, gradient_posit
                                               rng, monkeypatch):
     """The kernels read the input and the int64 target in place and write the
     gradient into memory that becomes ``input.grad``."""
-    recorder = _Recorder(getattr(marginloss.functional, kernels))
-    monkeypatch.setattr(marginloss.functional, kernels, recorder)
+    recorder = _Recorder(getattr(marginloss._losses, kernels))
+    monkeypatch.setattr(marginloss._losses, kernels, recorder)
     function, x, target = _problem(rng, loss_name, dtype)
     x.requires_grad_()
     function(x, target).backward()

@@ -89,7 +89,7 @@ def test_the_avx2_build_is_chosen_on_an_avx2_cpu():
 
 
 def test_marginloss_kernels_baseline_forces_the_baseline_build():
-    code = ("import marginloss._kernels as k, marginloss.functional as f; "
+    code = ("import marginloss._kernels as k, marginloss._losses as f; "
             "print(k.kernel_build(), f._multi_margin.__name__)")
     env = dict(os.environ, MARGINLOSS_KERNELS="baseline")
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,

@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from marginloss import _bandwidth, _bench
+from marginloss import _bandwidth
+from marginloss._tools import bench as _bench
 from marginloss._threads import SERIAL_BELOW
 
 DTYPES = [np.float32, np.float64]

@@ -11,7 +11,8 @@ import pytest
 
 import marginloss
 from marginloss import __main__ as cli
-from marginloss import _bench, _kernels
+from marginloss import _kernels
+from marginloss._tools import bench as _bench
 
 
 def test_demo_runs_and_agrees_with_numpy():
@@ -36,7 +37,7 @@ def test_demo_runs_and_agrees_with_numpy():
 def test_digits_demo_rows():
     import io
 
-    from marginloss import _digits_demo
+    from marginloss._tools import digits_demo as _digits_demo
 
     out, err = io.StringIO(), io.StringIO()
     rows = _digits_demo.run(stdout=out, stderr=err)

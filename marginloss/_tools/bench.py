@@ -5,7 +5,7 @@ For each problem (a loss, a shape, a dtype) and each thread count, times
 - ``ours``: ``multi_margin_loss_and_grad`` / ``multilabel_margin_loss_and_grad``
   with ``out=`` a preallocated gradient, reduction='mean';
 - ``ours+alloc``: the same call without ``out=`` (a new gradient each call);
-- ``numpy``: the vectorised NumPy version (``marginloss._numpy``), which is
+- ``numpy``: the vectorised NumPy version (``numpy_losses`` beside this module), which is
   single-threaded and so timed once per problem;
 - ``torch``: PyTorch's forward+backward on a new leaf tensor (so it allocates
   its gradient), with ``torch.set_num_threads`` set to the thread count;
@@ -20,7 +20,6 @@ regression tracking live in ``asv_benchmarks/``; this is the quick look.
 
 import functools
 import gc
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -28,8 +27,10 @@ from dataclasses import dataclass
 import numpy as np
 
 import marginloss
-from marginloss import _bandwidth, _kernels, _numpy
+from marginloss import _bandwidth, _kernels
 from marginloss._threads import cpu_count, effective_n_threads
+from marginloss._tools import numpy_losses
+from marginloss._tools.report import COLUMNS, Progress, Row, format_table  # noqa: F401
 
 LOSSES = ("multi_margin", "multilabel")
 
@@ -250,7 +251,7 @@ def thread_counts(requested, problem):
     return [(n_threads, team) for team, n_threads in counts.items()]
 
 
-def _import_torch():
+def import_torch():
     try:
         import torch
     except ImportError:
@@ -258,7 +259,7 @@ def _import_torch():
     return torch
 
 
-def _ours(problem, scores, target, n_threads, out):
+def ours_call(problem, scores, target, n_threads, out):
     if problem.loss == "multi_margin":
         return lambda: marginloss.multi_margin_loss_and_grad(
             scores, target, p=problem.p, out=out, n_threads=n_threads)
@@ -266,13 +267,13 @@ def _ours(problem, scores, target, n_threads, out):
         scores, target, out=out, n_threads=n_threads)
 
 
-def _numpy_version(problem, scores, target):
+def numpy_call(problem, scores, target):
     if problem.loss == "multi_margin":
-        return lambda: _numpy.multi_margin_loss_and_grad(scores, target, p=problem.p)
-    return lambda: _numpy.multilabel_margin_loss_and_grad(scores, target)
+        return lambda: numpy_losses.multi_margin_loss_and_grad(scores, target, p=problem.p)
+    return lambda: numpy_losses.multilabel_margin_loss_and_grad(scores, target)
 
 
-def _torch_version(torch, problem, scores, target):
+def torch_call(torch, problem, scores, target):
     import torch.nn.functional as F
 
     x = torch.from_numpy(scores)
@@ -287,66 +288,6 @@ def _torch_version(torch, problem, scores, target):
         loss.backward()
         return loss.detach(), leaf.grad
     return run
-
-
-class Progress:
-    """A one-line progress bar on a terminal, plain lines elsewhere.
-
-    Parameters
-    ----------
-    total : int
-        Number of steps.
-    stream : file, default=sys.stderr
-        Where to write.  When it is a TTY the bar rewrites itself with a
-        carriage return; otherwise each step is a line of its own.
-    """
-
-    WIDTH = 20
-
-    def __init__(self, total, stream=None):
-        self.total = total
-        self.done = 0
-        self.stream = sys.stderr if stream is None else stream
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self._length = 0
-
-    def start(self, label):
-        """Announce the step about to run."""
-        count = f"{self.done + 1}/{self.total}"
-        if not self.tty:
-            self.stream.write(f"bench [{count}] {label}\n")
-        else:
-            filled = self.WIDTH * self.done // max(self.total, 1)
-            bar = "#" * filled + "-" * (self.WIDTH - filled)
-            line = f"[{bar}] {count} {label}"
-            columns = shutil.get_terminal_size((80, 24)).columns - 1
-            line = line[:columns]
-            self.stream.write("\r" + line.ljust(self._length))
-            self._length = len(line)
-        self.stream.flush()
-
-    def finish_step(self):
-        """Count the step as done."""
-        self.done += 1
-
-    def close(self):
-        """Erase the bar (on a TTY)."""
-        if self.tty and self._length:
-            self.stream.write("\r" + " " * self._length + "\r")
-            self.stream.flush()
-
-
-@dataclass
-class Row:
-    """The measurements of one problem on one thread count (seconds, or None)."""
-
-    problem: Problem
-    threads: int
-    ours: float
-    ours_alloc: float
-    numpy: float | None
-    torch: float | None
-    copy: float
 
 
 def _steps(problems, threads, torch_available):
@@ -383,11 +324,9 @@ def run(problems, threads=(1, None), repeat=None, budget=BUDGET, progress_stream
         Whether every loss agreed with NumPy's and PyTorch's where they ran
         (rtol 1e-4 in float32, 1e-9 in float64).
     """
-    torch = _import_torch()
+    torch = import_torch()
     progress = Progress(_steps(problems, threads, torch is not None), progress_stream)
-    rows, notes, agree = [], [], True
-    if torch is None:
-        notes.append("torch: not installed")
+    notes = [] if torch is not None else ["torch: not installed"]
     torch_threads = torch.get_num_threads() if torch is not None else None
 
     def measure(label, function):
@@ -396,59 +335,15 @@ def run(problems, threads=(1, None), repeat=None, budget=BUDGET, progress_stream
         progress.finish_step()
         return timing
 
-    compared = set()
-
-    def check(problem, name, ours_loss, other_loss):
-        compared.add(name)
-        rtol = 1e-4 if problem.dtype == "float32" else 1e-9
-        if np.isclose(float(ours_loss), float(other_loss), rtol=rtol, atol=0):
-            return True
-        notes.append(f"{problem.title()}: loss {float(ours_loss)!r} DIFFERS from "
-                     f"{name}'s {float(other_loss)!r}")
-        return False
-
+    rows, compared = [], set()
     try:
         for problem in problems:
-            title = problem.title()
-            scores, target = make_data(problem)
-            gradient = np.empty_like(scores)
-            source, destination = scores.reshape(-1), np.empty(problem.size, scores.dtype)
-
-            numpy_seconds = None
-            reason = numpy_skip_reason(problem)
-            if reason is not None:
-                notes.append(f"numpy: skipped for {title}: {reason}")
-            else:
-                timing = measure(f"numpy on {title}", _numpy_version(problem, scores, target))
-                numpy_seconds, numpy_loss = timing.seconds, timing.result[0]
-
-            for n_threads, team in thread_counts(threads, problem):
-                where = f"{title}, {team} thread{'s' if team > 1 else ''}"
-                # The team size, not n_threads: None follows OpenMP's default,
-                # which torch.set_num_threads below changes (torch and
-                # marginloss share libgomp).
-                ours = measure(f"ours on {where}",
-                               _ours(problem, scores, target, team, gradient))
-                ours_alloc = measure(f"ours+alloc on {where}",
-                                     _ours(problem, scores, target, team, None))
-                copy = measure(f"copy on {where}",
-                               functools.partial(_bandwidth.copy, source, destination, team))
-                torch_seconds = None
-                if torch is not None:
-                    torch.set_num_threads(team)
-                    timing = measure(f"torch on {where}",
-                                     _torch_version(torch, problem, scores, target))
-                    torch_seconds = timing.seconds
-                    agree &= check(problem, "torch", ours.result[0], timing.result[0])
-                if numpy_seconds is not None:
-                    agree &= check(problem, "numpy", ours.result[0], numpy_loss)
-                rows.append(Row(problem, team, ours.seconds, ours_alloc.seconds,
-                                numpy_seconds, torch_seconds, copy.seconds))
-            del scores, target, gradient, source, destination
+            rows += _time_problem(problem, threads, torch, measure, notes, compared)
     finally:
         if torch is not None:
             torch.set_num_threads(torch_threads)
         progress.close()
+    agree = not any("DIFFERS" in note for note in notes)
     if agree and compared:
         names = " and ".join(f"{name}'s" for name in sorted(compared))
         notes.append(f"every loss agrees with {names} where they ran "
@@ -456,67 +351,55 @@ def run(problems, threads=(1, None), repeat=None, budget=BUDGET, progress_stream
     return rows, notes, agree
 
 
-def _milliseconds(seconds):
-    if seconds is None:
-        return "skipped"
-    ms = 1e3 * seconds
-    for limit, digits in ((0.01, 4), (1, 3), (10, 2), (100, 1)):
-        if ms < limit:
-            return f"{ms:.{digits}f}"
-    return f"{ms:.0f}"
+def _agrees(problem, name, ours_loss, other_loss, notes, compared):
+    """Whether our loss agrees with another's; a note when it does not."""
+    compared.add(name)
+    rtol = 1e-4 if problem.dtype == "float32" else 1e-9
+    if np.isclose(float(ours_loss), float(other_loss), rtol=rtol, atol=0):
+        return True
+    notes.append(f"{problem.title()}: loss {float(ours_loss)!r} DIFFERS from "
+                 f"{name}'s {float(other_loss)!r}")
+    return False
 
 
-def _ratio(numerator, denominator):
-    if numerator is None or denominator is None:
-        return "-"
-    ratio = numerator / denominator
-    return f"{ratio:.2f}" if ratio < 10 else f"{ratio:.1f}"
-
-
-COLUMNS = ("problem", "threads", "ours", "ours+alloc", "numpy", "torch", "copy",
-           "ours/copy", "torch/ours", "numpy/ours")
-
-
-def format_table(rows):
-    """The rows as an aligned text table (times in ms), one line per row.
-
-    Parameters
-    ----------
-    rows : list of Row
-
-    Returns
-    -------
-    str
-        A header line with ``COLUMNS``, a rule, then the rows; the problem is
-        left-aligned, every other column right-aligned.
-    """
-    cells = [COLUMNS]
-    for row in rows:
-        cells.append((
-            row.problem.title(),
-            str(row.threads),
-            _milliseconds(row.ours),
-            _milliseconds(row.ours_alloc),
-            _milliseconds(row.numpy),
-            _milliseconds(row.torch),
-            _milliseconds(row.copy),
-            _ratio(row.ours, row.copy),
-            _ratio(row.torch, row.ours),
-            _ratio(row.numpy, row.ours),
-        ))
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-
-    def line(values):
-        first = values[0].ljust(widths[0])
-        rest = (value.rjust(width) for value, width in zip(values[1:], widths[1:]))
-        return "  ".join((first, *rest)).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(cells[0]), rule] + [line(values) for values in cells[1:]])
+def _time_problem(problem, threads, torch, measure, notes, compared):
+    """The rows of one problem, one per team size (see `run`)."""
+    title = problem.title()
+    scores, target = make_data(problem)
+    gradient = np.empty_like(scores)
+    source, destination = scores.reshape(-1), np.empty(problem.size, scores.dtype)
+    numpy_seconds = None
+    reason = numpy_skip_reason(problem)
+    if reason is not None:
+        notes.append(f"numpy: skipped for {title}: {reason}")
+    else:
+        timing = measure(f"numpy on {title}", numpy_call(problem, scores, target))
+        numpy_seconds, numpy_loss = timing.seconds, timing.result[0]
+    rows = []
+    for n_threads, team in thread_counts(threads, problem):
+        where = f"{title}, {team} thread{'s' if team > 1 else ''}"
+        # The team size, not n_threads: None follows OpenMP's default, which
+        # torch.set_num_threads below changes (torch and marginloss share libgomp).
+        ours = measure(f"ours on {where}", ours_call(problem, scores, target, team, gradient))
+        ours_alloc = measure(f"ours+alloc on {where}",
+                             ours_call(problem, scores, target, team, None))
+        copy = measure(f"copy on {where}",
+                       functools.partial(_bandwidth.copy, source, destination, team))
+        torch_seconds = None
+        if torch is not None:
+            torch.set_num_threads(team)
+            timing = measure(f"torch on {where}", torch_call(torch, problem, scores, target))
+            torch_seconds = timing.seconds
+            _agrees(problem, "torch", ours.result[0], timing.result[0], notes, compared)
+        if numpy_seconds is not None:
+            _agrees(problem, "numpy", ours.result[0], numpy_loss, notes, compared)
+        rows.append(Row(problem, team, ours.seconds, ours_alloc.seconds, numpy_seconds,
+                        torch_seconds, copy.seconds))
+    return rows
 
 
 def _header(repeat, budget):
-    torch = _import_torch()
+    torch = import_torch()
     openmp = "OpenMP" if marginloss.openmp_enabled() else "no OpenMP (serial build)"
     versions = f"NumPy {np.__version__}, " + (
         f"PyTorch {torch.__version__}" if torch is not None else "PyTorch not installed")
@@ -533,7 +416,7 @@ def _header(repeat, budget):
 LEGEND = """\
 ours        *_and_grad(scores, target, out=gradient): the gradient goes to a preallocated array
 ours+alloc  the same call without out= (a new gradient array each call)
-numpy       marginloss._numpy's vectorised version (single-threaded: timed once per problem)
+numpy       the vectorised NumPy version (single-threaded: timed once per problem)
 torch       forward + backward on a new leaf tensor (which allocates its gradient), on
             torch.set_num_threads(threads)
 copy        marginloss._bandwidth.copy of an array of the scores' size: the memory floor of a
