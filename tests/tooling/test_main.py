@@ -1,7 +1,7 @@
 """`python -m marginloss` (the README's first command) runs and agrees with NumPy.
 
 The command line dispatches: no command or ``demo`` to the demo, ``bench`` to
-``marginloss._bench`` (tested in test_bench.py).
+``marginloss._tools.bench`` (tested in test_bench.py).
 """
 
 import subprocess
