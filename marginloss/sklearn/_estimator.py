@@ -38,8 +38,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from ._validation import _as_array
-from .functional import (
+from .._validation import _as_array
+from ..functional import (
     multi_margin_loss,
     multi_margin_loss_and_grad,
     multilabel_margin_loss,
