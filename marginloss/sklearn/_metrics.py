@@ -67,7 +67,9 @@ def _check_finite_scores(y_score: np.ndarray) -> None:
         # pandas' nullable floats with NA (object arrays once converted by NumPy)
         raise ValueError("Input y_score contains NaN.")
     if y_score.dtype.kind == "f":
-        assert_all_finite(y_score, input_name="y_score")
+        # (its quick test sums the scores: +inf and -inf give an 'invalid value' warning)
+        with np.errstate(invalid="ignore", over="ignore"):
+            assert_all_finite(y_score, input_name="y_score")
 
 
 def _class_indices(y_true: ArrayLike, labels: ArrayLike | None, n_columns: int) -> np.ndarray:
