@@ -47,11 +47,12 @@ def test_objective_value_and_gradient_against_the_loss_and_finite_differences(fi
 
 
 @pytest.mark.parametrize("sparse", [False, True])
-def test_hessian_product_is_the_derivative_of_the_gradient(sparse):
+def test_hessian_is_the_derivative_of_the_gradient(sparse):
     # the squared hinge's gradient is piecewise linear: away from the kinks a
     # small step changes it by exactly H @ step
     X, y, rng = _data(1)
     weight = rng.uniform(0.5, 2.0, y.size)
+    weight[:5] = 0.0  # (samples of zero weight: no curvature)
     objective = _objective(scipy.sparse.csr_matrix(X) if sparse else X, y, weight)
     params = rng.normal(size=objective.n_params)
     _, grad = objective.value_and_grad(params)
@@ -61,7 +62,6 @@ def test_hessian_product_is_the_derivative_of_the_gradient(sparse):
         expected = product(direction)
         _, moved = objective.value_and_grad(params + 1e-7 * direction)
         np.testing.assert_allclose((moved - grad) / 1e-7, expected, rtol=1e-5, atol=1e-8)
-        objective.value_and_grad(params)
 
 
 def test_newton_reaches_the_optimum_where_lbfgs_agrees():
@@ -69,7 +69,7 @@ def test_newton_reaches_the_optimum_where_lbfgs_agrees():
     weight = rng.uniform(0.5, 2.0, y.size)
     objective = _objective(X, y, weight)
     params, n_iter, failure = _solver.newton_cg(objective, objective.start(), 1e-12, 100)
-    assert failure == "" and n_iter < 30
+    assert failure == "" and n_iter < 30, failure
     assert np.max(np.abs(objective.value_and_grad(params)[1])) <= 1e-12
     reference = scipy.optimize.minimize(objective.value_and_grad, objective.start(), jac=True,
                                         method="L-BFGS-B",
@@ -87,7 +87,7 @@ def test_default_fits_on_weighted_and_repeated_samples_agree(sparse):
     repeated = MultiMarginClassifier().fit(
         container(np.repeat(X, weight, axis=0)[order]), np.repeat(y, weight)[order])
     np.testing.assert_allclose(weighted.decision_function(X), repeated.decision_function(X),
-                               rtol=1e-9, atol=1e-12)
+                               rtol=1e-10, atol=1e-12)
 
 
 def test_multi_class_intercepts_are_centred():
