@@ -16,12 +16,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from threadpoolctl import threadpool_limits
 
-from .._validation import _as_array
-from ._metrics import _check_no_missing
+from ._metrics import _as_array, _check_no_missing
 from ._solver import _Objective, lbfgs, newton_cg
 
 
-class MultiMarginClassifier(ClassifierMixin, BaseEstimator):
+class MultiMarginClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
     """A linear classifier trained on the multi-class margin loss.
 
     Minimises ``mean_s(loss(X @ coef.T + intercept, y)) + alpha / 2 * ||coef||^2``
@@ -145,7 +144,7 @@ class MultiMarginClassifier(ClassifierMixin, BaseEstimator):
                 f"MultiMarginClassifier needs samples of at least 2 classes in y; got 1 class "
                 f"({self.classes_[0]!r})"
             )
-        return target
+        return np.asarray(target)
 
     def _sample_weight(self, X: Any, y: np.ndarray, target: np.ndarray,
                        sample_weight: ArrayLike | None) -> np.ndarray:
@@ -159,14 +158,14 @@ class MultiMarginClassifier(ClassifierMixin, BaseEstimator):
                 f"sample_weight; got {int(weighted_classes.sum())} class"
             )
         if self.class_weight is None:
-            return sample_weight
+            return np.asarray(sample_weight)
         # 'balanced' counts samples by their weights (scikit-learn >= 1.7)
         with np.errstate(divide="ignore", invalid="ignore"):
             class_weight = compute_class_weight(self.class_weight, classes=self.classes_,
                                                 y=y, sample_weight=sample_weight)
         # a class whose samples all weigh 0 has no weight to scale
         class_weight = np.where(weighted_classes, class_weight, 0.0)
-        return sample_weight * class_weight[target]
+        return np.asarray(sample_weight * class_weight[target])
 
     def _set_coef(self, coef: np.ndarray, intercept: np.ndarray) -> None:
         # the loss sees only differences of scores: a common shift of the
@@ -204,11 +203,11 @@ class MultiMarginClassifier(ClassifierMixin, BaseEstimator):
         """
         self._check_params()
         _check_no_missing(_as_array(y, "y"), "y")
-        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"],
-                             dtype=[np.float64, np.float32])
-        target = self._encode_target(y)
+        X, labels = validate_data(self, X, y, accept_sparse=["csr", "csc"],
+                                  dtype=[np.float64, np.float32])
+        target = self._encode_target(labels)
         objective = _Objective(
-            X.astype(np.float64), target, self._sample_weight(X, y, target, sample_weight),
+            X.astype(np.float64), target, self._sample_weight(X, labels, target, sample_weight),
             self.classes_.size, alpha=float(self.alpha), fit_intercept=bool(self.fit_intercept),
             p=self.p, margin=self.margin, multi_class=self.multi_class,
             n_threads=self.n_threads)
@@ -243,7 +242,7 @@ class MultiMarginClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                           dtype=[np.float64, np.float32])
         scores = np.asarray(X @ self.coef_.T) + self.intercept_
-        return scores[:, 0] if scores.shape[1] == 1 else scores
+        return np.asarray(scores[:, 0] if scores.shape[1] == 1 else scores)
 
     def predict(self, X: Any) -> np.ndarray:
         """The class of the largest score (of the score's sign for two classes).
@@ -258,5 +257,5 @@ class MultiMarginClassifier(ClassifierMixin, BaseEstimator):
         """
         scores = self.decision_function(X)
         if scores.ndim == 1:
-            return self.classes_[(scores > 0).astype(int)]
-        return self.classes_[np.argmax(scores, axis=1)]
+            return np.asarray(self.classes_[(scores > 0).astype(int)])
+        return np.asarray(self.classes_[np.argmax(scores, axis=1)])

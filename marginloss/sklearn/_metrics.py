@@ -24,8 +24,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.utils import assert_all_finite
 
-from .._validation import _as_array
-from ..functional import multi_margin_loss, multilabel_margin_loss
+from .. import _validation, functional
+
+# the package's argument conversion and losses, typed (for mypy --strict)
+_as_array: Callable[[object, str], np.ndarray] = _validation._as_array
+_multi_margin_loss: Callable[..., Any] = functional.multi_margin_loss
+_multilabel_margin_loss: Callable[..., Any] = functional.multilabel_margin_loss
 
 
 def _is_missing(value: object) -> bool:
@@ -63,7 +67,8 @@ def _check_no_missing(values: np.ndarray, name: str) -> None:
 def _check_finite_scores(y_score: np.ndarray) -> None:
     """scikit-learn's metrics' check: a NaN or infinite score is a ValueError
     ("Input y_score contains NaN.", ...), with scikit-learn's wording."""
-    if y_score.dtype.kind == "O" and y_score.ndim > 0 and np.any(np.frompyfunc(_is_missing, 1, 1)(y_score)):
+    if (y_score.dtype.kind == "O" and y_score.ndim > 0
+            and np.any(np.frompyfunc(_is_missing, 1, 1)(y_score))):
         # pandas' nullable floats with NA (object arrays once converted by NumPy)
         raise ValueError("Input y_score contains NaN.")
     if y_score.dtype.kind == "f":
@@ -72,7 +77,7 @@ def _check_finite_scores(y_score: np.ndarray) -> None:
             assert_all_finite(y_score, input_name="y_score")
 
 
-def _class_indices(y_true: ArrayLike, labels: ArrayLike | None, n_columns: int) -> np.ndarray:
+def _class_indices(y_true: Any, labels: Any, n_columns: int) -> np.ndarray:
     """Column index of each label of ``y_true``; ``labels`` gives the column order."""
     y_true = _as_array(y_true, "y_true")
     if y_true.ndim != 1:
@@ -103,10 +108,10 @@ def _class_indices(y_true: ArrayLike, labels: ArrayLike | None, n_columns: int) 
     if np.any(unknown):
         first = y_true[np.flatnonzero(unknown)[0]].item()
         raise ValueError(f"y_true contains {first!r}, which is not in labels")
-    return order[position]
+    return np.asarray(order[position])
 
 
-def _decision_columns(y_score: ArrayLike) -> np.ndarray:
+def _decision_columns(y_score: Any) -> np.ndarray:
     """(N, C) scores; a binary decision function's (N,) d becomes (-d/2, d/2)."""
     y_score = _as_array(y_score, "y_score")
     _check_finite_scores(y_score)
@@ -120,7 +125,7 @@ def _decision_columns(y_score: ArrayLike) -> np.ndarray:
             f"y_score must be a 2-D array (N, C) of decision scores, or 1-D for a binary "
             f"decision function; got shape {y_score.shape}"
         )
-    return y_score
+    return np.asarray(y_score)
 
 
 @contextlib.contextmanager
@@ -205,8 +210,8 @@ def multi_margin_loss_metric(
     scores = _decision_columns(y_score)
     target = _class_indices(y_true, labels, scores.shape[-1])
     with _named_as(input="y_score", target="y_true", weight="class_weight"):
-        return float(multi_margin_loss(scores, target, p=p, margin=margin, weight=class_weight,
-                                       multi_class=multi_class, sample_weight=sample_weight))
+        return float(_multi_margin_loss(scores, target, p=p, margin=margin, weight=class_weight,
+                                        multi_class=multi_class, sample_weight=sample_weight))
 
 
 def multilabel_margin_loss_metric(
@@ -246,13 +251,13 @@ def multilabel_margin_loss_metric(
     >>> round(multilabel_margin_loss_metric([[1, 0, 0, 1]], [[0.1, 0.2, 0.4, 0.8]]), 6)
     0.85
     """
-    y_true = _as_array(y_true, "y_true")
-    _check_no_missing(y_true, "y_true")
-    y_score = _as_array(y_score, "y_score")
-    _check_finite_scores(y_score)
+    target = _as_array(y_true, "y_true")
+    _check_no_missing(target, "y_true")
+    scores = _as_array(y_score, "y_score")
+    _check_finite_scores(scores)
     with _named_as(input="y_score", target="y_true"):
-        return float(multilabel_margin_loss(y_score, y_true, target_format="indicator",
-                                            margin=margin, sample_weight=sample_weight))
+        return float(_multilabel_margin_loss(scores, target, target_format="indicator",
+                                             margin=margin, sample_weight=sample_weight))
 
 
 class _DecisionScorer:

@@ -19,13 +19,18 @@ The objective over ``params = [coef.ravel(), intercept]`` is
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.optimize
 import scipy.sparse
 
-from ..functional import multi_margin_loss_and_grad
+from .. import functional
+
+# the package's fused loss and gradient, typed (for mypy --strict)
+_multi_margin_loss_and_grad: Callable[..., tuple[Any, np.ndarray]] = (
+    functional.multi_margin_loss_and_grad)
 
 # Armijo's sufficient-decrease constant, and the halvings of the line search
 _ARMIJO = 1e-4
@@ -48,7 +53,7 @@ class _Objective:
         self.loss_options = dict(p=p, margin=margin, multi_class=multi_class,
                                  sample_weight=sample_weight, n_threads=n_threads)
         self.n_params = n_classes * self.n_features + (n_classes if fit_intercept else 0)
-        self._grad_scores = None
+        self._grad_scores = np.zeros((0, n_classes))
 
     def split(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(coef (n_classes, n_features), intercept (n_classes,), zeros without one)."""
@@ -72,7 +77,7 @@ class _Objective:
 
     def value_and_grad(self, params: np.ndarray) -> tuple[float, np.ndarray]:
         coef, intercept = self.split(params)
-        loss, grad_scores = multi_margin_loss_and_grad(
+        loss, grad_scores = _multi_margin_loss_and_grad(
             self._scores_of(self.X, coef, intercept), self.target, **self.loss_options)
         self._grad_scores = grad_scores  # the point of the next hessian_product
         grad_coef = np.asarray(grad_scores.T @ self.X) + self.alpha * coef
