@@ -133,8 +133,10 @@ def test_lbfgs_abnormal_stop_is_explained(monkeypatch, message):
            "component at 0.25 > tol: ABNORMAL" in text
     assert "b'" not in text and ": )" not in text
     assert text.endswith("(the line search found no step that lowers the objective: the "
-                         "objective has a kink there, with p=1 or crammer_singer, or is at "
-                         "the limit of floating-point precision)")
+                         "non-smooth objective of p=1 or crammer_singer has a kink there, or "
+                         "the objective is at the limit of floating-point precision; a larger "
+                         "tol or alpha, or the smooth default p=2 with weston_watkins, avoids "
+                         "it)")
 
 
 def test_newton_line_search_failure_is_explained():

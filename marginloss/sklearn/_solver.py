@@ -214,8 +214,9 @@ def lbfgs(objective: _Objective, params: np.ndarray, tol: float,
     message = str(message).strip().rstrip(":").strip()
     if message.startswith("ABNORMAL"):
         message += (" (the line search found no step that lowers the objective: the "
-                    "objective has a kink there, with p=1 or crammer_singer, or is at the "
-                    "limit of floating-point precision)")
+                    "non-smooth objective of p=1 or crammer_singer has a kink there, or the "
+                    "objective is at the limit of floating-point precision; a larger tol or "
+                    "alpha, or the smooth default p=2 with weston_watkins, avoids it)")
     largest = np.max(np.abs(result.jac))
     return result.x, int(result.nit), (
         f"L-BFGS-B stopped after {result.nit} iterations (max_iter={max_iter}) with the "
