@@ -634,6 +634,8 @@ def _metric_plan(call):
         errors.append(("y_true", ValueError))
     if _not_given(y_score, infinite=True):
         errors.append(("y_score", ValueError))
+    if call.get("labels") is not None and _not_given(_asarray(call["labels"])):
+        errors.append(("labels", ValueError))
     loss_call = dict(via="loss", reduction="mean", n_threads=None, size_average=None,
                      reduce=None, grad_output=ABSENT, out=None, margin=call["margin"],
                      sample_weight=call["sample_weight"])

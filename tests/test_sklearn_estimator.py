@@ -94,6 +94,10 @@ def test_sparse_and_dense_fit_alike():
     ({"tol": 0.0}, "tol must be a positive real or None, got 0.0"),
     ({"p": 3}, "p must be 1 or 2, got 3"),
     ({"multi_class": "ovr"}, "multi_class must be 'weston_watkins' or 'crammer_singer'"),
+    ({"fit_intercept": "no"}, "fit_intercept must be True or False, got 'no'"),
+    ({"class_weight": "bal"},
+     r"class_weight must be a dict \{class: weight\}, 'balanced' or None, got 'bal'"),
+    ({"class_weight": [1.0, 2.0, 3.0]}, r"class_weight must be a dict .*, got \[1.0, 2.0, 3.0\]"),
 ])
 def test_bad_parameters(params, message):
     X, y = load_iris(return_X_y=True)

@@ -199,6 +199,15 @@ def test_y_true_with_missing_values_says_so(make_y_true, labels):
         multi_margin_loss_metric(y_true, np.zeros((4, 3)), labels=labels)
 
 
+@pytest.mark.parametrize("labels", [[0, np.nan, 1], ["a", None, "b"]])
+def test_labels_with_missing_values_say_so(labels):
+    y_true = [labels[0], labels[2]]
+    with pytest.raises(ValueError, match=(
+            r"^labels contains missing values \(NaN, None or pandas' NA\), the first at "
+            r"labels\[1\]")):
+        multi_margin_loss_metric(y_true, np.zeros((2, 3)), labels=labels)
+
+
 def test_multilabel_y_true_with_missing_values_says_so():
     pd = pytest.importorskip("pandas")
     y_true = pd.DataFrame({"a": [1, 0], "b": [0, None]}, dtype="Int64")

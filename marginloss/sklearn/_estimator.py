@@ -132,6 +132,14 @@ class MultiMarginClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[mis
         if self.tol is not None and (not isinstance(self.tol, numbers.Real)
                                      or not self.tol > 0):
             raise ValueError(f"tol must be a positive real or None, got {self.tol!r}")
+        if not isinstance(self.fit_intercept, (bool, np.bool_)):
+            raise ValueError(f"fit_intercept must be True or False, got {self.fit_intercept!r}")
+        weight = self.class_weight
+        if not (weight is None or isinstance(weight, dict)
+                or (isinstance(weight, str) and weight == "balanced")):
+            raise ValueError(
+                f"class_weight must be a dict {{class: weight}}, 'balanced' or None, "
+                f"got {weight!r}")
 
     def _encode_target(self, y: np.ndarray) -> np.ndarray:
         """Set classes_; the column index of each sample's class."""

@@ -87,6 +87,8 @@ def _class_indices(y_true: Any, labels: Any, n_columns: int) -> np.ndarray:
         classes = np.unique(y_true) if labels is None else _as_array(labels, "labels")
     except TypeError as exc:  # labels of types that do not compare (None beside str, ...)
         raise TypeError(f"y_true must hold labels of one comparable type; {exc}") from None
+    if labels is not None:
+        _check_no_missing(classes, "labels")
     if classes.ndim != 1 or classes.shape[0] != n_columns:
         where = "the classes in y_true" if labels is None else "labels"
         raise ValueError(
