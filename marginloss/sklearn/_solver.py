@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import scipy.optimize
-import scipy.sparse
 
 from .. import functional
 
@@ -97,7 +96,6 @@ class _Objective:
         active where its gradient, ``2 c_n max(0, ...)``, is positive.  Only the
         samples with an active term enter the products.
         """
-        grad_scores = self._grad_scores
         curvature = (2.0 / self.n_classes) * (self.sample_weight / self.sample_weight.sum())
         weights = self.active_terms() * curvature[:, np.newaxis]  # (true class: <= 0)
         used = np.flatnonzero(weights.any(axis=1))
