@@ -215,3 +215,15 @@ def test_multilabel_y_true_with_missing_values_says_so():
             r"^y_true contains missing values \(NaN, None or pandas' NA\), the first at "
             r"y_true\[1, 1\]")):
         multilabel_margin_loss_metric(y_true, np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("with_pandas", [True, False])
+def test_missing_labels_are_found_with_and_without_pandas(monkeypatch, with_pandas):
+    # pandas' isna when pandas is loaded, otherwise a comparison per label
+    pd = pytest.importorskip("pandas")
+    y_true = np.array(["a", "b", "a", pd.NA if with_pandas else float("nan")], dtype=object)
+    if not with_pandas:
+        monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ValueError, match=r"^y_true contains missing values .* y_true\[3\]"):
+        multi_margin_loss_metric(y_true, np.zeros((4, 2)))
+    assert multi_margin_loss_metric(y_true[:3], np.zeros((3, 2))) == 0.5  # (1/C per sample)
