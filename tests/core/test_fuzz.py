@@ -617,10 +617,25 @@ def test_multilabel_margin_calls(call):
 METRIC_NAMES = {"input": "y_score", "target": "y_true", "weight": "class_weight"}
 
 
+def _not_given(values, *, infinite=False):
+    """Whether an array has missing values (NaN, None), or also infinite ones."""
+    if values is None or values.ndim == 0 or values.dtype.kind not in "fO":
+        return False
+    flat = values.ravel().tolist()
+    return any(v is None or v != v or (infinite and v in (np.inf, -np.inf)) for v in flat)
+
+
 def _metric_plan(call):
     """The wrong arguments of a metric call (metric names), and the loss call it makes."""
     errors = []
     y_true, y_score = _asarray(call["y_true"]), _asarray(call["y_score"])
+    # as scikit-learn's metrics: missing labels and non-finite scores are ValueErrors
+    if _not_given(y_true):
+        errors.append(("y_true", ValueError))
+    if _not_given(y_score, infinite=True):
+        errors.append(("y_score", ValueError))
+    if call.get("labels") is not None and _not_given(_asarray(call["labels"])):
+        errors.append(("labels", ValueError))
     loss_call = dict(via="loss", reduction="mean", n_threads=None, size_average=None,
                      reduce=None, grad_output=ABSENT, out=None, margin=call["margin"],
                      sample_weight=call["sample_weight"])

@@ -120,3 +120,110 @@ def test_marginloss_sklearn_without_sklearn_names_the_extra():
                          check=True).stdout
     assert "marginloss.sklearn needs scikit-learn and SciPy" in out
     assert "pip install 'marginloss[sklearn]'" in out
+
+
+def _sklearn_error(function, *args, **kwargs):
+    with pytest.raises(ValueError) as info:
+        function(*args, **kwargs)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("binary", [False, True], ids=["2-D", "1-D"])
+def test_non_finite_scores_raise_as_sklearns_hinge_loss(bad, dtype, binary):
+    # scikit-learn's hinge_loss validates its scores with check_array: the same
+    # ValueError and wording here, with the argument named as scikit-learn names it
+    if binary:
+        y_true, y_score, labels = [0, 1, 1], np.array([0.5, bad, -1.0], dtype=dtype), None
+    else:
+        y_true, labels = [0, 1, 2], [0, 1, 2]
+        y_score = np.array([[0.5, 0.1, 0.0], [0.2, bad, 0.3], [1.0, 0.0, -1.0]], dtype=dtype)
+    expected = _sklearn_error(hinge_loss, y_true, y_score, labels=labels)
+    assert expected.startswith("Input contains ")
+    expected = expected.replace("Input contains ", "Input y_score contains ")
+    for multi_class in ("weston_watkins", "crammer_singer"):
+        with pytest.raises(ValueError) as info:
+            multi_margin_loss_metric(y_true, y_score, labels=labels, multi_class=multi_class)
+        assert str(info.value) == expected
+    if not binary:
+        with pytest.raises(ValueError) as info:
+            multilabel_margin_loss_metric(np.eye(3, dtype=int), y_score)
+        assert str(info.value) == expected
+    # the loss functions keep PyTorch's NaN propagation
+    if not binary:
+        assert np.isnan(marginloss.multi_margin_loss(y_score, [0, 1, 2], p=2)) == np.isnan(bad)
+
+
+def test_pandas_missing_scores_raise_as_sklearns_hinge_loss():
+    pd = pytest.importorskip("pandas")
+    y_score = pd.DataFrame({"a": [0.5, None, 1.0], "b": [0.1, 0.2, 0.0]}, dtype="Float64")
+    expected = _sklearn_error(hinge_loss, [0, 1, 1], y_score, labels=[0, 1])
+    assert expected == "Input contains NaN."
+    with pytest.raises(ValueError, match=r"^Input y_score contains NaN\.$"):
+        multi_margin_loss_metric([0, 1, 1], y_score, labels=[0, 1])
+    with pytest.raises(ValueError, match=r"^Input y_score contains NaN\.$"):
+        multilabel_margin_loss_metric([[1, 0], [0, 1], [1, 1]], y_score)
+    with pytest.raises(ValueError, match=r"^Input y_score contains NaN\.$"):
+        multi_margin_loss_metric([0, 1, 1], pd.Series([0.5, None, 1.0], dtype="Float64"))
+
+
+def test_scorers_refuse_non_finite_decision_scores():
+    class Scores:
+        classes_ = np.array([0, 1, 2])
+
+        def decision_function(self, X):
+            return np.array([[0.0, np.nan, 1.0], [1.0, 0.0, 0.0]])
+
+    with pytest.raises(ValueError, match=r"^Input y_score contains NaN\.$"):
+        multi_margin_scorer()(Scores(), None, [0, 1])
+    with pytest.raises(ValueError, match=r"^Input y_score contains NaN\.$"):
+        multilabel_margin_scorer()(Scores(), None, [[1, 0, 0], [0, 1, 1]])
+
+
+@pytest.mark.parametrize("labels", [None, ["a", "b", "c"]])
+@pytest.mark.parametrize("make_y_true", [
+    lambda pd: pd.Series(["a", "b", None, "c"], dtype="string"),
+    lambda pd: np.array(["a", "b", None, "c"], dtype=object),
+    lambda pd: pd.Series([0, 1, None, 2], dtype="Int64"),
+    lambda pd: np.array([0.0, 1.0, np.nan, 2.0]),
+], ids=["string-NA", "object-None", "Int64-NA", "float-nan"])
+def test_y_true_with_missing_values_says_so(make_y_true, labels):
+    pd = pytest.importorskip("pandas")
+    y_true = make_y_true(pd)
+    if labels is not None and y_true.dtype.kind != "O" and str(y_true.dtype) != "string":
+        labels = [0, 1, 2]
+    with pytest.raises(ValueError, match=(
+            r"^y_true contains missing values \(NaN, None or pandas' NA\), the first at "
+            r"y_true\[2\]; every sample needs a label")):
+        multi_margin_loss_metric(y_true, np.zeros((4, 3)), labels=labels)
+
+
+@pytest.mark.parametrize("labels", [[0, np.nan, 1], ["a", None, "b"]])
+def test_labels_with_missing_values_say_so(labels):
+    y_true = [labels[0], labels[2]]
+    with pytest.raises(ValueError, match=(
+            r"^labels contains missing values \(NaN, None or pandas' NA\), the first at "
+            r"labels\[1\]")):
+        multi_margin_loss_metric(y_true, np.zeros((2, 3)), labels=labels)
+
+
+def test_multilabel_y_true_with_missing_values_says_so():
+    pd = pytest.importorskip("pandas")
+    y_true = pd.DataFrame({"a": [1, 0], "b": [0, None]}, dtype="Int64")
+    with pytest.raises(ValueError, match=(
+            r"^y_true contains missing values \(NaN, None or pandas' NA\), the first at "
+            r"y_true\[1, 1\]")):
+        multilabel_margin_loss_metric(y_true, np.zeros((2, 2)))
+
+
+@pytest.mark.parametrize("with_pandas", [True, False])
+def test_missing_labels_are_found_with_and_without_pandas(monkeypatch, with_pandas):
+    # pandas' isna when pandas is loaded, otherwise a comparison per label
+    pd = pytest.importorskip("pandas")
+    y_true = np.array(["a", "b", "a", pd.NA if with_pandas else float("nan")], dtype=object)
+    if not with_pandas:
+        monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(ValueError, match=r"^y_true contains missing values .* y_true\[3\]"):
+        multi_margin_loss_metric(y_true, np.zeros((4, 2)))
+    assert multi_margin_loss_metric(y_true[:3], np.zeros((3, 2))) == 0.5  # (1/C per sample)
