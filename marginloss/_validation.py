@@ -41,6 +41,21 @@ def _describe(value):
     return f"{type(value).__name__} {text}"
 
 
+def _has_pandas_missing(value):
+    """Whether a pandas object of nullable (extension) dtypes holds pd.NA.
+
+    NumPy would turn it into a float or object array, and the error would blame
+    a dtype the caller never chose.  Plain NumPy-backed columns are left alone
+    (their NaN is a value, propagated as PyTorch does).
+    """
+    if not type(value).__module__.startswith("pandas") or not hasattr(value, "isna"):
+        return False
+    dtypes = [value.dtype] if hasattr(value, "dtype") else list(getattr(value, "dtypes", []))
+    if all(isinstance(dtype, np.dtype) for dtype in dtypes):
+        return False
+    return bool(np.asarray(value.isna()).any())
+
+
 def _as_array(value, name):
     """np.asarray, with errors that name the argument.
 
@@ -48,6 +63,11 @@ def _as_array(value, name):
     (a torch tensor that requires grad, an unsupported dtype, ...) a TypeError.
     Masked arrays are refused: np.asarray would silently use the masked values.
     """
+    if _has_pandas_missing(value):
+        raise ValueError(
+            f"{name} contains missing values (pandas' NA); drop or fill them before "
+            f"the call"
+        )
     if isinstance(value, np.ma.MaskedArray):
         raise TypeError(
             f"{name} must not be a masked array (its masked entries would be used); "

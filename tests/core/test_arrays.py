@@ -467,3 +467,21 @@ def test_masked_arrays_are_refused(argument):
     with pytest.raises(TypeError, match=rf"^{argument} must not be a masked array"):
         multi_margin_loss_grad(args["input"], args["target"], weight=args["weight"],
                                           reduction="none", grad_output=args["grad_output"])
+
+
+def test_pandas_missing_values_are_named():
+    # A nullable pandas column with NA: NumPy would give a float or object array,
+    # and the error would blame that dtype; the missing value is the problem.
+    pd = pytest.importorskip("pandas")
+    scores = np.zeros((3, 4), np.float32)
+    with pytest.raises(ValueError, match=r"^target contains missing values \(pandas' NA\)"):
+        multi_margin_loss(scores, pd.Series([0, 1, None], dtype="Int64"))
+    indices = pd.DataFrame([[0, 1, None, -1]] * 3, dtype="Int64")
+    with pytest.raises(ValueError, match=r"^target contains missing values \(pandas' NA\)"):
+        multilabel_margin_loss(scores, indices)
+    with pytest.raises(ValueError, match=r"^input contains missing values \(pandas' NA\)"):
+        multi_margin_loss(pd.DataFrame(scores, dtype="Float64").mask(scores == 0), [0, 1, 2])
+    # Without NA a nullable column is an ordinary array, and a NumPy-backed NaN a value.
+    assert multi_margin_loss(scores, pd.Series([0, 1, 2], dtype="Int64")) == np.float32(0.75)
+    nan_scores = pd.DataFrame(np.full((3, 4), np.nan))
+    assert np.isnan(multi_margin_loss(nan_scores, [0, 1, 2]))
