@@ -212,7 +212,7 @@ def import_submodule(name):
     except ImportError as error:
         raise NotImplementedError(f"marginloss.{name} is missing: {error}") from None
     package_dir = os.path.dirname(os.path.abspath(marginloss.__file__))
-    if os.path.dirname(os.path.abspath(module.__file__)) != package_dir:
+    if not os.path.abspath(module.__file__).startswith(package_dir + os.sep):
         raise NotImplementedError(
             f"marginloss.{name} is missing from {package_dir} "
             f"(the one found is {module.__file__})"
@@ -221,8 +221,12 @@ def import_submodule(name):
 
 
 def import_numpy_implementation():
-    """``marginloss._numpy`` (the vectorised NumPy version), if this commit has it."""
-    return import_submodule("_numpy")
+    """The vectorised NumPy version (``marginloss._tools.numpy_losses``; ``marginloss._numpy``
+    on older commits), if this commit has it."""
+    try:
+        return import_submodule("_tools.numpy_losses")
+    except NotImplementedError:
+        return import_submodule("_numpy")
 
 
 def import_bandwidth():
