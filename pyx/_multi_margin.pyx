@@ -58,6 +58,56 @@ from cython.parallel cimport prange
 from libc.math cimport NAN
 from libc.stdint cimport int32_t, int64_t
 
+cdef extern from "_row_blocks.h" nogil:
+    # Vectors of ROWS rows, one row a lane (see the header).
+    enum:
+        ROWS "ML_ROWS"
+    ctypedef struct f32v "ml_f32":
+        pass
+    ctypedef struct f64v "ml_f64":
+        pass
+    ctypedef struct i32v "ml_i32":
+        pass
+    ctypedef struct maskv "ml_mask":
+        pass
+    i32v targets "ml_targets"(const int64_t* t, int64_t n_classes, int* valid)
+    i32v iota_times "ml_iota_times"(int32_t c)
+    i32v set1_i32 "ml_set1_i32"(int32_t a)
+    i32v add_i32 "ml_add_i32"(i32v a, i32v b)
+    i32v mul_i32 "ml_mul_i32"(i32v a, i32v b)
+    i32v load_i32 "ml_load_i32"(const int32_t* p)
+    void store_i32 "ml_store_i32"(int32_t* p, i32v a)
+    f32v gather_f32 "ml_gather_f32"(const float* base, i32v idx)
+    f64v gather_f64 "ml_gather_f64"(const double* base, i32v idx)
+    f32v set1_f32 "ml_set1_f32"(float a)
+    f32v add_f32 "ml_add_f32"(f32v a, f32v b)
+    f32v sub_f32 "ml_sub_f32"(f32v a, f32v b)
+    f32v max0_f32 "ml_max0_f32"(f32v z)
+    f32v load_f32 "ml_load_f32"(const float* p)
+    f32v permute_f32 "ml_permute_f32"(i32v idx, f32v table)
+    f64v permute_f64 "ml_permute_f64"(i32v idx, f64v table)
+    f32v select_f32 "ml_select_f32"(maskv m, f32v a, f32v b)
+    f32v zero_unless_f32 "ml_zero_unless_f32"(maskv m, f32v a)
+    void store_f32 "ml_store_f32"(float* p, f32v a)
+    maskv gt_f32 "ml_gt_f32"(f32v a, f32v b)
+    maskv isnan_f32 "ml_isnan_f32"(f32v a)
+    maskv neq_i32 "ml_neq_i32"(i32v a, i32v b)
+    maskv or_mask "ml_or"(maskv a, maskv b)
+    maskv and_mask "ml_and"(maskv a, maskv b)
+    int mask_bits "ml_bits"(maskv a)
+    i32v count_mask "ml_count"(i32v n, maskv m)
+    f64v set1_f64 "ml_set1_f64"(double a)
+    f64v add_f64 "ml_add_f64"(f64v a, f64v b)
+    f64v sub_f64 "ml_sub_f64"(f64v a, f64v b)
+    f64v mul_f64 "ml_mul_f64"(f64v a, f64v b)
+    f64v div_f64 "ml_div_f64"(f64v a, f64v b)
+    f64v select_f64 "ml_select_f64"(maskv m, f64v a, f64v b)
+    f64v cvt_f64 "ml_cvt_f64"(f32v a)
+    f64v cvt_i32_f64 "ml_cvt_i32_f64"(i32v a)
+    f32v cvt_f32 "ml_cvt_f32"(f64v a)
+    f64v load_f64 "ml_load_f64"(const double* p)
+    void store_f64 "ml_store_f64"(double* p, f64v a)
+
 cdef enum:
     # Classes per block: lane k of a block adds into its own float64 partial
     # sums.  With 16 GCC vectorises the lane loop whole (8 or fewer it would
@@ -450,6 +500,178 @@ cdef inline double _row_loss_gradient(
         return NAN
     return total
 
+
+cdef inline bint _row_block(
+    const float* x,
+    const int64_t* target,
+    int32_t n_classes,
+    const double* weight,
+    int32_t weight_stride,
+    float margin,
+    int p,
+    bint with_gradient,
+    double scale,
+    const double* grad_output,
+    int32_t grad_output_stride,
+    const int32_t* row_of,
+    double* loss_out,
+    float* gradient,
+) noexcept nogil:
+    """ROWS float32 rows of fewer than LANES classes at once, one row a vector
+    lane: _row_loss_gradient's formulas, term by term in its order (each
+    lane sums its row in class order), so the same bits.
+
+    Pass 1 gathers class i of the ROWS rows (a column of the block) and adds
+    the row sums and active counts.  Pass 2 walks the block's ROWS x C scores
+    as contiguous vectors, recomputes z and writes the gradient, each
+    position's row parameters taken from the row lanes by a permutation
+    (``row_of[j]``: the row of position j); then gradient[y] of each row.
+    Returns False and writes nothing when a target is out of range (the
+    caller takes the row loop, which gives that row NaN).  ``target`` is
+    read once: the checked lanes feed every gather and store.
+    """
+    cdef:
+        int valid, i, r, nan_bits
+        i32v y = targets(target, n_classes, &valid)
+        i32v rows, count, row_index
+        f32v shift, z, zero32, active_value, inactive_value, value
+        f64v zero, total, slope, term, w, coef, twice_coef, go
+        maskv nan, kept, active
+        float gradient_y[ROWS]
+        int32_t y_lanes[ROWS]
+    if not valid:
+        return False
+    zero32 = set1_f32(0)
+    zero = set1_f64(0.0)
+    rows = iota_times(n_classes)
+    z = gather_f32(x, add_i32(rows, y))  # x[y]
+    nan = isnan_f32(z)
+    shift = sub_f32(set1_f32(margin), z)
+    w = gather_f64(weight, mul_i32(y, set1_i32(weight_stride)))
+    total = zero
+    slope = zero
+    count = set1_i32(0)
+    for i in range(n_classes):
+        # z_i = (m - x[y]) + x[i]; the term max(0, z_i) ** p for i != y
+        z = add_f32(shift, gather_f32(x + i, rows))
+        kept = neq_i32(y, set1_i32(i))
+        nan = or_mask(nan, and_mask(isnan_f32(z), kept))
+        term = cvt_f64(zero_unless_f32(kept, max0_f32(z)))
+        if p == 1:
+            if with_gradient:
+                count = count_mask(count, and_mask(gt_f32(z, zero32), kept))
+        else:
+            if with_gradient:
+                slope = add_f64(slope, term)
+            term = mul_f64(term, term)
+        total = add_f64(total, term)
+    total = select_f64(nan, set1_f64(NAN), total)
+    # 0.0 + ...: +0 for a row with no active term, even with a negative weight
+    store_f64(loss_out, add_f64(zero, div_f64(mul_f64(total, w), set1_f64(<double> n_classes))))
+    if not with_gradient:
+        return True
+    coef = mul_f64(set1_f64(scale), w)
+    twice_coef = mul_f64(set1_f64(2.0), coef)
+    go = gather_f64(grad_output, iota_times(grad_output_stride))
+    # grad_output multiplies last, as in the row loop
+    active_value = cvt_f32(mul_f64(coef, go))
+    inactive_value = cvt_f32(mul_f64(zero, go))
+    for i in range(n_classes):
+        row_index = load_i32(&row_of[i * ROWS])
+        z = add_f32(permute_f32(row_index, shift), load_f32(&x[i * ROWS]))
+        active = gt_f32(z, zero32)
+        if p == 1:
+            value = permute_f32(row_index, active_value)
+        else:
+            value = cvt_f32(mul_f64(mul_f64(permute_f64(row_index, twice_coef), cvt_f64(z)),
+                                    permute_f64(row_index, go)))
+        store_f32(&gradient[i * ROWS],
+                  select_f32(active, value, permute_f32(row_index, inactive_value)))
+    # gradient[y] = (0.0 - coef * p * sum_{i != y} max(0, z_i) ** (p - 1)) * grad_output
+    if p == 1:
+        slope = mul_f64(coef, cvt_i32_f64(count))
+    else:
+        slope = mul_f64(twice_coef, slope)
+    store_f32(gradient_y, cvt_f32(mul_f64(sub_f64(zero, slope), go)))
+    store_i32(y_lanes, y)
+    for r in range(ROWS):
+        gradient[r * n_classes + y_lanes[r]] = gradient_y[r]
+    nan_bits = mask_bits(nan)
+    if nan_bits:
+        for r in range(ROWS):
+            if (nan_bits >> r) & 1:
+                _fill_nan(&gradient[r * n_classes], n_classes)
+    return True
+
+
+cdef inline bint _use_row_blocks(Py_ssize_t n_classes, Py_ssize_t weight_stride,
+                                 Py_ssize_t grad_output_stride) noexcept nogil:
+    """Whether rows of this many classes go ROWS at a time (float32, SIMD builds)."""
+    return (ROWS >= 8 and 1 <= n_classes < LANES
+            and 0 <= weight_stride <= 1 and 0 <= grad_output_stride <= 1)
+
+
+cdef inline void _row_table(int32_t* row_of, int32_t n_classes) noexcept nogil:
+    """row_of[j] = the row of position j of a block's ROWS x C scores."""
+    cdef int32_t j
+    for j in range(n_classes * ROWS):
+        row_of[j] = j // n_classes
+
+
+cdef inline void _loss_row(
+    const floating* x,
+    Py_ssize_t n_classes,
+    Py_ssize_t y,
+    const double* weight,
+    Py_ssize_t weight_stride,
+    floating margin,
+    int p,
+    double* loss_out,
+) noexcept nogil:
+    """loss_out[0] = w[y] / C * sum_{i != y} max(0, z_i) ** p for one row."""
+    cdef double row_sum
+    if y < 0 or y >= n_classes:  # see the design note: memory safety only
+        loss_out[0] = NAN
+        return
+    if x[y] != x[y]:
+        row_sum = NAN
+    elif p == 1:
+        row_sum = _row_loss(x, n_classes, y, margin - x[y], 1)
+    else:
+        row_sum = _row_loss(x, n_classes, y, margin - x[y], 2)
+    # 0.0 + ...: +0 for a row with no active term, even with a negative weight
+    loss_out[0] = 0.0 + row_sum * weight[y * weight_stride] / n_classes
+
+
+cdef inline void _loss_gradient_row(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    Py_ssize_t y,
+    const double* weight,
+    Py_ssize_t weight_stride,
+    floating margin,
+    int p,
+    double scale,
+    double grad_output,
+    double* loss_out,
+) noexcept nogil:
+    """_loss_row, and the row's gradient (see loss_gradient)."""
+    cdef double coef, row_sum
+    if y < 0 or y >= n_classes:  # see the design note: memory safety only
+        loss_out[0] = NAN
+        _fill_nan(gradient, n_classes)
+        return
+    coef = scale * weight[y * weight_stride]
+    if p == 1:
+        row_sum = _row_loss_gradient(x, gradient, n_classes, y, margin - x[y], 1, coef,
+                                     grad_output)
+    else:
+        row_sum = _row_loss_gradient(x, gradient, n_classes, y, margin - x[y], 2, coef,
+                                     grad_output)
+    loss_out[0] = 0.0 + row_sum * weight[y * weight_stride] / n_classes
+
+
 def loss(
     const floating[:, ::1] input,
     const int64_t[::1] target,
@@ -463,22 +685,35 @@ def loss(
     cdef:
         Py_ssize_t n_samples = input.shape[0]
         Py_ssize_t n_classes = input.shape[1]
-        Py_ssize_t n, y
+        Py_ssize_t n, b, n_blocks = 0
         floating margin_in_dtype = <floating> margin
-        double row_sum
-    for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
-        y = target[n]
-        if y < 0 or y >= n_classes:  # see the design note: memory safety only
-            loss_out[n] = NAN
-        else:
-            if input[n, y] != input[n, y]:
-                row_sum = NAN
-            elif p == 1:
-                row_sum = _row_loss(&input[n, 0], n_classes, y, margin_in_dtype - input[n, y], 1)
+        bint done
+        # raw pointers: an empty dimension has no element to point at
+        const floating* x = &input[0, 0] if n_samples > 0 and n_classes > 0 else NULL
+        const double* w = &weight[0] if weight.shape[0] > 0 else NULL
+        Py_ssize_t w_stride = weight.strides[0] // 8
+    if floating is float:
+        if _use_row_blocks(n_classes, w_stride, 0):
+            n_blocks = n_samples // ROWS
+    for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
+        if floating is float:
+            if p == 1:
+                done = _row_block(x + b * ROWS * n_classes, &target[b * ROWS], <int32_t> n_classes,
+                                  w, <int32_t> (w_stride),
+                                  margin_in_dtype, 1, False, 0.0, NULL, 0, NULL,
+                                  &loss_out[b * ROWS], NULL)
             else:
-                row_sum = _row_loss(&input[n, 0], n_classes, y, margin_in_dtype - input[n, y], 2)
-            # 0.0 + ...: +0 for a row with no active term, even with a negative weight
-            loss_out[n] = 0.0 + row_sum * weight[y] / n_classes
+                done = _row_block(x + b * ROWS * n_classes, &target[b * ROWS], <int32_t> n_classes,
+                                  w, <int32_t> (w_stride),
+                                  margin_in_dtype, 2, False, 0.0, NULL, 0, NULL,
+                                  &loss_out[b * ROWS], NULL)
+            if not done:
+                for n in range(b * ROWS, b * ROWS + ROWS):
+                    _loss_row(x + n * n_classes, n_classes, target[n], w, w_stride, margin_in_dtype, p,
+                              &loss_out[n])
+    for n in prange(n_blocks * ROWS, n_samples, schedule="static", nogil=True,
+                    num_threads=n_threads):
+        _loss_row(x + n * n_classes, n_classes, target[n], w, w_stride, margin_in_dtype, p, &loss_out[n])
 
 
 def loss_gradient(
@@ -503,23 +738,41 @@ def loss_gradient(
     cdef:
         Py_ssize_t n_samples = input.shape[0]
         Py_ssize_t n_classes = input.shape[1]
-        Py_ssize_t n, y
+        Py_ssize_t n, b, n_blocks = 0
         floating margin_in_dtype = <floating> margin
-        double coef, row_sum, grad_output_n
-    for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
-        y = target[n]
-        if y < 0 or y >= n_classes:  # see the design note: memory safety only
-            loss_out[n] = NAN
-            _fill_nan(&gradient_out[n, 0], n_classes)
-        else:
-            coef = scale * weight[y]
-            grad_output_n = grad_output[n * grad_output_stride]
+        bint done
+        int32_t row_of[LANES * ROWS]
+        const floating* x = &input[0, 0] if n_samples > 0 and n_classes > 0 else NULL
+        floating* g = &gradient_out[0, 0] if n_samples > 0 and n_classes > 0 else NULL
+        const double* w = &weight[0] if weight.shape[0] > 0 else NULL
+        Py_ssize_t w_stride = weight.strides[0] // 8
+    if floating is float:
+        if _use_row_blocks(n_classes, w_stride, grad_output_stride):
+            n_blocks = n_samples // ROWS
+            _row_table(row_of, <int32_t> n_classes)
+    for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
+        if floating is float:
             if p == 1:
-                row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0], n_classes,
-                                             y, margin_in_dtype - input[n, y], 1, coef,
-                                             grad_output_n)
+                done = _row_block(x + b * ROWS * n_classes, &target[b * ROWS], <int32_t> n_classes,
+                                  w, <int32_t> (w_stride),
+                                  margin_in_dtype, 1, True, scale,
+                                  &grad_output[b * ROWS * grad_output_stride],
+                                  <int32_t> grad_output_stride, row_of,
+                                  &loss_out[b * ROWS], g + b * ROWS * n_classes)
             else:
-                row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0], n_classes,
-                                             y, margin_in_dtype - input[n, y], 2, coef,
-                                             grad_output_n)
-            loss_out[n] = 0.0 + row_sum * weight[y] / n_classes
+                done = _row_block(x + b * ROWS * n_classes, &target[b * ROWS], <int32_t> n_classes,
+                                  w, <int32_t> (w_stride),
+                                  margin_in_dtype, 2, True, scale,
+                                  &grad_output[b * ROWS * grad_output_stride],
+                                  <int32_t> grad_output_stride, row_of,
+                                  &loss_out[b * ROWS], g + b * ROWS * n_classes)
+            if not done:
+                for n in range(b * ROWS, b * ROWS + ROWS):
+                    _loss_gradient_row(x + n * n_classes, g + n * n_classes, n_classes, target[n],
+                                       w, w_stride, margin_in_dtype, p, scale,
+                                       grad_output[n * grad_output_stride], &loss_out[n])
+    for n in prange(n_blocks * ROWS, n_samples, schedule="static", nogil=True,
+                    num_threads=n_threads):
+        _loss_gradient_row(x + n * n_classes, g + n * n_classes, n_classes, target[n], w,
+                           w_stride, margin_in_dtype, p, scale, grad_output[n * grad_output_stride],
+                           &loss_out[n])
