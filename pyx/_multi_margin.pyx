@@ -107,6 +107,8 @@ cdef extern from "_row_blocks.h" nogil:
     f32v cvt_f32 "ml_cvt_f32"(f64v a)
     f64v load_f64 "ml_load_f64"(const double* p)
     void store_f64 "ml_store_f64"(double* p, f64v a)
+    void prefetch "ml_prefetch"(const void* p, int n_bytes)
+    void prefetch_write "ml_prefetch_write"(void* p, int n_bytes)
 
 cdef enum:
     # Classes per block: lane k of a block adds into its own float64 partial
@@ -526,27 +528,35 @@ cdef inline bint _row_block(
     as contiguous vectors, recomputes z and writes the gradient, each
     position's row parameters taken from the row lanes by a permutation
     (``row_of[j]``: the row of position j); then gradient[y] of each row.
-    Returns False and writes nothing when a target is out of range (the
-    caller takes the row loop, which gives that row NaN).  ``target`` is
+    Returns False and writes nothing when a target is out of range or a
+    score is not finite (the caller takes the row loop, which gives such
+    rows NaN).  ``target`` is
     read once: the checked lanes feed every gather and store.
     """
     cdef:
-        int valid, i, r, nan_bits
+        int valid, i, r
         i32v y = targets(target, n_classes, &valid)
         i32v rows, count, row_index
         f32v shift, z, zero32, active_value, inactive_value, value
         f64v zero, total, slope, term, w, coef, twice_coef, go
-        maskv nan, kept, active
+        maskv kept, active, non_finite
         float gradient_y[ROWS]
         int32_t y_lanes[ROWS]
     if not valid:
         return False
+    prefetch(x + 2 * ROWS * n_classes, ROWS * n_classes * 4)  # two blocks ahead
+    # A block with an inf or NaN score takes the row loop (which handles
+    # NaN rows); the contiguous pass also brings the block into L1.
     zero32 = set1_f32(0)
+    non_finite = isnan_f32(zero32)
+    for i in range(n_classes):
+        z = load_f32(&x[i * ROWS])
+        non_finite = or_mask(non_finite, isnan_f32(sub_f32(z, z)))
+    if mask_bits(non_finite):
+        return False
     zero = set1_f64(0.0)
     rows = iota_times(n_classes)
-    z = gather_f32(x, add_i32(rows, y))  # x[y]
-    nan = isnan_f32(z)
-    shift = sub_f32(set1_f32(margin), z)
+    shift = sub_f32(set1_f32(margin), gather_f32(x, add_i32(rows, y)))  # m - x[y]
     w = gather_f64(weight, mul_i32(y, set1_i32(weight_stride)))
     total = zero
     slope = zero
@@ -555,7 +565,6 @@ cdef inline bint _row_block(
         # z_i = (m - x[y]) + x[i]; the term max(0, z_i) ** p for i != y
         z = add_f32(shift, gather_f32(x + i, rows))
         kept = neq_i32(y, set1_i32(i))
-        nan = or_mask(nan, and_mask(isnan_f32(z), kept))
         term = cvt_f64(zero_unless_f32(kept, max0_f32(z)))
         if p == 1:
             if with_gradient:
@@ -565,11 +574,11 @@ cdef inline bint _row_block(
                 slope = add_f64(slope, term)
             term = mul_f64(term, term)
         total = add_f64(total, term)
-    total = select_f64(nan, set1_f64(NAN), total)
     # 0.0 + ...: +0 for a row with no active term, even with a negative weight
     store_f64(loss_out, add_f64(zero, div_f64(mul_f64(total, w), set1_f64(<double> n_classes))))
     if not with_gradient:
         return True
+    prefetch_write(gradient + 2 * ROWS * n_classes, ROWS * n_classes * 4)
     coef = mul_f64(set1_f64(scale), w)
     twice_coef = mul_f64(set1_f64(2.0), coef)
     go = gather_f64(grad_output, iota_times(grad_output_stride))
@@ -596,11 +605,6 @@ cdef inline bint _row_block(
     store_i32(y_lanes, y)
     for r in range(ROWS):
         gradient[r * n_classes + y_lanes[r]] = gradient_y[r]
-    nan_bits = mask_bits(nan)
-    if nan_bits:
-        for r in range(ROWS):
-            if (nan_bits >> r) & 1:
-                _fill_nan(&gradient[r * n_classes], n_classes)
     return True
 
 

@@ -326,4 +326,19 @@ static inline ml_f32 ml_permute_f32(ml_i32 idx, ml_f32 table) { (void)idx; retur
 static inline ml_f64 ml_permute_f64(ml_i32 idx, ml_f64 table) { (void)idx; return table; }
 #endif
 
+/* Ask for the cache lines of [p, p + n_bytes), to read (a later block's
+ * scores) or to write (its gradient). */
+static inline void ml_prefetch(const void *p, int n_bytes) {
+    const char *c = (const char *)p;
+    int i;
+    for (i = 0; i < n_bytes; i += 64)
+        __builtin_prefetch(c + i, 0, 3);
+}
+static inline void ml_prefetch_write(void *p, int n_bytes) {
+    char *c = (char *)p;
+    int i;
+    for (i = 0; i < n_bytes; i += 64)
+        __builtin_prefetch(c + i, 1, 3);
+}
+
 #endif
