@@ -130,6 +130,8 @@ cdef enum:
     RADIX_MIN_FLOAT64 = 128
     # Binary searches run this many at a time.
     LANES = 8
+    # Up to this many labels the searches count the active labels instead (measured).
+    COUNT_MAX_LABELS = 16
 
 # The threshold in use; tests move it to run either path on the same rows.
 cdef Py_ssize_t direct_max_labels = DIRECT_MAX_LABELS
@@ -374,11 +376,16 @@ cdef inline void _n_active_lanes(
     searches interleaved step by step so that their latencies overlap."""
     cdef:
         floating score[LANES]
-        Py_ssize_t l, half, n = n_listed
+        Py_ssize_t i, l, half, n = n_listed
     for l in range(LANES):
         score[l] = x[classes[l]]
         m[l] = 0
-    if n == 0:
+    if n <= COUNT_MAX_LABELS:
+        # few labels: count the active ones (the same m: the test is monotone
+        # in the sorted shifts), LANES classes a vector, no dependent loads
+        for i in range(n):
+            for l in range(LANES):
+                m[l] += not (shift[i] + score[l] <= 0)
         return
     while n > 1:
         half = n >> 1
