@@ -1,126 +1,34 @@
 """Kernels of the multi-class margin loss (PyTorch's ``MultiMarginLoss``).
 
-For one sample with scores ``x`` (``n_classes`` of them), target class ``y``,
-margin ``m``, class weight ``w`` and power ``p`` in {1, 2}::
+For one sample with scores ``x`` (``n_classes`` = C of them), target class
+``y``, margin ``m``, class weight ``w`` and power ``p`` in {1, 2}::
 
     z_i     = (m - x[y]) + x[i]                      rounded in the input dtype
     loss    = w[y] / C * sum_{i != y, z_i > 0} z_i ** p
     dloss_i = w[y] / C * p * z_i ** (p - 1)           i != y and z_i > 0, else 0
     dloss_y = -sum_{i != y} dloss_i
 
-The semantics are PyTorch's (see ``pytorch-semantics.md`` section 1.1 and 2.1):
-the weight multiplies after the power, the test ``z_i > 0`` is strict and the
-row is divided by C, not C - 1.
-
-Design
-------
-- ``z_i`` is computed in the input dtype exactly as PyTorch does, so the same
-  terms are active and the gradient has the same pattern of zeros; everything
-  after that (the row sum, the weight, the division by C, the gradient
-  coefficients) is kept in float64 and converted to the input dtype once, on
-  output.  PyTorch keeps the float32 row sum in float32 and builds ``dloss_y``
-  by repeated float32 subtraction, so our float32 results are closer to the
-  exact values (in float64 both are float64 sums, in different orders).
-- A term whose ``z_i`` is NaN makes the row's loss NaN (``not z <= 0`` lets
-  NaN through), and a NaN row gets a NaN gradient row; PyTorch drops NaN terms
-  silently.
-- Per-sample losses go to ``loss_out`` (float64, one per sample) inside the
-  parallel loop; the Python layer reduces them afterwards in a fixed order,
-  so results are bitwise the same for any number of threads.
-- No argument is checked here: the Python layer (``marginloss._validation``)
-  guarantees shapes, ``0 <= target < n_classes``, finite weights and a margin
-  representable in the input dtype.  The one exception is memory safety: each
-  target is read once into a local and bounds-checked, because a caller's
-  thread may change the target array between validation and the kernel (the
-  kernels read it in place).  Such a row gets a NaN loss and gradient; a
-  validated target never trips the check.
-- Speed: each row is one pass that reads ``x`` once and writes the gradient
-  once.  A row of C >= LANES classes is cut into blocks of LANES; lane ``k``
-  of every block adds into its own float64 partial sums (loss, and the active
-  count or ``sum z_i``), so GCC vectorises the block loop (packed adds,
-  compares, selects and float32 -> float64 converts) without reordering any
-  floating-point sum; the lanes are added by a fixed pairwise tree at the end
-  of the row.  The block holding ``y`` and a last block that overlaps the
-  previous one (ending at class C-1) run the same arithmetic with a lane
-  mask.  ``-fno-trapping-math`` (see setup.py) lets GCC if-convert the
-  selects; ``p`` and the mask switch are constants in each inlined copy.
-  Rows of fewer than LANES classes take a branch-free scalar loop (for
-  float32 with table lookups in place of selects, which GCC compiles as
-  branches; float64 gets maxsd from the plain form).
-- The active count (p=1) and ``sum z_i`` (p=2) give ``dloss_y`` with one
-  rounding instead of a chain of additions.
-- Results do not depend on the number of threads or the schedule: each row's
-  arithmetic is fixed, and the Python layer reduces ``loss_out`` in order.
+computed as ``coef = scale * w[y]`` (``scale`` = 1/C, or 1/(N C) for the
+mean), ``gradient_i = (coef * p * z_i ** (p-1)) * grad_output``, and
+``gradient_y = (0 - coef * p * sum_{i != y} max(0, z_i) ** (p-1)) *
+grad_output``.  Everything after ``z_i`` is float64, rounded to the input
+dtype once.  A NaN term or ``x[y]`` makes the row's loss and gradient NaN.
+The layouts (class blocks, row blocks) and the order of every sum are in
+docs/design.md, "Kernels"; each keeps the bits of the others.
 """
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport NAN
 from libc.stdint cimport int32_t, int64_t
 
-cdef extern from "_row_blocks.h" nogil:
-    # Vectors of ROWS rows, one row a lane (see the header).
-    enum:
-        ROWS "ML_ROWS"
-    ctypedef struct f32v "ml_f32":
-        pass
-    ctypedef struct f64v "ml_f64":
-        pass
-    ctypedef struct i32v "ml_i32":
-        pass
-    ctypedef struct maskv "ml_mask":
-        pass
-    i32v targets "ml_targets"(const int64_t* t, int64_t n_classes, int* valid)
-    i32v iota_times "ml_iota_times"(int32_t c)
-    i32v set1_i32 "ml_set1_i32"(int32_t a)
-    i32v add_i32 "ml_add_i32"(i32v a, i32v b)
-    i32v mul_i32 "ml_mul_i32"(i32v a, i32v b)
-    i32v load_i32 "ml_load_i32"(const int32_t* p)
-    void store_i32 "ml_store_i32"(int32_t* p, i32v a)
-    f32v gather_f32 "ml_gather_f32"(const float* base, i32v idx)
-    f64v gather_f64 "ml_gather_f64"(const double* base, i32v idx)
-    f32v set1_f32 "ml_set1_f32"(float a)
-    f32v add_f32 "ml_add_f32"(f32v a, f32v b)
-    f32v sub_f32 "ml_sub_f32"(f32v a, f32v b)
-    f32v max0_f32 "ml_max0_f32"(f32v z)
-    f32v load_f32 "ml_load_f32"(const float* p)
-    f32v permute_f32 "ml_permute_f32"(i32v idx, f32v table)
-    f64v permute_f64 "ml_permute_f64"(i32v idx, f64v table)
-    f32v select_f32 "ml_select_f32"(maskv m, f32v a, f32v b)
-    f32v zero_unless_f32 "ml_zero_unless_f32"(maskv m, f32v a)
-    void store_f32 "ml_store_f32"(float* p, f32v a)
-    maskv gt_f32 "ml_gt_f32"(f32v a, f32v b)
-    maskv isnan_f32 "ml_isnan_f32"(f32v a)
-    maskv neq_i32 "ml_neq_i32"(i32v a, i32v b)
-    maskv or_mask "ml_or"(maskv a, maskv b)
-    maskv and_mask "ml_and"(maskv a, maskv b)
-    int mask_bits "ml_bits"(maskv a)
-    i32v count_mask "ml_count"(i32v n, maskv m)
-    f64v set1_f64 "ml_set1_f64"(double a)
-    f64v add_f64 "ml_add_f64"(f64v a, f64v b)
-    f64v sub_f64 "ml_sub_f64"(f64v a, f64v b)
-    f64v mul_f64 "ml_mul_f64"(f64v a, f64v b)
-    f64v div_f64 "ml_div_f64"(f64v a, f64v b)
-    f64v select_f64 "ml_select_f64"(maskv m, f64v a, f64v b)
-    f64v cvt_f64 "ml_cvt_f64"(f32v a)
-    f64v cvt_i32_f64 "ml_cvt_i32_f64"(i32v a)
-    f32v cvt_f32 "ml_cvt_f32"(f64v a)
-    f64v load_f64 "ml_load_f64"(const double* p)
-    void store_f64 "ml_store_f64"(double* p, f64v a)
-    void prefetch "ml_prefetch"(const void* p, int n_bytes)
-    void prefetch_write "ml_prefetch_write"(void* p, int n_bytes)
+include "_rows.pxi"
+include "_row_blocks.pxi"
 
 cdef enum:
     # Classes per block: lane k of a block adds into its own float64 partial
     # sums.  With 16 GCC vectorises the lane loop whole (8 or fewer it would
     # unroll first and then leave scalar).
     LANES = 16
-
-
-cdef inline void _fill_nan(floating* row, Py_ssize_t n_classes) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n_classes):
-        row[i] = NAN
 
 
 cdef inline double _sum_lanes(double* lanes) noexcept nogil:
@@ -140,41 +48,7 @@ cdef inline int _lane_of(Py_ssize_t y, Py_ssize_t base) noexcept nogil:
     return -1
 
 
-cdef inline void _block_loss(
-    const floating* x,
-    int y_lane,
-    int first,
-    int stop,
-    floating shift,
-    int p,
-    bint masked,
-    double* lane_loss,
-) noexcept nogil:
-    """lane_loss[k] += max(0, z_k) ** p for the kept lanes of one block.
-
-    z_k = shift + x[k] in the input dtype; a lane is kept when first <= k <
-    stop and k != y_lane (every lane when ``masked`` is false, a constant in
-    each inlined copy).  ``0 if 0 > z else z`` keeps a NaN z.  Branch-free:
-    every lane computes, the mask selects.
-    """
-    cdef:
-        int k, keep
-        floating z, zp, zero = 0
-    for k in range(LANES):
-        z = shift + x[k]
-        zp = zero if zero > z else z
-        if masked:
-            keep = (k != y_lane) & (k >= first) & (k < stop)
-        else:
-            keep = 1
-        zp = zp if keep else zero
-        if p == 1:
-            lane_loss[k] += <double> zp
-        else:
-            lane_loss[k] += <double> zp * zp
-
-
-cdef inline void _block_loss_gradient(
+cdef inline void _block(
     const floating* x,
     floating* gradient,
     int y_lane,
@@ -183,6 +57,7 @@ cdef inline void _block_loss_gradient(
     floating shift,
     int p,
     bint masked,
+    bint with_gradient,
     floating active_value,
     floating inactive_value,
     double twice_coef,
@@ -191,13 +66,17 @@ cdef inline void _block_loss_gradient(
     double* lane_slope,
     int32_t* lane_count,
 ) noexcept nogil:
-    """_block_loss, and the gradient of every lane of the block:
+    """lane_loss[k] += max(0, z_k) ** p for the kept lanes of one block of LANES classes.
 
-    gradient[k] = (coef * p * z_k ** (p-1) if z_k > 0 else 0) * grad_output,
-    with active_value = coef * grad_output and inactive_value = 0 * grad_output.
-    lane_slope[k] adds the kept lane's active count (p=1) or max(0, z_k) (p=2).
-    Lanes outside [first, stop) get the same gradient value they had from the
-    block that kept them; the caller overwrites lane y_lane.
+    z_k = shift + x[k] in the input dtype; a lane is kept when first <= k <
+    stop and k != y_lane (every lane when ``masked`` is false).  ``0 if 0 > z
+    else z`` keeps a NaN z.  Branch-free: every lane computes, the mask
+    selects.  With the gradient, gradient[k] = (coef * p * z_k ** (p-1) if
+    z_k > 0 else 0) * grad_output (active_value = coef * grad_output,
+    inactive_value = 0 * grad_output), and the kept lanes' active counts
+    (p=1: lane_count for float32, lane_slope for float64) or max(0, z_k)
+    (p=2: lane_slope) add up; lanes outside [first, stop) get the value the
+    block that kept them wrote, the caller overwrites lane y_lane.
     """
     cdef:
         int k, keep, active
@@ -211,69 +90,49 @@ cdef inline void _block_loss_gradient(
             keep = (k != y_lane) & (k >= first) & (k < stop)
         else:
             keep = 1
-        if p == 1:
-            if masked:
-                zp = zp if keep else zero
-            lane_loss[k] += <double> zp
-            # The active count in int32 lanes for float32.  For float64 GCC
-            # vectorises the loop only with the flag held as a double.
-            if floating is float:
-                gradient[k] = active_value if active else inactive_value
-                lane_count[k] += active & keep
+        if with_gradient:
+            if p == 1:
+                # the active count in int32 lanes for float32; for float64 GCC
+                # vectorises the loop only with the flag held as a double
+                if floating is float:
+                    gradient[k] = active_value if active else inactive_value
+                    lane_count[k] += active & keep
+                else:
+                    counted = z > zero
+                    gradient[k] = active_value if counted else inactive_value
+                    if masked:
+                        counted = (z > zero) & keep
+                    lane_slope[k] += counted
             else:
-                counted = z > zero
-                gradient[k] = active_value if counted else inactive_value
-                if masked:
-                    counted = (z > zero) & keep
-                lane_slope[k] += counted
-        else:
-            gradient[k] = (<floating> ((twice_coef * zp) * grad_output)
-                           if active else inactive_value)
-            zp = zp if keep else zero
-            lane_loss[k] += <double> zp * zp
-            lane_slope[k] += <double> zp
-
-
-cdef inline double _span_loss(
-    const floating* x,
-    Py_ssize_t start,
-    Py_ssize_t stop,
-    floating shift,
-    int p,
-) noexcept nogil:
-    """sum over start <= i < stop of max(0, z_i) ** p, z_i = shift + x[i]; NaN-propagating.
-
-    The float64 loop for rows of fewer than LANES classes (GCC compiles the
-    float64 max as maxsd, branch-free)."""
-    cdef:
-        Py_ssize_t i
-        floating z
-        double total = 0.0
-    for i in range(start, stop):
-        z = shift + x[i]
-        # max(0, z) keeping NaN, written as x86's maxss/maxsd compute it
-        z = 0 if 0 > z else z
+                gradient[k] = (<floating> ((twice_coef * zp) * grad_output)
+                               if active else inactive_value)
+        zp = zp if keep else zero
         if p == 1:
-            total += z
+            lane_loss[k] += <double> zp
         else:
-            total += <double> z * z
-    return total
+            lane_loss[k] += <double> zp * zp
+            if with_gradient:
+                lane_slope[k] += <double> zp
 
 
-cdef inline double _span_loss_gradient(
+cdef inline double _span(
     const floating* x,
     floating* gradient,
     Py_ssize_t start,
     Py_ssize_t stop,
     floating shift,
     int p,
+    bint with_gradient,
     double coef,
     double grad_output,
     double* gradient_sum,
 ) noexcept nogil:
-    """Loss of the span as _span_loss.  Writes
-    gradient[i] = (coef * p * z_i ** (p-1) if z_i > 0 else 0) * grad_output
-    for start <= i < stop and adds the unscaled terms to gradient_sum[0]."""
+    """sum over start <= i < stop of max(0, z_i) ** p, z_i = shift + x[i]; NaN-propagating.
+
+    The float64 loop for rows of fewer than LANES classes (GCC compiles the
+    max as maxsd, branch-free).  With the gradient, gradient[i] = (coef * p *
+    z_i ** (p-1) if z_i > 0 else 0) * grad_output, and gradient_sum[0] adds
+    the unscaled terms one by one."""
     cdef:
         Py_ssize_t i
         floating z
@@ -284,71 +143,46 @@ cdef inline double _span_loss_gradient(
     for i in range(start, stop):
         z = shift + x[i]
         active = z > 0
-        z = 0 if 0 > z else z  # as in _span_loss; a NaN z makes the row NaN
+        # max(0, z) keeping NaN, written as x86's maxss/maxsd compute it
+        z = 0 if 0 > z else z
         if p == 1:
             total += z
-            dloss = coef if active else 0.0
         else:
             total += <double> z * z
-            dloss = 2.0 * coef * z if active else 0.0
-        # grad_output multiplies last, as in PyTorch: an inactive term gives
-        # 0 * grad_output (a signed zero, or NaN for an infinite grad_output).
-        gradient[i] = <floating> (dloss * grad_output)
-        dsum += dloss
-    gradient_sum[0] += dsum
+        if with_gradient:
+            if p == 1:
+                dloss = coef if active else 0.0
+            else:
+                dloss = 2.0 * coef * z if active else 0.0
+            # grad_output multiplies last: an inactive term gives 0 * grad_output
+            gradient[i] = <floating> (dloss * grad_output)
+            dsum += dloss
+    if with_gradient:
+        gradient_sum[0] += dsum
     return total
 
 
-cdef inline double _short_row_loss(
-    const floating* x,
-    Py_ssize_t n_classes,
-    Py_ssize_t y,
-    floating shift,
-    int p,
-) noexcept nogil:
-    """_row_loss for a float32 row of fewer than LANES classes: one scalar loop.
-
-    Branch-free (random scores make ``z > 0`` unpredictable): max(0, z) is
-    read from a two-entry table indexed by the test, and a NaN z is tracked
-    by a flag instead of riding through the sum.
-    """
-    cdef:
-        Py_ssize_t i
-        int active
-        bint seen_nan = False
-        floating z
-        floating choice[2]
-        double total = 0.0
-    choice[0] = 0
-    for i in range(n_classes):
-        z = shift + x[i]
-        seen_nan |= (z != z) & (i != y)
-        choice[1] = z
-        active = (z > 0) & (i != y)
-        if p == 1:
-            total += <double> choice[active]
-        else:
-            total += <double> choice[active] * choice[active]
-    return NAN if seen_nan else total
-
-
-cdef inline double _short_row_loss_gradient(
+cdef inline double _short_row(
     const floating* x,
     floating* gradient,
     Py_ssize_t n_classes,
     Py_ssize_t y,
     floating shift,
     int p,
+    bint with_gradient,
     double coef,
     floating active_value,
     floating inactive_value,
     double grad_output,
     double* gradient_sum,
 ) noexcept nogil:
-    """_short_row_loss, and gradient[i] for i != y as the blocks write it;
-    gradient_sum[0] gets sum_{i != y} coef * p * max(0, z_i) ** (p-1) over
-    the active terms (the caller writes gradient[y]).  Branch-free as
-    _short_row_loss: every select is a two-entry table lookup."""
+    """The row sum of a float32 row of fewer than LANES classes: one scalar loop.
+
+    Branch-free (random scores make ``z > 0`` unpredictable): each select is
+    a two-entry table lookup, and a NaN z is tracked by a flag instead of
+    riding through the sum.  With the gradient, gradient[i] for every i as
+    _block writes it, and gradient_sum[0] = coef * p * sum_{i != y} max(0,
+    z_i) ** (p-1) (the caller writes gradient[y])."""
     cdef:
         Py_ssize_t i
         int active
@@ -365,9 +199,10 @@ cdef inline double _short_row_loss_gradient(
         seen_nan |= (z != z) & (i != y)
         term[1] = z
         active = z > 0
-        if p == 2:
-            value[1] = <floating> ((2.0 * coef * z) * grad_output)
-        gradient[i] = value[active]
+        if with_gradient:
+            if p == 2:
+                value[1] = <floating> ((2.0 * coef * z) * grad_output)
+            gradient[i] = value[active]
         active = active & (i != y)
         if p == 1:
             total += <double> term[active]
@@ -375,62 +210,31 @@ cdef inline double _short_row_loss_gradient(
         else:
             total += <double> term[active] * term[active]
             slope += <double> term[active]
-    if p == 1:
-        gradient_sum[0] = coef * slope
-    else:
-        gradient_sum[0] = 2.0 * coef * slope
+    if with_gradient:
+        if p == 1:
+            gradient_sum[0] = coef * slope
+        else:
+            gradient_sum[0] = 2.0 * coef * slope
     return NAN if seen_nan else total
 
 
-cdef inline double _row_loss(
-    const floating* x,
-    Py_ssize_t n_classes,
-    Py_ssize_t y,
-    floating shift,
-    int p,
-) noexcept nogil:
-    """sum_{i != y} max(0, z_i) ** p with z_i = shift + x[i]; NaN-propagating.
-
-    Full blocks of LANES classes, then one block ending at the last class that
-    keeps only the classes not yet seen; a row shorter than LANES takes the
-    scalar loop.
-    """
-    cdef:
-        Py_ssize_t base = 0, i
-        int k
-        double lane_loss[LANES]
-    if n_classes < LANES:
-        if floating is double:
-            return (_span_loss(x, 0, y, shift, p)
-                    + _span_loss(x, y + 1, n_classes, shift, p))
-        else:
-            return _short_row_loss(x, n_classes, y, shift, p)
-    for k in range(LANES):
-        lane_loss[k] = 0.0
-    while base + LANES <= n_classes:
-        if y >= base and y < base + LANES:
-            _block_loss(x + base, <int> (y - base), 0, LANES, shift, p, True, lane_loss)
-        else:
-            _block_loss(x + base, -1, 0, LANES, shift, p, False, lane_loss)
-        base += LANES
-    if base < n_classes:
-        i = n_classes - LANES
-        _block_loss(x + i, _lane_of(y, i), <int> (base - i), LANES, shift, p, True,
-                    lane_loss)
-    return _sum_lanes(lane_loss)
-
-
-cdef inline double _row_loss_gradient(
+cdef inline double _row(
     const floating* x,
     floating* gradient,
     Py_ssize_t n_classes,
     Py_ssize_t y,
     floating shift,
     int p,
+    bint with_gradient,
     double coef,
     double grad_output,
 ) noexcept nogil:
-    """Row loss as _row_loss; writes the row's gradient times grad_output:
+    """sum_{i != y} max(0, z_i) ** p with z_i = shift + x[i]; NaN if a term or x[y] is.
+
+    Full blocks of LANES classes, then one block ending at the last class that
+    keeps only the classes not yet seen; a row shorter than LANES takes the
+    scalar loop.  With the gradient, writes the row's gradient times
+    grad_output (NaN for a NaN row):
 
     gradient[i] = (coef * p * z_i ** (p-1) if z_i > 0 else 0) * grad_output, i != y
     gradient[y] = (0 - sum_{i != y} coef * p * z_i ** (p-1)) * grad_output
@@ -438,8 +242,8 @@ cdef inline double _row_loss_gradient(
     cdef:
         Py_ssize_t base = 0, i
         int k
-        # grad_output multiplies last, as in PyTorch: an inactive term gives
-        # 0 * grad_output (a signed zero, or NaN for an infinite grad_output).
+        # grad_output multiplies last: an inactive term gives 0 * grad_output
+        # (a signed zero, or NaN for an infinite grad_output)
         floating active_value = <floating> (coef * grad_output)
         floating inactive_value = <floating> (0.0 * grad_output)
         double twice_coef = 2.0 * coef
@@ -447,60 +251,81 @@ cdef inline double _row_loss_gradient(
         double lane_slope[LANES]
         int32_t lane_count[LANES]
         int64_t count
-        double total, slope = 0.0, gradient_sum
+        double total, slope = 0.0, gradient_sum = 0.0
     if n_classes < LANES:
         if floating is double:
-            gradient_sum = 0.0
-            total = (_span_loss_gradient(x, gradient, 0, y, shift, p, coef, grad_output,
-                                         &gradient_sum)
-                     + _span_loss_gradient(x, gradient, y + 1, n_classes, shift, p, coef,
-                                           grad_output, &gradient_sum))
+            total = (_span(x, gradient, 0, y, shift, p, with_gradient, coef, grad_output,
+                           &gradient_sum)
+                     + _span(x, gradient, y + 1, n_classes, shift, p, with_gradient, coef,
+                             grad_output, &gradient_sum))
         else:
-            total = _short_row_loss_gradient(x, gradient, n_classes, y, shift, p, coef,
-                                             active_value, inactive_value, grad_output,
-                                             &gradient_sum)
+            total = _short_row(x, gradient, n_classes, y, shift, p, with_gradient, coef,
+                               active_value, inactive_value, grad_output, &gradient_sum)
     else:
         for k in range(LANES):
             lane_loss[k] = 0.0
-            lane_slope[k] = 0.0
-            lane_count[k] = 0
+            if with_gradient:
+                lane_slope[k] = 0.0
+                lane_count[k] = 0
         while base + LANES <= n_classes:
             if y >= base and y < base + LANES:
-                _block_loss_gradient(x + base, gradient + base, <int> (y - base), 0, LANES,
-                                     shift, p, True, active_value, inactive_value,
-                                     twice_coef, grad_output, lane_loss, lane_slope,
-                                     lane_count)
+                _block(x + base, gradient + base, <int> (y - base), 0, LANES, shift, p, True,
+                       with_gradient, active_value, inactive_value, twice_coef, grad_output,
+                       lane_loss, lane_slope, lane_count)
             else:
-                _block_loss_gradient(x + base, gradient + base, -1, 0, LANES,
-                                     shift, p, False, active_value, inactive_value,
-                                     twice_coef, grad_output, lane_loss, lane_slope,
-                                     lane_count)
+                _block(x + base, gradient + base, -1, 0, LANES, shift, p, False,
+                       with_gradient, active_value, inactive_value, twice_coef, grad_output,
+                       lane_loss, lane_slope, lane_count)
             base += LANES
         if base < n_classes:
             i = n_classes - LANES
-            _block_loss_gradient(x + i, gradient + i, _lane_of(y, i), <int> (base - i),
-                                 LANES, shift, p, True, active_value, inactive_value,
-                                 twice_coef, grad_output, lane_loss, lane_slope, lane_count)
+            _block(x + i, gradient + i, _lane_of(y, i), <int> (base - i), LANES, shift, p,
+                   True, with_gradient, active_value, inactive_value, twice_coef,
+                   grad_output, lane_loss, lane_slope, lane_count)
         total = _sum_lanes(lane_loss)
-        if p == 1 and floating is float:
-            # an exact integer sum, converted once (16 conversions and a chain
-            # of float64 additions cost about 60 cycles a row)
-            count = 0
-            for k in range(LANES):
-                count += lane_count[k]
-            slope = <double> count
-        else:
-            slope = _sum_lanes(lane_slope)
-        if p == 1:
-            gradient_sum = coef * slope
-        else:
-            gradient_sum = twice_coef * slope
-    # 0.0 - sum, not -sum: +0 when no term is active, as PyTorch's 0 - ... - 0.
-    gradient[y] = <floating> ((0.0 - gradient_sum) * grad_output)
+        if with_gradient:
+            if p == 1 and floating is float:
+                # an exact integer sum, converted once (16 conversions and a
+                # chain of float64 additions cost about 60 cycles a row)
+                count = 0
+                for k in range(LANES):
+                    count += lane_count[k]
+                slope = <double> count
+            else:
+                slope = _sum_lanes(lane_slope)
+            if p == 1:
+                gradient_sum = coef * slope
+            else:
+                gradient_sum = twice_coef * slope
     if total != total or x[y] != x[y]:
-        _fill_nan(gradient, n_classes)
+        if with_gradient:
+            _fill_nan(gradient, n_classes)
         return NAN
+    if with_gradient:
+        # 0.0 - sum, not -sum: +0 when no term is active, as PyTorch's 0 - ... - 0
+        gradient[y] = <floating> ((0.0 - gradient_sum) * grad_output)
     return total
+
+
+cdef inline void _sample(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    Py_ssize_t y,
+    const double* weight,
+    Py_ssize_t weight_stride,
+    floating margin,
+    int p,
+    bint with_gradient,
+    double scale,
+    double grad_output,
+    double* loss_out,
+) noexcept nogil:
+    """loss_out[0] = w[y] / C * _row(...), and with the gradient the row's gradient."""
+    cdef double w = weight[y * weight_stride]
+    # 0.0 + ...: +0 for a row with no active term, even with a negative weight
+    loss_out[0] = 0.0 + _row(x, gradient, n_classes, y, margin - x[y], p, with_gradient,
+                             scale * w, grad_output) * w / n_classes
 
 
 cdef inline bint _row_block(
@@ -520,8 +345,8 @@ cdef inline bint _row_block(
     float* gradient,
 ) noexcept nogil:
     """ROWS float32 rows of fewer than LANES classes at once, one row a vector
-    lane: _row_loss_gradient's formulas, term by term in its order (each
-    lane sums its row in class order), so the same bits.
+    lane: _row's formulas, term by term in its order (each lane sums its row
+    in class order, as _short_row), so the same bits.
 
     Pass 1 gathers class i of the ROWS rows (a column of the block) and adds
     the row sums and active counts.  Pass 2 walks the block's ROWS x C scores
@@ -608,13 +433,6 @@ cdef inline bint _row_block(
     return True
 
 
-cdef inline bint _use_row_blocks(Py_ssize_t n_classes, Py_ssize_t weight_stride,
-                                 Py_ssize_t grad_output_stride) noexcept nogil:
-    """Whether rows of this many classes go ROWS at a time (float32, SIMD builds)."""
-    return (ROWS >= 8 and 1 <= n_classes < LANES
-            and 0 <= weight_stride <= 1 and 0 <= grad_output_stride <= 1)
-
-
 cdef inline void _row_table(int32_t* row_of, int32_t n_classes) noexcept nogil:
     """row_of[j] = the row of position j of a block's ROWS x C scores."""
     cdef int32_t j
@@ -622,161 +440,60 @@ cdef inline void _row_table(int32_t* row_of, int32_t n_classes) noexcept nogil:
         row_of[j] = j // n_classes
 
 
-cdef inline void _loss_row(
-    const floating* x,
-    Py_ssize_t n_classes,
-    Py_ssize_t y,
-    const double* weight,
-    Py_ssize_t weight_stride,
-    floating margin,
-    int p,
-    double* loss_out,
-) noexcept nogil:
-    """loss_out[0] = w[y] / C * sum_{i != y} max(0, z_i) ** p for one row."""
-    cdef double row_sum
-    if y < 0 or y >= n_classes:  # see the design note: memory safety only
-        loss_out[0] = NAN
-        return
-    if x[y] != x[y]:
-        row_sum = NAN
-    elif p == 1:
-        row_sum = _row_loss(x, n_classes, y, margin - x[y], 1)
-    else:
-        row_sum = _row_loss(x, n_classes, y, margin - x[y], 2)
-    # 0.0 + ...: +0 for a row with no active term, even with a negative weight
-    loss_out[0] = 0.0 + row_sum * weight[y * weight_stride] / n_classes
-
-
-cdef inline void _loss_gradient_row(
+cdef Py_ssize_t _blocks(
     const floating* x,
     floating* gradient,
+    const int64_t* target,
+    Py_ssize_t n_samples,
     Py_ssize_t n_classes,
-    Py_ssize_t y,
     const double* weight,
     Py_ssize_t weight_stride,
     floating margin,
     int p,
+    bint with_gradient,
     double scale,
-    double grad_output,
-    double* loss_out,
-) noexcept nogil:
-    """_loss_row, and the row's gradient (see loss_gradient)."""
-    cdef double coef, row_sum
-    if y < 0 or y >= n_classes:  # see the design note: memory safety only
-        loss_out[0] = NAN
-        _fill_nan(gradient, n_classes)
-        return
-    coef = scale * weight[y * weight_stride]
-    if p == 1:
-        row_sum = _row_loss_gradient(x, gradient, n_classes, y, margin - x[y], 1, coef,
-                                     grad_output)
-    else:
-        row_sum = _row_loss_gradient(x, gradient, n_classes, y, margin - x[y], 2, coef,
-                                     grad_output)
-    loss_out[0] = 0.0 + row_sum * weight[y * weight_stride] / n_classes
-
-
-def loss(
-    const floating[:, ::1] input,
-    const int64_t[::1] target,
-    const double[:] weight,  # strided: ones are a stride-0 view
-    double margin,
-    int p,
-    double[::1] loss_out,
-    int n_threads,
-):
-    """Per-sample loss: loss_out[n] = w[y_n] / C * sum_{i != y_n} max(0, z_ni) ** p."""
-    cdef:
-        Py_ssize_t n_samples = input.shape[0]
-        Py_ssize_t n_classes = input.shape[1]
-        Py_ssize_t n, b, n_blocks = 0
-        floating margin_in_dtype = <floating> margin
-        bint done
-        # raw pointers: an empty dimension has no element to point at
-        const floating* x = &input[0, 0] if n_samples > 0 and n_classes > 0 else NULL
-        const double* w = &weight[0] if weight.shape[0] > 0 else NULL
-        Py_ssize_t w_stride = weight.strides[0] // 8
-    if floating is float:
-        if _use_row_blocks(n_classes, w_stride, 0):
-            n_blocks = n_samples // ROWS
-    for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
-        if floating is float:
-            if p == 1:
-                done = _row_block(x + b * ROWS * n_classes, &target[b * ROWS], <int32_t> n_classes,
-                                  w, <int32_t> (w_stride),
-                                  margin_in_dtype, 1, False, 0.0, NULL, 0, NULL,
-                                  &loss_out[b * ROWS], NULL)
-            else:
-                done = _row_block(x + b * ROWS * n_classes, &target[b * ROWS], <int32_t> n_classes,
-                                  w, <int32_t> (w_stride),
-                                  margin_in_dtype, 2, False, 0.0, NULL, 0, NULL,
-                                  &loss_out[b * ROWS], NULL)
-            if not done:
-                for n in range(b * ROWS, b * ROWS + ROWS):
-                    _loss_row(x + n * n_classes, n_classes, target[n], w, w_stride, margin_in_dtype, p,
-                              &loss_out[n])
-    for n in prange(n_blocks * ROWS, n_samples, schedule="static", nogil=True,
-                    num_threads=n_threads):
-        _loss_row(x + n * n_classes, n_classes, target[n], w, w_stride, margin_in_dtype, p, &loss_out[n])
-
-
-def loss_gradient(
-    const floating[:, ::1] input,
-    const int64_t[::1] target,
-    const double[:] weight,  # strided: ones are a stride-0 view
-    double margin,
-    int p,
-    double scale,
-    const double[::1] grad_output,
+    const double* grad_output,
     Py_ssize_t grad_output_stride,
-    double[::1] loss_out,
-    floating[:, ::1] gradient_out,
+    double* loss_out,
     int n_threads,
-):
-    """Per-sample loss (as ``loss``) and its gradient in one pass over ``input``.
-
-    gradient_out[n] = (d row_sum_n / dx_n * scale * w[y_n]) * grad_output[n * stride],
-    with ``scale`` = 1/C (or 1/(N*C) for the mean) and ``stride`` 0 for a scalar
-    ``grad_output``.
-    """
+) noexcept nogil:
+    """The whole blocks of ROWS rows (float32, fewer than LANES classes, a
+    build with row blocks); return how many rows they hold (0 otherwise)."""
     cdef:
-        Py_ssize_t n_samples = input.shape[0]
-        Py_ssize_t n_classes = input.shape[1]
-        Py_ssize_t n, b, n_blocks = 0
-        floating margin_in_dtype = <floating> margin
+        Py_ssize_t b, n, n_blocks
+        Py_ssize_t rows = ROWS
         bint done
         int32_t row_of[LANES * ROWS]
-        const floating* x = &input[0, 0] if n_samples > 0 and n_classes > 0 else NULL
-        floating* g = &gradient_out[0, 0] if n_samples > 0 and n_classes > 0 else NULL
-        const double* w = &weight[0] if weight.shape[0] > 0 else NULL
-        Py_ssize_t w_stride = weight.strides[0] // 8
-    if floating is float:
-        if _use_row_blocks(n_classes, w_stride, grad_output_stride):
-            n_blocks = n_samples // ROWS
-            _row_table(row_of, <int32_t> n_classes)
-    for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
-        if floating is float:
+    if floating is double:
+        return 0
+    else:
+        if not (ROWS >= 8 and 1 <= n_classes < LANES
+                and 0 <= weight_stride <= 1 and 0 <= grad_output_stride <= 1):
+            return 0
+        n_blocks = n_samples // rows
+        _row_table(row_of, <int32_t> n_classes)
+        for b in prange(n_blocks, schedule="static", num_threads=n_threads):
             if p == 1:
-                done = _row_block(x + b * ROWS * n_classes, &target[b * ROWS], <int32_t> n_classes,
-                                  w, <int32_t> (w_stride),
-                                  margin_in_dtype, 1, True, scale,
-                                  &grad_output[b * ROWS * grad_output_stride],
-                                  <int32_t> grad_output_stride, row_of,
-                                  &loss_out[b * ROWS], g + b * ROWS * n_classes)
+                done = _row_block(x + b * rows * n_classes, &target[b * rows],
+                                  <int32_t> n_classes, weight, <int32_t> weight_stride, margin,
+                                  1, with_gradient, scale,
+                                  grad_output + b * rows * grad_output_stride,
+                                  <int32_t> grad_output_stride, row_of, &loss_out[b * rows],
+                                  gradient + b * rows * n_classes)
             else:
-                done = _row_block(x + b * ROWS * n_classes, &target[b * ROWS], <int32_t> n_classes,
-                                  w, <int32_t> (w_stride),
-                                  margin_in_dtype, 2, True, scale,
-                                  &grad_output[b * ROWS * grad_output_stride],
-                                  <int32_t> grad_output_stride, row_of,
-                                  &loss_out[b * ROWS], g + b * ROWS * n_classes)
+                done = _row_block(x + b * rows * n_classes, &target[b * rows],
+                                  <int32_t> n_classes, weight, <int32_t> weight_stride, margin,
+                                  2, with_gradient, scale,
+                                  grad_output + b * rows * grad_output_stride,
+                                  <int32_t> grad_output_stride, row_of, &loss_out[b * rows],
+                                  gradient + b * rows * n_classes)
             if not done:
-                for n in range(b * ROWS, b * ROWS + ROWS):
-                    _loss_gradient_row(x + n * n_classes, g + n * n_classes, n_classes, target[n],
-                                       w, w_stride, margin_in_dtype, p, scale,
-                                       grad_output[n * grad_output_stride], &loss_out[n])
-    for n in prange(n_blocks * ROWS, n_samples, schedule="static", nogil=True,
-                    num_threads=n_threads):
-        _loss_gradient_row(x + n * n_classes, g + n * n_classes, n_classes, target[n], w,
-                           w_stride, margin_in_dtype, p, scale, grad_output[n * grad_output_stride],
-                           &loss_out[n])
+                for n in range(b * rows, b * rows + rows):
+                    _checked_sample(x + n * n_classes, gradient + n * n_classes, n_classes,
+                                    target[n], weight, weight_stride, margin, p, with_gradient,
+                                    scale, grad_output[n * grad_output_stride]
+                                    if with_gradient else 0.0, &loss_out[n])
+        return n_blocks * rows
+
+
+include "_class_entry.pxi"

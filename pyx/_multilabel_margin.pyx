@@ -117,6 +117,8 @@ from libc.math cimport INFINITY, NAN
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
+include "_rows.pxi"
+
 ctypedef fused target_t:
     int32_t
     int64_t
@@ -160,7 +162,7 @@ cdef inline Py_ssize_t _collect_labels(
     cdef Py_ssize_t n_listed = 0, label
     while n_listed < n_classes:
         label = target[n_listed]
-        if label < 0 or label >= n_classes:
+        if not _in_range(label, n_classes):  # -1 ends the list (or a changed entry)
             break
         labels[n_listed] = label
         is_target[label] = 1
@@ -203,12 +205,6 @@ cdef inline bint _has_nan(const floating* x, Py_ssize_t n_classes) noexcept nogi
     for d in range(n_classes):
         found = found | (x[d] != x[d])
     return found
-
-
-cdef inline void _fill_nan(floating* row, Py_ssize_t n_classes) noexcept nogil:
-    cdef Py_ssize_t d
-    for d in range(n_classes):
-        row[d] = NAN
 
 
 # ------------------------------------------------------------------ sort (descending shifts)

@@ -65,10 +65,6 @@ static inline ml_f32 ml_zero_unless_f32(ml_mask m, ml_f32 a) { return _mm512_mas
 static inline void ml_store_f32(float *p, ml_f32 a) { _mm512_storeu_ps(p, a); }
 static inline ml_mask ml_gt_f32(ml_f32 a, ml_f32 b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
 static inline ml_mask ml_isnan_f32(ml_f32 a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
-static inline ml_mask ml_isnan_f64(ml_f64 a) {
-    return (ml_mask)(_mm512_cmp_pd_mask(a.lo, a.lo, _CMP_UNORD_Q)
-                     | (_mm512_cmp_pd_mask(a.hi, a.hi, _CMP_UNORD_Q) << 8));
-}
 static inline ml_mask ml_neq_i32(ml_i32 a, ml_i32 b) { return _mm512_cmpneq_epi32_mask(a, b); }
 static inline ml_mask ml_or(ml_mask a, ml_mask b) { return a | b; }
 static inline ml_mask ml_and(ml_mask a, ml_mask b) { return a & b; }
@@ -90,12 +86,6 @@ static inline ml_f64 ml_mul_f64(ml_f64 a, ml_f64 b) {
 }
 static inline ml_f64 ml_div_f64(ml_f64 a, ml_f64 b) {
     ml_f64 r; r.lo = _mm512_div_pd(a.lo, b.lo); r.hi = _mm512_div_pd(a.hi, b.hi); return r;
-}
-static inline ml_f64 ml_select_f64(ml_mask m, ml_f64 a, ml_f64 b) {
-    ml_f64 r;
-    r.lo = _mm512_mask_blend_pd((__mmask8)m, b.lo, a.lo);
-    r.hi = _mm512_mask_blend_pd((__mmask8)(m >> 8), b.hi, a.hi);
-    return r;
 }
 static inline ml_f64 ml_cvt_f64(ml_f32 a) {
     ml_f64 r;
@@ -189,14 +179,6 @@ static inline ml_mask ml_gt_f32(ml_f32 a, ml_f32 b) {
 static inline ml_mask ml_isnan_f32(ml_f32 a) {
     return _mm256_castps_si256(_mm256_cmp_ps(a, a, _CMP_UNORD_Q));
 }
-static inline ml_mask ml_isnan_f64(ml_f64 a) {
-    __m256i lo = _mm256_castpd_si256(_mm256_cmp_pd(a.lo, a.lo, _CMP_UNORD_Q));
-    __m256i hi = _mm256_castpd_si256(_mm256_cmp_pd(a.hi, a.hi, _CMP_UNORD_Q));
-    __m256i low_halves = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    return _mm256_inserti128_si256(
-        _mm256_castsi128_si256(_mm256_castsi256_si128(_mm256_permutevar8x32_epi32(lo, low_halves))),
-        _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(hi, low_halves)), 1);
-}
 static inline ml_mask ml_neq_i32(ml_i32 a, ml_i32 b) {
     return _mm256_xor_si256(_mm256_cmpeq_epi32(a, b), _mm256_set1_epi32(-1));
 }
@@ -218,14 +200,6 @@ static inline ml_f64 ml_mul_f64(ml_f64 a, ml_f64 b) {
 }
 static inline ml_f64 ml_div_f64(ml_f64 a, ml_f64 b) {
     ml_f64 r; r.lo = _mm256_div_pd(a.lo, b.lo); r.hi = _mm256_div_pd(a.hi, b.hi); return r;
-}
-static inline ml_f64 ml_select_f64(ml_mask m, ml_f64 a, ml_f64 b) {
-    ml_f64 r;
-    r.lo = _mm256_blendv_pd(b.lo, a.lo, _mm256_castsi256_pd(
-        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(m))));
-    r.hi = _mm256_blendv_pd(b.hi, a.hi, _mm256_castsi256_pd(
-        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1))));
-    return r;
 }
 static inline ml_f64 ml_cvt_f64(ml_f32 a) {
     ml_f64 r;
@@ -304,7 +278,6 @@ static inline ml_f32 ml_zero_unless_f32(ml_mask m, ml_f32 a) { return m ? a : 0.
 static inline void ml_store_f32(float *p, ml_f32 a) { *p = a; }
 static inline ml_mask ml_gt_f32(ml_f32 a, ml_f32 b) { return a > b; }
 static inline ml_mask ml_isnan_f32(ml_f32 a) { return a != a; }
-static inline ml_mask ml_isnan_f64(ml_f64 a) { return a.lo != a.lo; }
 static inline ml_mask ml_neq_i32(ml_i32 a, ml_i32 b) { return a != b; }
 static inline ml_mask ml_or(ml_mask a, ml_mask b) { return a | b; }
 static inline ml_mask ml_and(ml_mask a, ml_mask b) { return a & b; }
@@ -315,7 +288,6 @@ static inline ml_f64 ml_add_f64(ml_f64 a, ml_f64 b) { a.lo += b.lo; return a; }
 static inline ml_f64 ml_sub_f64(ml_f64 a, ml_f64 b) { a.lo -= b.lo; return a; }
 static inline ml_f64 ml_mul_f64(ml_f64 a, ml_f64 b) { a.lo *= b.lo; return a; }
 static inline ml_f64 ml_div_f64(ml_f64 a, ml_f64 b) { a.lo /= b.lo; return a; }
-static inline ml_f64 ml_select_f64(ml_mask m, ml_f64 a, ml_f64 b) { return m ? a : b; }
 static inline ml_f64 ml_cvt_f64(ml_f32 a) { ml_f64 r; r.lo = r.hi = a; return r; }
 static inline ml_f64 ml_cvt_i32_f64(ml_i32 a) { ml_f64 r; r.lo = r.hi = a; return r; }
 static inline ml_f32 ml_cvt_f32(ml_f64 a) { return (float)a.lo; }
