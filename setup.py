@@ -9,7 +9,7 @@ variable rebuilds everything on the next build, also in place (the C files of
 the two Cython variants live apart under build/, and build/variant.txt records
 the flags of the last build).  No -march=native:
 the build must run on any CPU of its architecture; the multi-class kernels get
-a second, AVX2 build instead, chosen at run time (marginloss/_kernels.py).
+AVX2 and AVX-512 builds instead, chosen at run time (marginloss/_kernels.py).
 """
 
 import glob
@@ -183,8 +183,9 @@ def main():
         Extension(
             f"marginloss.{name}",
             [os.path.join("pyx", f"{name}.pyx")],
-            include_dirs=["pyx"],  # the C header of the row blocks
-            depends=[os.path.join("pyx", "_row_blocks.h")],
+            include_dirs=["pyx"],  # C headers included by the kernels
+            depends=[path for pattern in ("*.h", "*.pxi")
+                     for path in glob.glob(os.path.join("pyx", pattern))],
         )
         for name in KERNELS
     ]

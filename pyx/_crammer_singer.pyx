@@ -127,7 +127,7 @@ cdef Py_ssize_t _blocks(
     Py_ssize_t grad_output_stride,
     double* loss_out,
     int n_threads,
-) noexcept nogil:
+) noexcept:
     """No row blocks: every row takes the row loop."""
     return 0
 

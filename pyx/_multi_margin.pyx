@@ -456,7 +456,7 @@ cdef Py_ssize_t _blocks(
     Py_ssize_t grad_output_stride,
     double* loss_out,
     int n_threads,
-) noexcept nogil:
+) noexcept:
     """The whole blocks of ROWS rows (float32, fewer than LANES classes, a
     build with row blocks); return how many rows they hold (0 otherwise)."""
     cdef:
@@ -472,7 +472,7 @@ cdef Py_ssize_t _blocks(
             return 0
         n_blocks = n_samples // rows
         _row_table(row_of, <int32_t> n_classes)
-        for b in prange(n_blocks, schedule="static", num_threads=n_threads):
+        for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
             if p == 1:
                 done = _row_block(x + b * rows * n_classes, &target[b * rows],
                                   <int32_t> n_classes, weight, <int32_t> weight_stride, margin,
