@@ -382,7 +382,10 @@ cdef inline bint _row_block(
     zero = set1_f64(0.0)
     rows = iota_times(n_classes)
     shift = sub_f32(set1_f32(margin), gather_f32(x, add_i32(rows, y)))  # m - x[y]
-    w = gather_f64(weight, mul_i32(y, set1_i32(weight_stride)))
+    if weight_stride == 0:  # no weight: a stride-0 view of ones
+        w = set1_f64(weight[0])
+    else:
+        w = gather_f64(weight, y)
     total = zero
     slope = zero
     count = set1_i32(0)
@@ -406,7 +409,10 @@ cdef inline bint _row_block(
     prefetch_write(gradient + 2 * ROWS * n_classes, ROWS * n_classes * 4)
     coef = mul_f64(set1_f64(scale), w)
     twice_coef = mul_f64(set1_f64(2.0), coef)
-    go = gather_f64(grad_output, iota_times(grad_output_stride))
+    if grad_output_stride == 0:
+        go = set1_f64(grad_output[0])
+    else:
+        go = load_f64(grad_output)
     # grad_output multiplies last, as in the row loop
     active_value = cvt_f32(mul_f64(coef, go))
     inactive_value = cvt_f32(mul_f64(zero, go))
