@@ -341,6 +341,7 @@ cdef inline bint _row_block(
     const double* grad_output,
     int32_t grad_output_stride,
     const int32_t* row_of,
+    const int32_t* class_of,
     double* loss_out,
     float* gradient,
 ) noexcept nogil:
@@ -352,21 +353,20 @@ cdef inline bint _row_block(
     the row sums and active counts.  Pass 2 walks the block's ROWS x C scores
     as contiguous vectors, recomputes z and writes the gradient, each
     position's row parameters taken from the row lanes by a permutation
-    (``row_of[j]``: the row of position j); then gradient[y] of each row.
+    (``row_of[j]``, ``class_of[j]``: the row and class of position j), and
+    gradient[y] where the class is the row's target.
     Returns False and writes nothing when a target is out of range or a
     score is not finite (the caller takes the row loop, which gives such
     rows NaN).  ``target`` is
     read once: the checked lanes feed every gather and store.
     """
     cdef:
-        int valid, i, r
+        int valid, i
         i32v y = targets(target, n_classes, &valid)
         i32v rows, count, row_index
-        f32v shift, z, zero32, active_value, inactive_value, value
+        f32v shift, z, zero32, active_value, inactive_value, value, gradient_y
         f64v zero, total, slope, term, w, coef, twice_coef, go
-        maskv kept, active, non_finite
-        float gradient_y[ROWS]
-        int32_t y_lanes[ROWS]
+        maskv kept, active, non_finite, is_y
     if not valid:
         return False
     prefetch(x + 2 * ROWS * n_classes, ROWS * n_classes * 4)  # two blocks ahead
@@ -416,6 +416,12 @@ cdef inline bint _row_block(
     # grad_output multiplies last, as in the row loop
     active_value = cvt_f32(mul_f64(coef, go))
     inactive_value = cvt_f32(mul_f64(zero, go))
+    # gradient[y] = (0.0 - coef * p * sum_{i != y} max(0, z_i) ** (p - 1)) * grad_output
+    if p == 1:
+        slope = mul_f64(coef, cvt_i32_f64(count))
+    else:
+        slope = mul_f64(twice_coef, slope)
+    gradient_y = cvt_f32(mul_f64(sub_f64(zero, slope), go))
     for i in range(n_classes):
         row_index = load_i32(&row_of[i * ROWS])
         z = add_f32(permute_f32(row_index, shift), load_f32(&x[i * ROWS]))
@@ -425,25 +431,21 @@ cdef inline bint _row_block(
         else:
             value = cvt_f32(mul_f64(mul_f64(permute_f64(row_index, twice_coef), cvt_f64(z)),
                                     permute_f64(row_index, go)))
-        store_f32(&gradient[i * ROWS],
-                  select_f32(active, value, permute_f32(row_index, inactive_value)))
-    # gradient[y] = (0.0 - coef * p * sum_{i != y} max(0, z_i) ** (p - 1)) * grad_output
-    if p == 1:
-        slope = mul_f64(coef, cvt_i32_f64(count))
-    else:
-        slope = mul_f64(twice_coef, slope)
-    store_f32(gradient_y, cvt_f32(mul_f64(sub_f64(zero, slope), go)))
-    store_i32(y_lanes, y)
-    for r in range(ROWS):
-        gradient[r * n_classes + y_lanes[r]] = gradient_y[r]
+        value = select_f32(active, value, permute_f32(row_index, inactive_value))
+        # the position of each row's target gets gradient[y]
+        is_y = eq_i32(permute_i32(row_index, y), load_i32(&class_of[i * ROWS]))
+        store_f32(&gradient[i * ROWS], select_f32(is_y, permute_f32(row_index, gradient_y),
+                                                  value))
     return True
 
 
-cdef inline void _row_table(int32_t* row_of, int32_t n_classes) noexcept nogil:
-    """row_of[j] = the row of position j of a block's ROWS x C scores."""
+cdef inline void _row_tables(int32_t* row_of, int32_t* class_of,
+                             int32_t n_classes) noexcept nogil:
+    """The row and the class of each position j of a block's ROWS x C scores."""
     cdef int32_t j
     for j in range(n_classes * ROWS):
         row_of[j] = j // n_classes
+        class_of[j] = j % n_classes
 
 
 cdef Py_ssize_t _blocks(
@@ -470,6 +472,7 @@ cdef Py_ssize_t _blocks(
         Py_ssize_t rows = ROWS
         bint done
         int32_t row_of[LANES * ROWS]
+        int32_t class_of[LANES * ROWS]
     if floating is double:
         return 0
     else:
@@ -477,21 +480,23 @@ cdef Py_ssize_t _blocks(
                 and 0 <= weight_stride <= 1 and 0 <= grad_output_stride <= 1):
             return 0
         n_blocks = n_samples // rows
-        _row_table(row_of, <int32_t> n_classes)
+        _row_tables(row_of, class_of, <int32_t> n_classes)
         for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
             if p == 1:
                 done = _row_block(x + b * rows * n_classes, &target[b * rows],
                                   <int32_t> n_classes, weight, <int32_t> weight_stride, margin,
                                   1, with_gradient, scale,
                                   grad_output + b * rows * grad_output_stride,
-                                  <int32_t> grad_output_stride, row_of, &loss_out[b * rows],
+                                  <int32_t> grad_output_stride, row_of, class_of,
+                                  &loss_out[b * rows],
                                   gradient + b * rows * n_classes)
             else:
                 done = _row_block(x + b * rows * n_classes, &target[b * rows],
                                   <int32_t> n_classes, weight, <int32_t> weight_stride, margin,
                                   2, with_gradient, scale,
                                   grad_output + b * rows * grad_output_stride,
-                                  <int32_t> grad_output_stride, row_of, &loss_out[b * rows],
+                                  <int32_t> grad_output_stride, row_of, class_of,
+                                  &loss_out[b * rows],
                                   gradient + b * rows * n_classes)
             if not done:
                 for n in range(b * rows, b * rows + rows):

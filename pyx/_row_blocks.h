@@ -66,6 +66,10 @@ static inline void ml_store_f32(float *p, ml_f32 a) { _mm512_storeu_ps(p, a); }
 static inline ml_mask ml_gt_f32(ml_f32 a, ml_f32 b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
 static inline ml_mask ml_isnan_f32(ml_f32 a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
 static inline ml_mask ml_neq_i32(ml_i32 a, ml_i32 b) { return _mm512_cmpneq_epi32_mask(a, b); }
+static inline ml_mask ml_eq_i32(ml_i32 a, ml_i32 b) { return _mm512_cmpeq_epi32_mask(a, b); }
+static inline ml_i32 ml_permute_i32(ml_i32 idx, ml_i32 table) {
+    return _mm512_permutexvar_epi32(idx, table);
+}
 static inline ml_mask ml_or(ml_mask a, ml_mask b) { return a | b; }
 static inline ml_mask ml_and(ml_mask a, ml_mask b) { return a & b; }
 static inline int ml_bits(ml_mask a) { return (int)a; }
@@ -182,6 +186,10 @@ static inline ml_mask ml_isnan_f32(ml_f32 a) {
 static inline ml_mask ml_neq_i32(ml_i32 a, ml_i32 b) {
     return _mm256_xor_si256(_mm256_cmpeq_epi32(a, b), _mm256_set1_epi32(-1));
 }
+static inline ml_mask ml_eq_i32(ml_i32 a, ml_i32 b) { return _mm256_cmpeq_epi32(a, b); }
+static inline ml_i32 ml_permute_i32(ml_i32 idx, ml_i32 table) {
+    return _mm256_permutevar8x32_epi32(table, idx);
+}
 static inline ml_mask ml_or(ml_mask a, ml_mask b) { return _mm256_or_si256(a, b); }
 static inline ml_mask ml_and(ml_mask a, ml_mask b) { return _mm256_and_si256(a, b); }
 static inline int ml_bits(ml_mask a) { return _mm256_movemask_ps(_mm256_castsi256_ps(a)); }
@@ -279,6 +287,8 @@ static inline void ml_store_f32(float *p, ml_f32 a) { *p = a; }
 static inline ml_mask ml_gt_f32(ml_f32 a, ml_f32 b) { return a > b; }
 static inline ml_mask ml_isnan_f32(ml_f32 a) { return a != a; }
 static inline ml_mask ml_neq_i32(ml_i32 a, ml_i32 b) { return a != b; }
+static inline ml_mask ml_eq_i32(ml_i32 a, ml_i32 b) { return a == b; }
+static inline ml_i32 ml_permute_i32(ml_i32 idx, ml_i32 table) { (void)idx; return table; }
 static inline ml_mask ml_or(ml_mask a, ml_mask b) { return a | b; }
 static inline ml_mask ml_and(ml_mask a, ml_mask b) { return a & b; }
 static inline int ml_bits(ml_mask a) { return a; }

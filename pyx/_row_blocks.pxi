@@ -37,6 +37,8 @@ cdef extern from "_row_blocks.h" nogil:
     maskv gt_f32 "ml_gt_f32"(f32v a, f32v b)
     maskv isnan_f32 "ml_isnan_f32"(f32v a)
     maskv neq_i32 "ml_neq_i32"(i32v a, i32v b)
+    maskv eq_i32 "ml_eq_i32"(i32v a, i32v b)
+    i32v permute_i32 "ml_permute_i32"(i32v idx, i32v table)
     maskv or_mask "ml_or"(maskv a, maskv b)
     maskv and_mask "ml_and"(maskv a, maskv b)
     int mask_bits "ml_bits"(maskv a)
