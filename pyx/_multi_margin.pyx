@@ -354,11 +354,10 @@ cdef inline bint _row_block(
     as contiguous vectors, recomputes z and writes the gradient, each
     position's row parameters taken from the row lanes by a permutation
     (``row_of[j]``, ``class_of[j]``: the row and class of position j), and
-    gradient[y] where the class is the row's target.
-    Returns False and writes nothing when a target is out of range or a
-    score is not finite (the caller takes the row loop, which gives such
-    rows NaN).  ``target`` is
-    read once: the checked lanes feed every gather and store.
+    gradient[y] where the class is the row's target.  Returns False and
+    writes nothing when a target is out of range or a score is not finite
+    (the caller takes the row loop, which gives such rows NaN).  ``target``
+    is read once: the checked lanes feed every gather and store.
     """
     cdef:
         int valid, i
