@@ -438,6 +438,129 @@ cdef inline bint _row_block(
     return True
 
 
+cdef inline bint _row_block64(
+    const double* x,
+    const int64_t* target,
+    int32_t n_classes,
+    const double* weight,
+    int32_t weight_stride,
+    double margin,
+    int p,
+    bint with_gradient,
+    double scale,
+    const double* grad_output,
+    int32_t grad_output_stride,
+    const int32_t* row_of,
+    const int32_t* class_of,
+    double* loss_out,
+    double* gradient,
+) noexcept nogil:
+    """_row_block for float64 rows: each lane sums its row as _span does, the
+    classes before y and after y apart from +0 in class order, then adds the
+    two (also the terms of gradient[y], one by one: coef + coef + ...)."""
+    cdef:
+        int valid, i
+        i32v y = targets(target, n_classes, &valid)
+        i32v rows, row_index, class_i
+        f64v zero, shift, z, term, before, after, dsum_before, dsum_after, dloss
+        f64v w, coef, twice_coef, go, active_value, inactive_value, value, gradient_y
+        maskv first_span, second_span, active, non_finite, is_y
+    if not valid:
+        return False
+    prefetch(x + 2 * ROWS * n_classes, ROWS * n_classes * 8)  # two blocks ahead
+    zero = set1_f64(0.0)
+    non_finite = gt_f64(zero, zero)
+    for i in range(n_classes):
+        non_finite = or_mask(non_finite, nonfinite_f64(load_f64(&x[i * ROWS])))
+    if mask_bits(non_finite):
+        return False
+    rows = iota_times(n_classes)
+    shift = sub_f64(set1_f64(margin), gather_f64(x, add_i32(rows, y)))  # m - x[y]
+    if weight_stride == 0:  # no weight: a stride-0 view of ones
+        w = set1_f64(weight[0])
+    else:
+        w = gather_f64(weight, y)
+    coef = mul_f64(set1_f64(scale), w)
+    twice_coef = mul_f64(set1_f64(2.0), coef)
+    before = after = dsum_before = dsum_after = zero
+    for i in range(n_classes):
+        # z_i = (m - x[y]) + x[i]; the term max(0, z_i) ** p, the spans i < y and i > y
+        z = add_f64(shift, gather_f64(x + i, rows))
+        class_i = set1_i32(i)
+        first_span = lt_i32(class_i, y)
+        second_span = lt_i32(y, class_i)
+        term = max0_f64(z)
+        if with_gradient:
+            active = gt_f64(z, zero)
+            if p == 1:
+                dloss = select_f64(active, coef, zero)
+            else:
+                dloss = select_f64(active, mul_f64(twice_coef, term), zero)
+            dsum_before = add_f64(dsum_before, select_f64(first_span, dloss, zero))
+            dsum_after = add_f64(dsum_after, select_f64(second_span, dloss, zero))
+        if p == 2:
+            term = mul_f64(term, term)
+        before = add_f64(before, select_f64(first_span, term, zero))
+        after = add_f64(after, select_f64(second_span, term, zero))
+    # 0.0 + ...: +0 for a row with no active term, even with a negative weight
+    store_f64(loss_out, add_f64(zero, div_f64(mul_f64(add_f64(before, after), w),
+                                              set1_f64(<double> n_classes))))
+    if not with_gradient:
+        return True
+    prefetch_write(gradient + 2 * ROWS * n_classes, ROWS * n_classes * 8)
+    if grad_output_stride == 0:
+        go = set1_f64(grad_output[0])
+    else:
+        go = load_f64(grad_output)
+    # grad_output multiplies last, as in the row loop
+    active_value = mul_f64(coef, go)
+    inactive_value = mul_f64(zero, go)
+    # gradient[y] = (0.0 - ((0 + dsum_before) + dsum_after)) * grad_output
+    gradient_y = mul_f64(sub_f64(zero, add_f64(add_f64(zero, dsum_before), dsum_after)), go)
+    for i in range(n_classes):
+        row_index = load_i32(&row_of[i * ROWS])
+        z = add_f64(permute_f64(row_index, shift), load_f64(&x[i * ROWS]))
+        active = gt_f64(z, zero)
+        if p == 1:
+            value = permute_f64(row_index, active_value)
+        else:
+            value = mul_f64(mul_f64(permute_f64(row_index, twice_coef), z),
+                            permute_f64(row_index, go))
+        value = select_f64(active, value, permute_f64(row_index, inactive_value))
+        is_y = eq_i32(permute_i32(row_index, y), load_i32(&class_of[i * ROWS]))
+        store_f64(&gradient[i * ROWS], select_f64(is_y, permute_f64(row_index, gradient_y),
+                                                  value))
+    return True
+
+
+cdef inline bint _rows_at_once(
+    const floating* x,
+    const int64_t* target,
+    Py_ssize_t n_classes,
+    const double* weight,
+    Py_ssize_t weight_stride,
+    floating margin,
+    int p,
+    bint with_gradient,
+    double scale,
+    const double* grad_output,
+    Py_ssize_t grad_output_stride,
+    const int32_t* row_of,
+    const int32_t* class_of,
+    double* loss_out,
+    floating* gradient,
+) noexcept nogil:
+    """_row_block or _row_block64, by dtype."""
+    if floating is float:
+        return _row_block(x, target, <int32_t> n_classes, weight, <int32_t> weight_stride,
+                          margin, p, with_gradient, scale, grad_output,
+                          <int32_t> grad_output_stride, row_of, class_of, loss_out, gradient)
+    else:
+        return _row_block64(x, target, <int32_t> n_classes, weight, <int32_t> weight_stride,
+                            margin, p, with_gradient, scale, grad_output,
+                            <int32_t> grad_output_stride, row_of, class_of, loss_out, gradient)
+
+
 cdef inline void _row_tables(int32_t* row_of, int32_t* class_of,
                              int32_t n_classes) noexcept nogil:
     """The row and the class of each position j of a block's ROWS x C scores."""
@@ -464,46 +587,39 @@ cdef Py_ssize_t _blocks(
     double* loss_out,
     int n_threads,
 ) noexcept:
-    """The whole blocks of ROWS rows (float32, fewer than LANES classes, a
-    build with row blocks); return how many rows they hold (0 otherwise)."""
+    """The whole blocks of ROWS rows (fewer than LANES classes, a build with
+    row blocks); return how many rows they hold (0 otherwise)."""
     cdef:
         Py_ssize_t b, n, n_blocks
         Py_ssize_t rows = ROWS
         bint done
         int32_t row_of[LANES * ROWS]
         int32_t class_of[LANES * ROWS]
-    if floating is double:
+    if not (ROWS >= 8 and 1 <= n_classes < LANES
+            and 0 <= weight_stride <= 1 and 0 <= grad_output_stride <= 1):
         return 0
-    else:
-        if not (ROWS >= 8 and 1 <= n_classes < LANES
-                and 0 <= weight_stride <= 1 and 0 <= grad_output_stride <= 1):
-            return 0
-        n_blocks = n_samples // rows
-        _row_tables(row_of, class_of, <int32_t> n_classes)
-        for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
-            if p == 1:
-                done = _row_block(x + b * rows * n_classes, &target[b * rows],
-                                  <int32_t> n_classes, weight, <int32_t> weight_stride, margin,
-                                  1, with_gradient, scale,
-                                  grad_output + b * rows * grad_output_stride,
-                                  <int32_t> grad_output_stride, row_of, class_of,
-                                  &loss_out[b * rows],
-                                  gradient + b * rows * n_classes)
-            else:
-                done = _row_block(x + b * rows * n_classes, &target[b * rows],
-                                  <int32_t> n_classes, weight, <int32_t> weight_stride, margin,
-                                  2, with_gradient, scale,
-                                  grad_output + b * rows * grad_output_stride,
-                                  <int32_t> grad_output_stride, row_of, class_of,
-                                  &loss_out[b * rows],
-                                  gradient + b * rows * n_classes)
-            if not done:
-                for n in range(b * rows, b * rows + rows):
-                    _checked_sample(x + n * n_classes, gradient + n * n_classes, n_classes,
-                                    target[n], weight, weight_stride, margin, p, with_gradient,
-                                    scale, grad_output[n * grad_output_stride]
-                                    if with_gradient else 0.0, &loss_out[n])
-        return n_blocks * rows
+    n_blocks = n_samples // rows
+    _row_tables(row_of, class_of, <int32_t> n_classes)
+    for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
+        if p == 1:
+            done = _rows_at_once(x + b * rows * n_classes, &target[b * rows], n_classes,
+                                 weight, weight_stride, margin, 1, with_gradient, scale,
+                                 grad_output + b * rows * grad_output_stride,
+                                 grad_output_stride, row_of, class_of, &loss_out[b * rows],
+                                 gradient + b * rows * n_classes)
+        else:
+            done = _rows_at_once(x + b * rows * n_classes, &target[b * rows], n_classes,
+                                 weight, weight_stride, margin, 2, with_gradient, scale,
+                                 grad_output + b * rows * grad_output_stride,
+                                 grad_output_stride, row_of, class_of, &loss_out[b * rows],
+                                 gradient + b * rows * n_classes)
+        if not done:
+            for n in range(b * rows, b * rows + rows):
+                _checked_sample(x + n * n_classes, gradient + n * n_classes, n_classes,
+                                target[n], weight, weight_stride, margin, p, with_gradient,
+                                scale, grad_output[n * grad_output_stride]
+                                if with_gradient else 0.0, &loss_out[n])
+    return n_blocks * rows
 
 
 include "_class_entry.pxi"

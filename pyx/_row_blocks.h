@@ -115,6 +115,29 @@ static inline void ml_store_f64(double *p, ml_f64 a) {
     _mm512_storeu_pd(p, a.lo); _mm512_storeu_pd(p + 8, a.hi);
 }
 static inline ml_f32 ml_load_f32(const float *p) { return _mm512_loadu_ps(p); }
+/* float64 rows: ML_ROWS doubles, the mask bits split over the two halves */
+static inline ml_mask ml_gt_f64(ml_f64 a, ml_f64 b) {
+    return (ml_mask)(_mm512_cmp_pd_mask(a.lo, b.lo, _CMP_GT_OQ)
+                     | (_mm512_cmp_pd_mask(a.hi, b.hi, _CMP_GT_OQ) << 8));
+}
+static inline ml_mask ml_nonfinite_f64(ml_f64 a) {
+    __m512d lo = _mm512_sub_pd(a.lo, a.lo), hi = _mm512_sub_pd(a.hi, a.hi);
+    return (ml_mask)(_mm512_cmp_pd_mask(lo, lo, _CMP_UNORD_Q)
+                     | (_mm512_cmp_pd_mask(hi, hi, _CMP_UNORD_Q) << 8));
+}
+static inline ml_f64 ml_max0_f64(ml_f64 z) {
+    ml_f64 r;
+    r.lo = _mm512_max_pd(z.lo, _mm512_setzero_pd());
+    r.hi = _mm512_max_pd(z.hi, _mm512_setzero_pd());
+    return r;
+}
+static inline ml_f64 ml_select_f64(ml_mask m, ml_f64 a, ml_f64 b) {
+    ml_f64 r;
+    r.lo = _mm512_mask_blend_pd((__mmask8)m, b.lo, a.lo);
+    r.hi = _mm512_mask_blend_pd((__mmask8)(m >> 8), b.hi, a.hi);
+    return r;
+}
+static inline ml_mask ml_lt_i32(ml_i32 a, ml_i32 b) { return _mm512_cmplt_epi32_mask(a, b); }
 static inline ml_f32 ml_permute_f32(ml_i32 idx, ml_f32 table) {
     /* lane k: table[idx[k]] */
     return _mm512_permutexvar_ps(idx, table);
@@ -231,6 +254,39 @@ static inline void ml_store_f64(double *p, ml_f64 a) {
     _mm256_storeu_pd(p, a.lo); _mm256_storeu_pd(p + 4, a.hi);
 }
 static inline ml_f32 ml_load_f32(const float *p) { return _mm256_loadu_ps(p); }
+/* float64 rows: ML_ROWS doubles; a mask of 32-bit lanes widens to 64-bit halves */
+static inline ml_mask ml_join_f64_masks(__m256d lo, __m256d hi) {
+    __m256i low_halves = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    return _mm256_inserti128_si256(
+        _mm256_castsi128_si256(_mm256_castsi256_si128(
+            _mm256_permutevar8x32_epi32(_mm256_castpd_si256(lo), low_halves))),
+        _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(_mm256_castpd_si256(hi), low_halves)),
+        1);
+}
+static inline ml_mask ml_gt_f64(ml_f64 a, ml_f64 b) {
+    return ml_join_f64_masks(_mm256_cmp_pd(a.lo, b.lo, _CMP_GT_OQ),
+                             _mm256_cmp_pd(a.hi, b.hi, _CMP_GT_OQ));
+}
+static inline ml_mask ml_nonfinite_f64(ml_f64 a) {
+    __m256d lo = _mm256_sub_pd(a.lo, a.lo), hi = _mm256_sub_pd(a.hi, a.hi);
+    return ml_join_f64_masks(_mm256_cmp_pd(lo, lo, _CMP_UNORD_Q),
+                             _mm256_cmp_pd(hi, hi, _CMP_UNORD_Q));
+}
+static inline ml_f64 ml_max0_f64(ml_f64 z) {
+    ml_f64 r;
+    r.lo = _mm256_max_pd(z.lo, _mm256_setzero_pd());
+    r.hi = _mm256_max_pd(z.hi, _mm256_setzero_pd());
+    return r;
+}
+static inline ml_f64 ml_select_f64(ml_mask m, ml_f64 a, ml_f64 b) {
+    ml_f64 r;
+    r.lo = _mm256_blendv_pd(b.lo, a.lo, _mm256_castsi256_pd(
+        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(m))));
+    r.hi = _mm256_blendv_pd(b.hi, a.hi, _mm256_castsi256_pd(
+        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(m, 1))));
+    return r;
+}
+static inline ml_mask ml_lt_i32(ml_i32 a, ml_i32 b) { return _mm256_cmpgt_epi32(b, a); }
 static inline ml_f32 ml_permute_f32(ml_i32 idx, ml_f32 table) {
     return _mm256_permutevar8x32_ps(table, idx);
 }
@@ -304,6 +360,11 @@ static inline ml_f32 ml_cvt_f32(ml_f64 a) { return (float)a.lo; }
 static inline ml_f64 ml_load_f64(const double *p) { ml_f64 r; r.lo = r.hi = *p; return r; }
 static inline void ml_store_f64(double *p, ml_f64 a) { *p = a.lo; }
 static inline ml_f32 ml_load_f32(const float *p) { return *p; }
+static inline ml_mask ml_gt_f64(ml_f64 a, ml_f64 b) { return a.lo > b.lo; }
+static inline ml_mask ml_nonfinite_f64(ml_f64 a) { return (a.lo - a.lo) != (a.lo - a.lo); }
+static inline ml_f64 ml_max0_f64(ml_f64 z) { z.lo = z.lo > 0.0 ? z.lo : 0.0; return z; }
+static inline ml_f64 ml_select_f64(ml_mask m, ml_f64 a, ml_f64 b) { return m ? a : b; }
+static inline ml_mask ml_lt_i32(ml_i32 a, ml_i32 b) { return a < b; }
 static inline ml_f32 ml_permute_f32(ml_i32 idx, ml_f32 table) { (void)idx; return table; }
 static inline ml_f64 ml_permute_f64(ml_i32 idx, ml_f64 table) { (void)idx; return table; }
 #endif

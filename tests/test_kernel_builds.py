@@ -4,7 +4,7 @@
 ``_multi_margin_avx512`` (the same source with ``-mavx2`` and with
 ``-mavx512f -mavx512bw -mavx512dq -mavx512vl``) must agree bit for bit on
 every input (but for the sign of a NaN): the wider builds take rows 8 or 16
-at a time (float32, up to 64 classes) and widen the vector registers, they
+at a time (rows of fewer than 16 classes) and widen the vector registers, they
 may not reorder or fuse any floating-point operation.  ``marginloss._kernels``
 picks one at import.
 """

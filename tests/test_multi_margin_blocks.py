@@ -3,7 +3,7 @@
 A row of C >= LANES classes is cut into full blocks of LANES (16) classes, a
 last block that overlaps the previous one, and the target's block runs with a
 lane mask; rows of fewer than LANES classes take a scalar loop, and in the
-AVX2 and AVX-512 builds float32 rows of fewer than LANES classes go 8 or 16
+AVX2 and AVX-512 builds rows of fewer than LANES classes go 8 or 16
 at a time (one row a vector lane; a block with a bad target or a non-finite
 score takes the row loop, as do the last N % 8 or N % 16 rows).  These tests
 put the target, NaN and infinities in every kind of position of every layout
@@ -142,12 +142,13 @@ def test_threads_do_not_change_a_bit(n_classes, dtype):
 ROW_COUNTS = [7, 8, 9, 15, 16, 17, 31, 32, 33, 50]
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("n_samples", ROW_COUNTS)
 @pytest.mark.parametrize("n_classes", [1, 2, 4, 8, 10, 14, 15])
 @pytest.mark.parametrize("p", [1, 2])
-def test_row_blocks_match_torch(n_samples, n_classes, p):
+def test_row_blocks_match_torch(n_samples, n_classes, p, dtype):
     rng = np.random.default_rng(100 * n_samples + n_classes + p)
-    x = rng.normal(scale=0.8, size=(n_samples, n_classes)).astype(np.float32)
+    x = rng.normal(scale=0.8, size=(n_samples, n_classes)).astype(dtype)
     y = np.arange(n_samples) % n_classes  # every target position in every block lane
     weight = rng.uniform(0.5, 2.0, size=n_classes)
     grad_output = rng.normal(size=n_samples)
@@ -156,12 +157,14 @@ def test_row_blocks_match_torch(n_samples, n_classes, p):
     check_multi_margin(x, y, p=p, reduction="mean", check_api=False)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("n_classes", [3, 10, 15])
 @pytest.mark.parametrize("special", [np.nan, np.inf, -np.inf])
-def test_a_non_finite_score_in_a_row_block_leaves_its_other_rows_alone(n_classes, special):
+def test_a_non_finite_score_in_a_row_block_leaves_its_other_rows_alone(n_classes, special,
+                                                                       dtype):
     rng = np.random.default_rng(n_classes)
     n_samples = 40
-    x = rng.normal(size=(n_samples, n_classes)).astype(np.float32)
+    x = rng.normal(size=(n_samples, n_classes)).astype(dtype)
     y = rng.integers(0, n_classes, n_samples)
     clean_loss, clean_grad = multi_margin_loss_and_grad(x, y, reduction="none")
     for row in (0, 5, 15, 16, 23, 39):
