@@ -9,7 +9,7 @@ variable rebuilds everything on the next build, also in place (the C files of
 the two Cython variants live apart under build/, and build/variant.txt records
 the flags of the last build).  No -march=native:
 the build must run on any CPU of its architecture; the multi-class kernels get
-a second, AVX2 build instead, chosen at run time (marginloss/_kernels.py).
+AVX2 and AVX-512 builds instead, chosen at run time (marginloss/_kernels.py).
 """
 
 import glob
@@ -87,6 +87,8 @@ SPEED_FLAGS = [
 # chosen at run time (marginloss/_kernels.py); they are left out when the
 # compiler cannot target AVX2 (another architecture, MSVC).
 AVX2_FLAGS = ["-mavx2"]
+# Likewise *_avx512 for CPUs with AVX-512 (F, BW, DQ, VL: x86-64-v4).
+AVX512_FLAGS = ["-mavx512f", "-mavx512bw", "-mavx512dq", "-mavx512vl"]
 
 
 def _compiles_with(compiler, flag):
@@ -128,12 +130,13 @@ class BuildExt(build_ext):
     def build_extensions(self):
         openmp, why_serial = _openmp_flags(self.compiler)
         speed_flags = [flag for flag in SPEED_FLAGS if _compiles_with(self.compiler, flag)]
-        avx2 = all(_compiles_with(self.compiler, flag) for flag in AVX2_FLAGS)
-        if not avx2:
-            print("marginloss: no AVX2 build of the kernels (the compiler cannot target it)")
-            self.extensions = [
-                ext for ext in self.extensions if not ext.name.endswith("_avx2")
-            ]
+        for suffix, isa_flags in (("_avx2", AVX2_FLAGS), ("_avx512", AVX512_FLAGS)):
+            if not all(_compiles_with(self.compiler, flag) for flag in isa_flags):
+                print(f"marginloss: no {suffix[1:].upper()} build of the kernels "
+                      f"(the compiler cannot target it)")
+                self.extensions = [
+                    ext for ext in self.extensions if not ext.name.endswith(suffix)
+                ]
         if openmp is None:
             print(f"marginloss: building WITHOUT OpenMP, the kernels will run serially: "
                   f"{why_serial}")
@@ -147,6 +150,8 @@ class BuildExt(build_ext):
                 ext.extra_compile_args += ["-O3"] + speed_flags
             if ext.name.endswith("_avx2"):
                 ext.extra_compile_args += AVX2_FLAGS
+            if ext.name.endswith("_avx512"):
+                ext.extra_compile_args += AVX512_FLAGS
         variant = "".join(
             f"{ext.name}: {ext.sources} {ext.extra_compile_args} {ext.extra_link_args}\n"
             for ext in self.extensions
@@ -178,6 +183,9 @@ def main():
         Extension(
             f"marginloss.{name}",
             [os.path.join("pyx", f"{name}.pyx")],
+            include_dirs=["pyx"],  # C headers included by the kernels
+            depends=[path for pattern in ("*.h", "*.pxi")
+                     for path in glob.glob(os.path.join("pyx", pattern))],
         )
         for name in KERNELS
     ]

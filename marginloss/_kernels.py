@@ -1,44 +1,75 @@
 """Which build of the multi-class kernels this process uses.
 
 ``_multi_margin`` is compiled for x86-64's baseline (SSE2) and runs on every
-CPU; ``_multi_margin_avx2``, the same source compiled with ``-mavx2``, runs
-its lane loops about 1.7x faster on CPUs with AVX2 and gives the same bits.
-The AVX2 build is used when it was built, the CPU (and the OS) support AVX2
-as NumPy's own CPU dispatch detects it, and ``MARGINLOSS_KERNELS`` is not
-``baseline``.
+CPU; ``_multi_margin_avx2`` and ``_multi_margin_avx512`` are the same source
+compiled with ``-mavx2`` and with ``-mavx512f -mavx512bw -mavx512dq
+-mavx512vl``: they take rows of fewer than 16 classes 8 or 16 at a time
+(one row a vector lane) and give the same bits (docs/design.md, "Kernels").
+At import the widest build that was built and that the CPU (and the OS)
+support, as NumPy's own CPU dispatch detects them, is used;
+``MARGINLOSS_KERNELS=baseline|avx2|avx512`` asks for one (a build the CPU
+cannot run, or that was not built, falls back to the next narrower one).
 """
 
+import importlib
 import os
 
 from . import _multi_margin as _baseline
 
+BUILDS = ("baseline", "avx2", "avx512")
+# NumPy's names of the CPU features each build needs.
+_FEATURES = {
+    "baseline": (),
+    "avx2": ("AVX2",),
+    "avx512": ("AVX512F", "AVX512BW", "AVX512DQ", "AVX512VL"),
+}
 
-def _cpu_has_avx2():
+
+def _cpu_features():
     try:
         from numpy._core._multiarray_umath import __cpu_features__
     except ImportError:  # NumPy 1.x
         try:
             from numpy.core._multiarray_umath import __cpu_features__
         except ImportError:
-            return False
-    return bool(__cpu_features__.get("AVX2", False))
+            return {}
+    return __cpu_features__
+
+
+def _cpu_has_avx2():
+    return cpu_supports("avx2")
+
+
+def cpu_supports(build):
+    """Whether this CPU can run the kernel build ``build`` (one of BUILDS)."""
+    features = _cpu_features()
+    return all(features.get(name, False) for name in _FEATURES[build])
+
+
+def load(build):
+    """The module of kernel build ``build``, or None if it was not built."""
+    if build == "baseline":
+        return _baseline
+    try:
+        return importlib.import_module(f"{__package__}._multi_margin_{build}")
+    except ImportError:  # not built (no compiler support)
+        return None
 
 
 def _choose():
-    if os.environ.get("MARGINLOSS_KERNELS", "").strip().lower() == "baseline":
-        return _baseline
-    if not _cpu_has_avx2():
-        return _baseline
-    try:
-        from . import _multi_margin_avx2
-    except ImportError:  # not built (no compiler support)
-        return _baseline
-    return _multi_margin_avx2
+    wanted = os.environ.get("MARGINLOSS_KERNELS", "").strip().lower()
+    candidates = BUILDS[: BUILDS.index(wanted) + 1] if wanted in BUILDS else BUILDS
+    for build in reversed(candidates):
+        if cpu_supports(build):
+            module = load(build)
+            if module is not None:
+                return build, module
+    return "baseline", _baseline
 
 
-multi_margin = _choose()
+_build, multi_margin = _choose()
 
 
 def kernel_build():
-    """'avx2' or 'baseline': the build of the multi-class kernels in use."""
-    return "avx2" if multi_margin is not _baseline else "baseline"
+    """'avx512', 'avx2' or 'baseline': the build of the multi-class kernels in use."""
+    return _build

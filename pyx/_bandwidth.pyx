@@ -21,9 +21,7 @@ cannot be optimised away.  The sum is the same for the same ``n_threads``
 (other thread counts split it differently); for integer-valued data whose
 partial sums stay below 2**53 in magnitude it is exact.
 
-Measured on this 2-core machine (40 MB float32): ``read`` about 20 GB/s on
-one thread (NumPy's ``sum``: 20), ``copy`` 27 GB/s counting bytes read and
-written (``np.copyto``: 28), both about twice that on two threads.
+docs/design.md, "Kernels", has the rates measured on the development machine.
 """
 
 from cython cimport floating

@@ -17,22 +17,15 @@ tie for the largest rival score the gradient goes to the first such class
 gradient row NaN, as for the Weston–Watkins form; a row of one class has no
 rival and loss 0.
 
-Design
-------
-- One scalar pass per row finds the rival and checks for NaN; the gradient
-  row is then written once (``0 * grad_output`` everywhere, the two active
-  entries overwritten).  The form is memory-bound and needs no vector lanes.
-- Per-sample losses go to ``loss_out`` in the parallel loop and are reduced
-  by the Python layer in a fixed order (bitwise the same for any thread
-  count).  grad_output multiplies last, as in the other kernels.
-- No argument is checked here except the memory-safety guard on each target
-  (a caller's thread may change it after validation): such a row is NaN.
+The gradient is ``(scale * w[y] * p * z ** (p-1)) * grad_output`` at the
+rival, its negative at y and ``0 * grad_output`` elsewhere; ``scale`` is 1
+(or 1/N for the mean).  docs/design.md, "Kernels", has the layout.
 """
 
 from cython cimport floating
-from cython.parallel cimport prange
-from libc.math cimport NAN
 from libc.stdint cimport int64_t
+
+include "_rows.pxi"
 
 
 cdef inline double _row_term(
@@ -74,88 +67,69 @@ cdef inline double _row_term(
     return <double> z * z
 
 
-def loss(
-    const floating[:, ::1] input,
-    const int64_t[::1] target,
-    const double[:] weight,  # strided: ones are a stride-0 view
-    double margin,
-    int p,
-    double[::1] loss_out,
-    int n_threads,
-):
-    """Per-sample loss: loss_out[n] = w[y_n] * max(0, (m - x[n, y_n]) + x[n, r_n]) ** p."""
-    cdef:
-        Py_ssize_t n_samples = input.shape[0]
-        Py_ssize_t n_classes = input.shape[1]
-        Py_ssize_t n, y, rival
-        floating margin_in_dtype = <floating> margin
-    for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
-        y = target[n]
-        rival = -1  # assigned in the loop body, so each thread has its own
-        if y < 0 or y >= n_classes:  # memory safety only (see the module's note)
-            loss_out[n] = NAN
-        elif p == 1:
-            # 0.0 + ...: +0 for an inactive row, even with a negative weight
-            loss_out[n] = 0.0 + _row_term(&input[n, 0], n_classes, y, margin_in_dtype, 1,
-                                          &rival) * weight[y]
-        else:
-            loss_out[n] = 0.0 + _row_term(&input[n, 0], n_classes, y, margin_in_dtype, 2,
-                                          &rival) * weight[y]
 
-
-def loss_gradient(
-    const floating[:, ::1] input,
-    const int64_t[::1] target,
-    const double[:] weight,  # strided: ones are a stride-0 view
-    double margin,
+cdef inline void _sample(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    Py_ssize_t y,
+    const double* weight,
+    Py_ssize_t weight_stride,
+    floating margin,
     int p,
+    bint with_gradient,
     double scale,
-    const double[::1] grad_output,
-    Py_ssize_t grad_output_stride,
-    double[::1] loss_out,
-    floating[:, ::1] gradient_out,
-    int n_threads,
-):
-    """Per-sample loss (as ``loss``) and its gradient in one pass over ``input``.
-
-    gradient_out[n, r] = (scale * w[y_n] * p * z ** (p-1)) * grad_output[n * stride]
-    for the rival r when z > 0, gradient_out[n, y_n] its negative, every other
-    entry 0 * grad_output; ``scale`` is 1 (or 1/N for the mean).
-    """
+    double grad_output,
+    double* loss_out,
+) noexcept nogil:
+    """loss_out[0] = w[y] * max(0, z) ** p, and with the gradient the row's
+    gradient: one scalar pass finds the rival, then the row is written once
+    (``0 * grad_output`` everywhere, the two active entries overwritten)."""
     cdef:
-        Py_ssize_t n_samples = input.shape[0]
-        Py_ssize_t n_classes = input.shape[1]
-        Py_ssize_t n, y, i, rival
-        floating margin_in_dtype = <floating> margin
+        Py_ssize_t i, rival = -1
+        double w = weight[y * weight_stride]
+        double term = _row_term(x, n_classes, y, margin, p, &rival)
+        double slope
         floating inactive
-        double term, slope, go
-    for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
-        y = target[n]
-        rival = -1  # assigned in the loop body, so each thread has its own
-        if y < 0 or y >= n_classes:  # memory safety only
-            loss_out[n] = NAN
-            for i in range(n_classes):
-                gradient_out[n, i] = NAN
-            continue
-        go = grad_output[n * grad_output_stride]
+    # 0.0 + ...: +0 for an inactive row, even with a negative weight
+    loss_out[0] = 0.0 + term * w
+    if not with_gradient:
+        return
+    if term != term:
+        _fill_nan(gradient, n_classes)
+        return
+    inactive = <floating> (0.0 * grad_output)
+    for i in range(n_classes):
+        gradient[i] = inactive
+    if term > 0:
         if p == 1:
-            term = _row_term(&input[n, 0], n_classes, y, margin_in_dtype, 1, &rival)
+            slope = scale * w
         else:
-            term = _row_term(&input[n, 0], n_classes, y, margin_in_dtype, 2, &rival)
-        loss_out[n] = 0.0 + term * weight[y]
-        if term != term:
-            for i in range(n_classes):
-                gradient_out[n, i] = NAN
-            continue
-        inactive = <floating> (0.0 * go)
-        for i in range(n_classes):
-            gradient_out[n, i] = inactive
-        if term > 0:
-            if p == 1:
-                slope = scale * weight[y]
-            else:
-                # p * z ** (p-1) = 2 z, with z rounded as _row_term rounds it
-                slope = scale * weight[y] * 2.0 * <double> (
-                    (margin_in_dtype - input[n, y]) + input[n, rival])
-            gradient_out[n, rival] = <floating> (slope * go)
-            gradient_out[n, y] = <floating> ((0.0 - slope) * go)
+            # p * z ** (p-1) = 2 z, with z rounded as _row_term rounds it
+            slope = scale * w * 2.0 * <double> ((margin - x[y]) + x[rival])
+        gradient[rival] = <floating> (slope * grad_output)
+        gradient[y] = <floating> ((0.0 - slope) * grad_output)
+
+
+cdef Py_ssize_t _blocks(
+    const floating* x,
+    floating* gradient,
+    const int64_t* target,
+    Py_ssize_t n_samples,
+    Py_ssize_t n_classes,
+    const double* weight,
+    Py_ssize_t weight_stride,
+    floating margin,
+    int p,
+    bint with_gradient,
+    double scale,
+    const double* grad_output,
+    Py_ssize_t grad_output_stride,
+    double* loss_out,
+    int n_threads,
+) noexcept:
+    """No row blocks: every row takes the row loop."""
+    return 0
+
+
+include "_class_entry.pxi"

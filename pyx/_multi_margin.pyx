@@ -1,74 +1,34 @@
 """Kernels of the multi-class margin loss (PyTorch's ``MultiMarginLoss``).
 
-For one sample with scores ``x`` (``n_classes`` of them), target class ``y``,
-margin ``m``, class weight ``w`` and power ``p`` in {1, 2}::
+For one sample with scores ``x`` (``n_classes`` = C of them), target class
+``y``, margin ``m``, class weight ``w`` and power ``p`` in {1, 2}::
 
     z_i     = (m - x[y]) + x[i]                      rounded in the input dtype
     loss    = w[y] / C * sum_{i != y, z_i > 0} z_i ** p
     dloss_i = w[y] / C * p * z_i ** (p - 1)           i != y and z_i > 0, else 0
     dloss_y = -sum_{i != y} dloss_i
 
-The semantics are PyTorch's (see ``pytorch-semantics.md`` section 1.1 and 2.1):
-the weight multiplies after the power, the test ``z_i > 0`` is strict and the
-row is divided by C, not C - 1.
-
-Design
-------
-- ``z_i`` is computed in the input dtype exactly as PyTorch does, so the same
-  terms are active and the gradient has the same pattern of zeros; everything
-  after that (the row sum, the weight, the division by C, the gradient
-  coefficients) is kept in float64 and converted to the input dtype once, on
-  output.  PyTorch keeps the float32 row sum in float32 and builds ``dloss_y``
-  by repeated float32 subtraction, so our float32 results are closer to the
-  exact values (in float64 both are float64 sums, in different orders).
-- A term whose ``z_i`` is NaN makes the row's loss NaN (``not z <= 0`` lets
-  NaN through), and a NaN row gets a NaN gradient row; PyTorch drops NaN terms
-  silently.
-- Per-sample losses go to ``loss_out`` (float64, one per sample) inside the
-  parallel loop; the Python layer reduces them afterwards in a fixed order,
-  so results are bitwise the same for any number of threads.
-- No argument is checked here: the Python layer (``marginloss._validation``)
-  guarantees shapes, ``0 <= target < n_classes``, finite weights and a margin
-  representable in the input dtype.  The one exception is memory safety: each
-  target is read once into a local and bounds-checked, because a caller's
-  thread may change the target array between validation and the kernel (the
-  kernels read it in place).  Such a row gets a NaN loss and gradient; a
-  validated target never trips the check.
-- Speed: each row is one pass that reads ``x`` once and writes the gradient
-  once.  A row of C >= LANES classes is cut into blocks of LANES; lane ``k``
-  of every block adds into its own float64 partial sums (loss, and the active
-  count or ``sum z_i``), so GCC vectorises the block loop (packed adds,
-  compares, selects and float32 -> float64 converts) without reordering any
-  floating-point sum; the lanes are added by a fixed pairwise tree at the end
-  of the row.  The block holding ``y`` and a last block that overlaps the
-  previous one (ending at class C-1) run the same arithmetic with a lane
-  mask.  ``-fno-trapping-math`` (see setup.py) lets GCC if-convert the
-  selects; ``p`` and the mask switch are constants in each inlined copy.
-  Rows of fewer than LANES classes take a branch-free scalar loop (for
-  float32 with table lookups in place of selects, which GCC compiles as
-  branches; float64 gets maxsd from the plain form).
-- The active count (p=1) and ``sum z_i`` (p=2) give ``dloss_y`` with one
-  rounding instead of a chain of additions.
-- Results do not depend on the number of threads or the schedule: each row's
-  arithmetic is fixed, and the Python layer reduces ``loss_out`` in order.
+computed as ``coef = scale * w[y]`` (``scale`` = 1/C, or 1/(N C) for the
+mean), ``gradient_i = (coef * p * z_i ** (p-1)) * grad_output``, and
+``gradient_y = (0 - coef * p * sum_{i != y} max(0, z_i) ** (p-1)) *
+grad_output``.  Everything after ``z_i`` is float64, rounded to the input
+dtype once.  A NaN term or ``x[y]`` makes the row's loss and gradient NaN.
+The layouts (class blocks, row blocks) and the order of every sum are in
+docs/design.md, "Kernels"; each keeps the bits of the others.
 """
 
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport NAN
 from libc.stdint cimport int32_t, int64_t
+
+include "_rows.pxi"
+include "_row_blocks.pxi"
 
 cdef enum:
     # Classes per block: lane k of a block adds into its own float64 partial
     # sums.  With 16 GCC vectorises the lane loop whole (8 or fewer it would
     # unroll first and then leave scalar).
     LANES = 16
-
-
-cdef inline void _fill_nan(floating* row, Py_ssize_t n_classes) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n_classes):
-        row[i] = NAN
 
 
 cdef inline double _sum_lanes(double* lanes) noexcept nogil:
@@ -88,41 +48,7 @@ cdef inline int _lane_of(Py_ssize_t y, Py_ssize_t base) noexcept nogil:
     return -1
 
 
-cdef inline void _block_loss(
-    const floating* x,
-    int y_lane,
-    int first,
-    int stop,
-    floating shift,
-    int p,
-    bint masked,
-    double* lane_loss,
-) noexcept nogil:
-    """lane_loss[k] += max(0, z_k) ** p for the kept lanes of one block.
-
-    z_k = shift + x[k] in the input dtype; a lane is kept when first <= k <
-    stop and k != y_lane (every lane when ``masked`` is false, a constant in
-    each inlined copy).  ``0 if 0 > z else z`` keeps a NaN z.  Branch-free:
-    every lane computes, the mask selects.
-    """
-    cdef:
-        int k, keep
-        floating z, zp, zero = 0
-    for k in range(LANES):
-        z = shift + x[k]
-        zp = zero if zero > z else z
-        if masked:
-            keep = (k != y_lane) & (k >= first) & (k < stop)
-        else:
-            keep = 1
-        zp = zp if keep else zero
-        if p == 1:
-            lane_loss[k] += <double> zp
-        else:
-            lane_loss[k] += <double> zp * zp
-
-
-cdef inline void _block_loss_gradient(
+cdef inline void _block(
     const floating* x,
     floating* gradient,
     int y_lane,
@@ -131,6 +57,7 @@ cdef inline void _block_loss_gradient(
     floating shift,
     int p,
     bint masked,
+    bint with_gradient,
     floating active_value,
     floating inactive_value,
     double twice_coef,
@@ -139,13 +66,17 @@ cdef inline void _block_loss_gradient(
     double* lane_slope,
     int32_t* lane_count,
 ) noexcept nogil:
-    """_block_loss, and the gradient of every lane of the block:
+    """lane_loss[k] += max(0, z_k) ** p for the kept lanes of one block of LANES classes.
 
-    gradient[k] = (coef * p * z_k ** (p-1) if z_k > 0 else 0) * grad_output,
-    with active_value = coef * grad_output and inactive_value = 0 * grad_output.
-    lane_slope[k] adds the kept lane's active count (p=1) or max(0, z_k) (p=2).
-    Lanes outside [first, stop) get the same gradient value they had from the
-    block that kept them; the caller overwrites lane y_lane.
+    z_k = shift + x[k] in the input dtype; a lane is kept when first <= k <
+    stop and k != y_lane (every lane when ``masked`` is false).  ``0 if 0 > z
+    else z`` keeps a NaN z.  Branch-free: every lane computes, the mask
+    selects.  With the gradient, gradient[k] = (coef * p * z_k ** (p-1) if
+    z_k > 0 else 0) * grad_output (active_value = coef * grad_output,
+    inactive_value = 0 * grad_output), and the kept lanes' active counts
+    (p=1: lane_count for float32, lane_slope for float64) or max(0, z_k)
+    (p=2: lane_slope) add up; lanes outside [first, stop) get the value the
+    block that kept them wrote, the caller overwrites lane y_lane.
     """
     cdef:
         int k, keep, active
@@ -159,69 +90,49 @@ cdef inline void _block_loss_gradient(
             keep = (k != y_lane) & (k >= first) & (k < stop)
         else:
             keep = 1
-        if p == 1:
-            if masked:
-                zp = zp if keep else zero
-            lane_loss[k] += <double> zp
-            # The active count in int32 lanes for float32.  For float64 GCC
-            # vectorises the loop only with the flag held as a double.
-            if floating is float:
-                gradient[k] = active_value if active else inactive_value
-                lane_count[k] += active & keep
+        if with_gradient:
+            if p == 1:
+                # the active count in int32 lanes for float32; for float64 GCC
+                # vectorises the loop only with the flag held as a double
+                if floating is float:
+                    gradient[k] = active_value if active else inactive_value
+                    lane_count[k] += active & keep
+                else:
+                    counted = z > zero
+                    gradient[k] = active_value if counted else inactive_value
+                    if masked:
+                        counted = (z > zero) & keep
+                    lane_slope[k] += counted
             else:
-                counted = z > zero
-                gradient[k] = active_value if counted else inactive_value
-                if masked:
-                    counted = (z > zero) & keep
-                lane_slope[k] += counted
-        else:
-            gradient[k] = (<floating> ((twice_coef * zp) * grad_output)
-                           if active else inactive_value)
-            zp = zp if keep else zero
-            lane_loss[k] += <double> zp * zp
-            lane_slope[k] += <double> zp
-
-
-cdef inline double _span_loss(
-    const floating* x,
-    Py_ssize_t start,
-    Py_ssize_t stop,
-    floating shift,
-    int p,
-) noexcept nogil:
-    """sum over start <= i < stop of max(0, z_i) ** p, z_i = shift + x[i]; NaN-propagating.
-
-    The float64 loop for rows of fewer than LANES classes (GCC compiles the
-    float64 max as maxsd, branch-free)."""
-    cdef:
-        Py_ssize_t i
-        floating z
-        double total = 0.0
-    for i in range(start, stop):
-        z = shift + x[i]
-        # max(0, z) keeping NaN, written as x86's maxss/maxsd compute it
-        z = 0 if 0 > z else z
+                gradient[k] = (<floating> ((twice_coef * zp) * grad_output)
+                               if active else inactive_value)
+        zp = zp if keep else zero
         if p == 1:
-            total += z
+            lane_loss[k] += <double> zp
         else:
-            total += <double> z * z
-    return total
+            lane_loss[k] += <double> zp * zp
+            if with_gradient:
+                lane_slope[k] += <double> zp
 
 
-cdef inline double _span_loss_gradient(
+cdef inline double _span(
     const floating* x,
     floating* gradient,
     Py_ssize_t start,
     Py_ssize_t stop,
     floating shift,
     int p,
+    bint with_gradient,
     double coef,
     double grad_output,
     double* gradient_sum,
 ) noexcept nogil:
-    """Loss of the span as _span_loss.  Writes
-    gradient[i] = (coef * p * z_i ** (p-1) if z_i > 0 else 0) * grad_output
-    for start <= i < stop and adds the unscaled terms to gradient_sum[0]."""
+    """sum over start <= i < stop of max(0, z_i) ** p, z_i = shift + x[i]; NaN-propagating.
+
+    The float64 loop for rows of fewer than LANES classes (GCC compiles the
+    max as maxsd, branch-free).  With the gradient, gradient[i] = (coef * p *
+    z_i ** (p-1) if z_i > 0 else 0) * grad_output, and gradient_sum[0] adds
+    the unscaled terms one by one."""
     cdef:
         Py_ssize_t i
         floating z
@@ -232,71 +143,46 @@ cdef inline double _span_loss_gradient(
     for i in range(start, stop):
         z = shift + x[i]
         active = z > 0
-        z = 0 if 0 > z else z  # as in _span_loss; a NaN z makes the row NaN
+        # max(0, z) keeping NaN, written as x86's maxss/maxsd compute it
+        z = 0 if 0 > z else z
         if p == 1:
             total += z
-            dloss = coef if active else 0.0
         else:
             total += <double> z * z
-            dloss = 2.0 * coef * z if active else 0.0
-        # grad_output multiplies last, as in PyTorch: an inactive term gives
-        # 0 * grad_output (a signed zero, or NaN for an infinite grad_output).
-        gradient[i] = <floating> (dloss * grad_output)
-        dsum += dloss
-    gradient_sum[0] += dsum
+        if with_gradient:
+            if p == 1:
+                dloss = coef if active else 0.0
+            else:
+                dloss = 2.0 * coef * z if active else 0.0
+            # grad_output multiplies last: an inactive term gives 0 * grad_output
+            gradient[i] = <floating> (dloss * grad_output)
+            dsum += dloss
+    if with_gradient:
+        gradient_sum[0] += dsum
     return total
 
 
-cdef inline double _short_row_loss(
-    const floating* x,
-    Py_ssize_t n_classes,
-    Py_ssize_t y,
-    floating shift,
-    int p,
-) noexcept nogil:
-    """_row_loss for a float32 row of fewer than LANES classes: one scalar loop.
-
-    Branch-free (random scores make ``z > 0`` unpredictable): max(0, z) is
-    read from a two-entry table indexed by the test, and a NaN z is tracked
-    by a flag instead of riding through the sum.
-    """
-    cdef:
-        Py_ssize_t i
-        int active
-        bint seen_nan = False
-        floating z
-        floating choice[2]
-        double total = 0.0
-    choice[0] = 0
-    for i in range(n_classes):
-        z = shift + x[i]
-        seen_nan |= (z != z) & (i != y)
-        choice[1] = z
-        active = (z > 0) & (i != y)
-        if p == 1:
-            total += <double> choice[active]
-        else:
-            total += <double> choice[active] * choice[active]
-    return NAN if seen_nan else total
-
-
-cdef inline double _short_row_loss_gradient(
+cdef inline double _short_row(
     const floating* x,
     floating* gradient,
     Py_ssize_t n_classes,
     Py_ssize_t y,
     floating shift,
     int p,
+    bint with_gradient,
     double coef,
     floating active_value,
     floating inactive_value,
     double grad_output,
     double* gradient_sum,
 ) noexcept nogil:
-    """_short_row_loss, and gradient[i] for i != y as the blocks write it;
-    gradient_sum[0] gets sum_{i != y} coef * p * max(0, z_i) ** (p-1) over
-    the active terms (the caller writes gradient[y]).  Branch-free as
-    _short_row_loss: every select is a two-entry table lookup."""
+    """The row sum of a float32 row of fewer than LANES classes: one scalar loop.
+
+    Branch-free (random scores make ``z > 0`` unpredictable): each select is
+    a two-entry table lookup, and a NaN z is tracked by a flag instead of
+    riding through the sum.  With the gradient, gradient[i] for every i as
+    _block writes it, and gradient_sum[0] = coef * p * sum_{i != y} max(0,
+    z_i) ** (p-1) (the caller writes gradient[y])."""
     cdef:
         Py_ssize_t i
         int active
@@ -313,9 +199,10 @@ cdef inline double _short_row_loss_gradient(
         seen_nan |= (z != z) & (i != y)
         term[1] = z
         active = z > 0
-        if p == 2:
-            value[1] = <floating> ((2.0 * coef * z) * grad_output)
-        gradient[i] = value[active]
+        if with_gradient:
+            if p == 2:
+                value[1] = <floating> ((2.0 * coef * z) * grad_output)
+            gradient[i] = value[active]
         active = active & (i != y)
         if p == 1:
             total += <double> term[active]
@@ -323,62 +210,31 @@ cdef inline double _short_row_loss_gradient(
         else:
             total += <double> term[active] * term[active]
             slope += <double> term[active]
-    if p == 1:
-        gradient_sum[0] = coef * slope
-    else:
-        gradient_sum[0] = 2.0 * coef * slope
+    if with_gradient:
+        if p == 1:
+            gradient_sum[0] = coef * slope
+        else:
+            gradient_sum[0] = 2.0 * coef * slope
     return NAN if seen_nan else total
 
 
-cdef inline double _row_loss(
-    const floating* x,
-    Py_ssize_t n_classes,
-    Py_ssize_t y,
-    floating shift,
-    int p,
-) noexcept nogil:
-    """sum_{i != y} max(0, z_i) ** p with z_i = shift + x[i]; NaN-propagating.
-
-    Full blocks of LANES classes, then one block ending at the last class that
-    keeps only the classes not yet seen; a row shorter than LANES takes the
-    scalar loop.
-    """
-    cdef:
-        Py_ssize_t base = 0, i
-        int k
-        double lane_loss[LANES]
-    if n_classes < LANES:
-        if floating is double:
-            return (_span_loss(x, 0, y, shift, p)
-                    + _span_loss(x, y + 1, n_classes, shift, p))
-        else:
-            return _short_row_loss(x, n_classes, y, shift, p)
-    for k in range(LANES):
-        lane_loss[k] = 0.0
-    while base + LANES <= n_classes:
-        if y >= base and y < base + LANES:
-            _block_loss(x + base, <int> (y - base), 0, LANES, shift, p, True, lane_loss)
-        else:
-            _block_loss(x + base, -1, 0, LANES, shift, p, False, lane_loss)
-        base += LANES
-    if base < n_classes:
-        i = n_classes - LANES
-        _block_loss(x + i, _lane_of(y, i), <int> (base - i), LANES, shift, p, True,
-                    lane_loss)
-    return _sum_lanes(lane_loss)
-
-
-cdef inline double _row_loss_gradient(
+cdef inline double _row(
     const floating* x,
     floating* gradient,
     Py_ssize_t n_classes,
     Py_ssize_t y,
     floating shift,
     int p,
+    bint with_gradient,
     double coef,
     double grad_output,
 ) noexcept nogil:
-    """Row loss as _row_loss; writes the row's gradient times grad_output:
+    """sum_{i != y} max(0, z_i) ** p with z_i = shift + x[i]; NaN if a term or x[y] is.
+
+    Full blocks of LANES classes, then one block ending at the last class that
+    keeps only the classes not yet seen; a row shorter than LANES takes the
+    scalar loop.  With the gradient, writes the row's gradient times
+    grad_output (NaN for a NaN row):
 
     gradient[i] = (coef * p * z_i ** (p-1) if z_i > 0 else 0) * grad_output, i != y
     gradient[y] = (0 - sum_{i != y} coef * p * z_i ** (p-1)) * grad_output
@@ -386,8 +242,8 @@ cdef inline double _row_loss_gradient(
     cdef:
         Py_ssize_t base = 0, i
         int k
-        # grad_output multiplies last, as in PyTorch: an inactive term gives
-        # 0 * grad_output (a signed zero, or NaN for an infinite grad_output).
+        # grad_output multiplies last: an inactive term gives 0 * grad_output
+        # (a signed zero, or NaN for an infinite grad_output)
         floating active_value = <floating> (coef * grad_output)
         floating inactive_value = <floating> (0.0 * grad_output)
         double twice_coef = 2.0 * coef
@@ -395,131 +251,375 @@ cdef inline double _row_loss_gradient(
         double lane_slope[LANES]
         int32_t lane_count[LANES]
         int64_t count
-        double total, slope = 0.0, gradient_sum
+        double total, slope = 0.0, gradient_sum = 0.0
     if n_classes < LANES:
         if floating is double:
-            gradient_sum = 0.0
-            total = (_span_loss_gradient(x, gradient, 0, y, shift, p, coef, grad_output,
-                                         &gradient_sum)
-                     + _span_loss_gradient(x, gradient, y + 1, n_classes, shift, p, coef,
-                                           grad_output, &gradient_sum))
+            total = (_span(x, gradient, 0, y, shift, p, with_gradient, coef, grad_output,
+                           &gradient_sum)
+                     + _span(x, gradient, y + 1, n_classes, shift, p, with_gradient, coef,
+                             grad_output, &gradient_sum))
         else:
-            total = _short_row_loss_gradient(x, gradient, n_classes, y, shift, p, coef,
-                                             active_value, inactive_value, grad_output,
-                                             &gradient_sum)
+            total = _short_row(x, gradient, n_classes, y, shift, p, with_gradient, coef,
+                               active_value, inactive_value, grad_output, &gradient_sum)
     else:
         for k in range(LANES):
             lane_loss[k] = 0.0
-            lane_slope[k] = 0.0
-            lane_count[k] = 0
+            if with_gradient:
+                lane_slope[k] = 0.0
+                lane_count[k] = 0
         while base + LANES <= n_classes:
             if y >= base and y < base + LANES:
-                _block_loss_gradient(x + base, gradient + base, <int> (y - base), 0, LANES,
-                                     shift, p, True, active_value, inactive_value,
-                                     twice_coef, grad_output, lane_loss, lane_slope,
-                                     lane_count)
+                _block(x + base, gradient + base, <int> (y - base), 0, LANES, shift, p, True,
+                       with_gradient, active_value, inactive_value, twice_coef, grad_output,
+                       lane_loss, lane_slope, lane_count)
             else:
-                _block_loss_gradient(x + base, gradient + base, -1, 0, LANES,
-                                     shift, p, False, active_value, inactive_value,
-                                     twice_coef, grad_output, lane_loss, lane_slope,
-                                     lane_count)
+                _block(x + base, gradient + base, -1, 0, LANES, shift, p, False,
+                       with_gradient, active_value, inactive_value, twice_coef, grad_output,
+                       lane_loss, lane_slope, lane_count)
             base += LANES
         if base < n_classes:
             i = n_classes - LANES
-            _block_loss_gradient(x + i, gradient + i, _lane_of(y, i), <int> (base - i),
-                                 LANES, shift, p, True, active_value, inactive_value,
-                                 twice_coef, grad_output, lane_loss, lane_slope, lane_count)
+            _block(x + i, gradient + i, _lane_of(y, i), <int> (base - i), LANES, shift, p,
+                   True, with_gradient, active_value, inactive_value, twice_coef,
+                   grad_output, lane_loss, lane_slope, lane_count)
         total = _sum_lanes(lane_loss)
-        if p == 1 and floating is float:
-            # an exact integer sum, converted once (16 conversions and a chain
-            # of float64 additions cost about 60 cycles a row)
-            count = 0
-            for k in range(LANES):
-                count += lane_count[k]
-            slope = <double> count
-        else:
-            slope = _sum_lanes(lane_slope)
-        if p == 1:
-            gradient_sum = coef * slope
-        else:
-            gradient_sum = twice_coef * slope
-    # 0.0 - sum, not -sum: +0 when no term is active, as PyTorch's 0 - ... - 0.
-    gradient[y] = <floating> ((0.0 - gradient_sum) * grad_output)
+        if with_gradient:
+            if p == 1 and floating is float:
+                # an exact integer sum, converted once (16 conversions and a
+                # chain of float64 additions cost about 60 cycles a row)
+                count = 0
+                for k in range(LANES):
+                    count += lane_count[k]
+                slope = <double> count
+            else:
+                slope = _sum_lanes(lane_slope)
+            if p == 1:
+                gradient_sum = coef * slope
+            else:
+                gradient_sum = twice_coef * slope
     if total != total or x[y] != x[y]:
-        _fill_nan(gradient, n_classes)
+        if with_gradient:
+            _fill_nan(gradient, n_classes)
         return NAN
+    if with_gradient:
+        # 0.0 - sum, not -sum: +0 when no term is active, as PyTorch's 0 - ... - 0
+        gradient[y] = <floating> ((0.0 - gradient_sum) * grad_output)
     return total
 
-def loss(
-    const floating[:, ::1] input,
-    const int64_t[::1] target,
-    const double[:] weight,  # strided: ones are a stride-0 view
-    double margin,
-    int p,
-    double[::1] loss_out,
-    int n_threads,
-):
-    """Per-sample loss: loss_out[n] = w[y_n] / C * sum_{i != y_n} max(0, z_ni) ** p."""
-    cdef:
-        Py_ssize_t n_samples = input.shape[0]
-        Py_ssize_t n_classes = input.shape[1]
-        Py_ssize_t n, y
-        floating margin_in_dtype = <floating> margin
-        double row_sum
-    for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
-        y = target[n]
-        if y < 0 or y >= n_classes:  # see the design note: memory safety only
-            loss_out[n] = NAN
-        else:
-            if input[n, y] != input[n, y]:
-                row_sum = NAN
-            elif p == 1:
-                row_sum = _row_loss(&input[n, 0], n_classes, y, margin_in_dtype - input[n, y], 1)
-            else:
-                row_sum = _row_loss(&input[n, 0], n_classes, y, margin_in_dtype - input[n, y], 2)
-            # 0.0 + ...: +0 for a row with no active term, even with a negative weight
-            loss_out[n] = 0.0 + row_sum * weight[y] / n_classes
 
-
-def loss_gradient(
-    const floating[:, ::1] input,
-    const int64_t[::1] target,
-    const double[:] weight,  # strided: ones are a stride-0 view
-    double margin,
+cdef inline void _sample(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    Py_ssize_t y,
+    const double* weight,
+    Py_ssize_t weight_stride,
+    floating margin,
     int p,
+    bint with_gradient,
     double scale,
-    const double[::1] grad_output,
-    Py_ssize_t grad_output_stride,
-    double[::1] loss_out,
-    floating[:, ::1] gradient_out,
-    int n_threads,
-):
-    """Per-sample loss (as ``loss``) and its gradient in one pass over ``input``.
+    double grad_output,
+    double* loss_out,
+) noexcept nogil:
+    """loss_out[0] = w[y] / C * _row(...), and with the gradient the row's gradient."""
+    cdef double w = weight[y * weight_stride]
+    # 0.0 + ...: +0 for a row with no active term, even with a negative weight
+    loss_out[0] = 0.0 + _row(x, gradient, n_classes, y, margin - x[y], p, with_gradient,
+                             scale * w, grad_output) * w / n_classes
 
-    gradient_out[n] = (d row_sum_n / dx_n * scale * w[y_n]) * grad_output[n * stride],
-    with ``scale`` = 1/C (or 1/(N*C) for the mean) and ``stride`` 0 for a scalar
-    ``grad_output``.
+
+cdef inline bint _row_block(
+    const float* x,
+    const int64_t* target,
+    int32_t n_classes,
+    const double* weight,
+    int32_t weight_stride,
+    float margin,
+    int p,
+    bint with_gradient,
+    double scale,
+    const double* grad_output,
+    int32_t grad_output_stride,
+    const int32_t* row_of,
+    const int32_t* class_of,
+    double* loss_out,
+    float* gradient,
+) noexcept nogil:
+    """ROWS float32 rows of fewer than LANES classes at once, one row a vector
+    lane: _row's formulas, term by term in its order (each lane sums its row
+    in class order, as _short_row), so the same bits.
+
+    Pass 1 gathers class i of the ROWS rows (a column of the block) and adds
+    the row sums and active counts.  Pass 2 walks the block's ROWS x C scores
+    as contiguous vectors, recomputes z and writes the gradient, each
+    position's row parameters taken from the row lanes by a permutation
+    (``row_of[j]``, ``class_of[j]``: the row and class of position j), and
+    gradient[y] where the class is the row's target.  Returns False and
+    writes nothing when a target is out of range or a score is not finite
+    (the caller takes the row loop, which gives such rows NaN).  ``target``
+    is read once: the checked lanes feed every gather and store.
     """
     cdef:
-        Py_ssize_t n_samples = input.shape[0]
-        Py_ssize_t n_classes = input.shape[1]
-        Py_ssize_t n, y
-        floating margin_in_dtype = <floating> margin
-        double coef, row_sum, grad_output_n
-    for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
-        y = target[n]
-        if y < 0 or y >= n_classes:  # see the design note: memory safety only
-            loss_out[n] = NAN
-            _fill_nan(&gradient_out[n, 0], n_classes)
+        int valid, i
+        i32v y = targets(target, n_classes, &valid)
+        i32v rows, count, row_index
+        f32v shift, z, zero32, active_value, inactive_value, value, gradient_y
+        f64v zero, total, slope, term, w, coef, twice_coef, go
+        maskv kept, active, non_finite, is_y
+    if not valid:
+        return False
+    prefetch(x + 2 * ROWS * n_classes, ROWS * n_classes * 4)  # two blocks ahead
+    # A block with an inf or NaN score takes the row loop (which handles
+    # NaN rows); the contiguous pass also brings the block into L1.
+    zero32 = set1_f32(0)
+    non_finite = isnan_f32(zero32)
+    for i in range(n_classes):
+        z = load_f32(&x[i * ROWS])
+        non_finite = or_mask(non_finite, isnan_f32(sub_f32(z, z)))
+    if mask_bits(non_finite):
+        return False
+    zero = set1_f64(0.0)
+    rows = iota_times(n_classes)
+    shift = sub_f32(set1_f32(margin), gather_f32(x, add_i32(rows, y)))  # m - x[y]
+    if weight_stride == 0:  # no weight: a stride-0 view of ones
+        w = set1_f64(weight[0])
+    else:
+        w = gather_f64(weight, y)
+    total = zero
+    slope = zero
+    count = set1_i32(0)
+    for i in range(n_classes):
+        # z_i = (m - x[y]) + x[i]; the term max(0, z_i) ** p for i != y
+        z = add_f32(shift, gather_f32(x + i, rows))
+        kept = neq_i32(y, set1_i32(i))
+        term = cvt_f64(zero_unless_f32(kept, max0_f32(z)))
+        if p == 1:
+            if with_gradient:
+                count = count_mask(count, and_mask(gt_f32(z, zero32), kept))
         else:
-            coef = scale * weight[y]
-            grad_output_n = grad_output[n * grad_output_stride]
+            if with_gradient:
+                slope = add_f64(slope, term)
+            term = mul_f64(term, term)
+        total = add_f64(total, term)
+    # 0.0 + ...: +0 for a row with no active term, even with a negative weight
+    store_f64(loss_out, add_f64(zero, div_f64(mul_f64(total, w), set1_f64(<double> n_classes))))
+    if not with_gradient:
+        return True
+    prefetch_write(gradient + 2 * ROWS * n_classes, ROWS * n_classes * 4)
+    coef = mul_f64(set1_f64(scale), w)
+    twice_coef = mul_f64(set1_f64(2.0), coef)
+    if grad_output_stride == 0:
+        go = set1_f64(grad_output[0])
+    else:
+        go = load_f64(grad_output)
+    # grad_output multiplies last, as in the row loop
+    active_value = cvt_f32(mul_f64(coef, go))
+    inactive_value = cvt_f32(mul_f64(zero, go))
+    # gradient[y] = (0.0 - coef * p * sum_{i != y} max(0, z_i) ** (p - 1)) * grad_output
+    if p == 1:
+        slope = mul_f64(coef, cvt_i32_f64(count))
+    else:
+        slope = mul_f64(twice_coef, slope)
+    gradient_y = cvt_f32(mul_f64(sub_f64(zero, slope), go))
+    for i in range(n_classes):
+        row_index = load_i32(&row_of[i * ROWS])
+        z = add_f32(permute_f32(row_index, shift), load_f32(&x[i * ROWS]))
+        active = gt_f32(z, zero32)
+        if p == 1:
+            value = permute_f32(row_index, active_value)
+        else:
+            value = cvt_f32(mul_f64(mul_f64(permute_f64(row_index, twice_coef), cvt_f64(z)),
+                                    permute_f64(row_index, go)))
+        value = select_f32(active, value, permute_f32(row_index, inactive_value))
+        # the position of each row's target gets gradient[y]
+        is_y = eq_i32(permute_i32(row_index, y), load_i32(&class_of[i * ROWS]))
+        store_f32(&gradient[i * ROWS], select_f32(is_y, permute_f32(row_index, gradient_y),
+                                                  value))
+    return True
+
+
+cdef inline bint _row_block64(
+    const double* x,
+    const int64_t* target,
+    int32_t n_classes,
+    const double* weight,
+    int32_t weight_stride,
+    double margin,
+    int p,
+    bint with_gradient,
+    double scale,
+    const double* grad_output,
+    int32_t grad_output_stride,
+    const int32_t* row_of,
+    const int32_t* class_of,
+    double* loss_out,
+    double* gradient,
+) noexcept nogil:
+    """_row_block for float64 rows: each lane sums its row as _span does, the
+    classes before y and after y apart from +0 in class order, then adds the
+    two (also the terms of gradient[y], one by one: coef + coef + ...)."""
+    cdef:
+        int valid, i
+        i32v y = targets(target, n_classes, &valid)
+        i32v rows, row_index, class_i
+        f64v zero, shift, z, term, before, after, dsum_before, dsum_after, dloss
+        f64v w, coef, twice_coef, go, active_value, inactive_value, value, gradient_y
+        maskv first_span, second_span, active, non_finite, is_y
+    if not valid:
+        return False
+    prefetch(x + 2 * ROWS * n_classes, ROWS * n_classes * 8)  # two blocks ahead
+    zero = set1_f64(0.0)
+    non_finite = gt_f64(zero, zero)
+    for i in range(n_classes):
+        non_finite = or_mask(non_finite, nonfinite_f64(load_f64(&x[i * ROWS])))
+    if mask_bits(non_finite):
+        return False
+    rows = iota_times(n_classes)
+    shift = sub_f64(set1_f64(margin), gather_f64(x, add_i32(rows, y)))  # m - x[y]
+    if weight_stride == 0:  # no weight: a stride-0 view of ones
+        w = set1_f64(weight[0])
+    else:
+        w = gather_f64(weight, y)
+    coef = mul_f64(set1_f64(scale), w)
+    twice_coef = mul_f64(set1_f64(2.0), coef)
+    before = after = dsum_before = dsum_after = zero
+    for i in range(n_classes):
+        # z_i = (m - x[y]) + x[i]; the term max(0, z_i) ** p, the spans i < y and i > y
+        z = add_f64(shift, gather_f64(x + i, rows))
+        class_i = set1_i32(i)
+        first_span = lt_i32(class_i, y)
+        second_span = lt_i32(y, class_i)
+        term = max0_f64(z)
+        if with_gradient:
+            active = gt_f64(z, zero)
             if p == 1:
-                row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0], n_classes,
-                                             y, margin_in_dtype - input[n, y], 1, coef,
-                                             grad_output_n)
+                dloss = select_f64(active, coef, zero)
             else:
-                row_sum = _row_loss_gradient(&input[n, 0], &gradient_out[n, 0], n_classes,
-                                             y, margin_in_dtype - input[n, y], 2, coef,
-                                             grad_output_n)
-            loss_out[n] = 0.0 + row_sum * weight[y] / n_classes
+                dloss = select_f64(active, mul_f64(twice_coef, term), zero)
+            dsum_before = add_f64(dsum_before, select_f64(first_span, dloss, zero))
+            dsum_after = add_f64(dsum_after, select_f64(second_span, dloss, zero))
+        if p == 2:
+            term = mul_f64(term, term)
+        before = add_f64(before, select_f64(first_span, term, zero))
+        after = add_f64(after, select_f64(second_span, term, zero))
+    # 0.0 + ...: +0 for a row with no active term, even with a negative weight
+    store_f64(loss_out, add_f64(zero, div_f64(mul_f64(add_f64(before, after), w),
+                                              set1_f64(<double> n_classes))))
+    if not with_gradient:
+        return True
+    prefetch_write(gradient + 2 * ROWS * n_classes, ROWS * n_classes * 8)
+    if grad_output_stride == 0:
+        go = set1_f64(grad_output[0])
+    else:
+        go = load_f64(grad_output)
+    # grad_output multiplies last, as in the row loop
+    active_value = mul_f64(coef, go)
+    inactive_value = mul_f64(zero, go)
+    # gradient[y] = (0.0 - ((0 + dsum_before) + dsum_after)) * grad_output
+    gradient_y = mul_f64(sub_f64(zero, add_f64(add_f64(zero, dsum_before), dsum_after)), go)
+    for i in range(n_classes):
+        row_index = load_i32(&row_of[i * ROWS])
+        z = add_f64(permute_f64(row_index, shift), load_f64(&x[i * ROWS]))
+        active = gt_f64(z, zero)
+        if p == 1:
+            value = permute_f64(row_index, active_value)
+        else:
+            value = mul_f64(mul_f64(permute_f64(row_index, twice_coef), z),
+                            permute_f64(row_index, go))
+        value = select_f64(active, value, permute_f64(row_index, inactive_value))
+        is_y = eq_i32(permute_i32(row_index, y), load_i32(&class_of[i * ROWS]))
+        store_f64(&gradient[i * ROWS], select_f64(is_y, permute_f64(row_index, gradient_y),
+                                                  value))
+    return True
+
+
+cdef inline bint _rows_at_once(
+    const floating* x,
+    const int64_t* target,
+    Py_ssize_t n_classes,
+    const double* weight,
+    Py_ssize_t weight_stride,
+    floating margin,
+    int p,
+    bint with_gradient,
+    double scale,
+    const double* grad_output,
+    Py_ssize_t grad_output_stride,
+    const int32_t* row_of,
+    const int32_t* class_of,
+    double* loss_out,
+    floating* gradient,
+) noexcept nogil:
+    """_row_block or _row_block64, by dtype."""
+    if floating is float:
+        return _row_block(x, target, <int32_t> n_classes, weight, <int32_t> weight_stride,
+                          margin, p, with_gradient, scale, grad_output,
+                          <int32_t> grad_output_stride, row_of, class_of, loss_out, gradient)
+    else:
+        return _row_block64(x, target, <int32_t> n_classes, weight, <int32_t> weight_stride,
+                            margin, p, with_gradient, scale, grad_output,
+                            <int32_t> grad_output_stride, row_of, class_of, loss_out, gradient)
+
+
+cdef inline void _row_tables(int32_t* row_of, int32_t* class_of,
+                             int32_t n_classes) noexcept nogil:
+    """The row and the class of each position j of a block's ROWS x C scores."""
+    cdef int32_t j
+    for j in range(n_classes * ROWS):
+        row_of[j] = j // n_classes
+        class_of[j] = j % n_classes
+
+
+cdef Py_ssize_t _blocks(
+    const floating* x,
+    floating* gradient,
+    const int64_t* target,
+    Py_ssize_t n_samples,
+    Py_ssize_t n_classes,
+    const double* weight,
+    Py_ssize_t weight_stride,
+    floating margin,
+    int p,
+    bint with_gradient,
+    double scale,
+    const double* grad_output,
+    Py_ssize_t grad_output_stride,
+    double* loss_out,
+    int n_threads,
+) noexcept:
+    """The whole blocks of ROWS rows (fewer than LANES classes, a build with
+    row blocks); return how many rows they hold (0 otherwise)."""
+    cdef:
+        Py_ssize_t b, n, n_blocks
+        Py_ssize_t rows = ROWS
+        bint done
+        int32_t row_of[LANES * ROWS]
+        int32_t class_of[LANES * ROWS]
+    if not (ROWS >= 8 and 1 <= n_classes < LANES
+            and 0 <= weight_stride <= 1 and 0 <= grad_output_stride <= 1):
+        return 0
+    n_blocks = n_samples // rows
+    _row_tables(row_of, class_of, <int32_t> n_classes)
+    for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
+        if p == 1:
+            done = _rows_at_once(x + b * rows * n_classes, &target[b * rows], n_classes,
+                                 weight, weight_stride, margin, 1, with_gradient, scale,
+                                 grad_output + b * rows * grad_output_stride,
+                                 grad_output_stride, row_of, class_of, &loss_out[b * rows],
+                                 gradient + b * rows * n_classes)
+        else:
+            done = _rows_at_once(x + b * rows * n_classes, &target[b * rows], n_classes,
+                                 weight, weight_stride, margin, 2, with_gradient, scale,
+                                 grad_output + b * rows * grad_output_stride,
+                                 grad_output_stride, row_of, class_of, &loss_out[b * rows],
+                                 gradient + b * rows * n_classes)
+        if not done:
+            for n in range(b * rows, b * rows + rows):
+                _checked_sample(x + n * n_classes, gradient + n * n_classes, n_classes,
+                                target[n], weight, weight_stride, margin, p, with_gradient,
+                                scale, grad_output[n * grad_output_stride]
+                                if with_gradient else 0.0, &loss_out[n])
+    return n_blocks * rows
+
+
+include "_class_entry.pxi"

@@ -10,105 +10,18 @@ in T::
     dloss_d =  1 / C * #{j in T : z_jd > 0}               d in D
     dloss_c = -1 / C * sum_{j in T, j == c} #{d in D : z_jd > 0}     c in T
 
-The semantics are PyTorch's (``pytorch-semantics.md`` sections 1.2 and 2.2):
-entries after the first -1 are ignored, a class listed twice counts twice, a
-target never pairs with another target.  The margin m is PyTorch's fixed 1
-unless the caller sets another (a marginloss extension, issue 4).  T may also
-come from a 0/1 indicator row (``indicator``: the classes whose entry is
-nonzero, ascending; scikit-learn's ``MultiLabelBinarizer`` format), read in
-place by the same kernels.
+T may also come from a 0/1 indicator row (``indicator``: the classes whose
+entry is nonzero, ascending), read in place.  With the k shifts ``a_i = m -
+x[j_i]`` sorted descending, class d violates a prefix of m_d of them, so::
 
-Algorithm: O(k log k + (C - k) log k) per sample
-------------------------------------------------
-The direct loop tests all k * (C - k) pairs.  Instead, with the k shifts
-``a_i = m - x[j_i]`` (rounded in the input dtype) sorted in descending order,
-the pair test ``a_i + x[d] > 0`` holds for a prefix ``i < m_d`` (it is
-monotone in ``a_i``, and equal shifts give equal results), so::
-
-    m_d     = #{i : a_i + x[d] > 0}                         binary search, log k steps
     loss    = 1 / C * sum_{d in D} (P[m_d] + m_d * x[d])    P[m] = sum_{i < m} a_i
-    dloss_d =  m_d / C                                      d in D
-    dloss_c = -1 / C * sum_{i : j_i == c} #{d in D : m_d > i}   c in T
+    dloss_d =  m_d / C
 
-The counts ``#{d : m_d > i}`` are suffix sums of the histogram of the ``m_d``.
-Cost per sample: the sort (O(k), below), C - k binary searches of log k
-steps, O(C) for the rest.
-
-Design
-------
-- The binary search evaluates the direct loop's (and PyTorch's) predicate
-  itself, ``not (a_i + x[d] <= 0)`` in the input dtype, so the active pairs,
-  hence the gradient and its pattern of zeros, are exactly the same.  The
-  gradient counts are integers kept in float64, each output rounded once
-  (PyTorch adds +-1/C in the input dtype pair by pair), and grad_output
-  multiplies last: ``(count * (1/C)) * grad_output``.
-- Sums are float64.  ``P[m] + m * x[d]`` cancels when the terms are small
-  against the scores, so the prefix sums carry their rounding errors (TwoSum)
-  and ``m * x[d]`` is split into an exact product and a small one: each
-  class's sum is accurate to about one float64 rounding of its value, as a
-  direct sum of the terms would be.  (This needs IEEE arithmetic as written:
-  no ``-ffast-math`` or ``-fassociative-math`` for this file.)  The loss
-  differs from the direct loop in the last bits only: the terms are not
-  rounded to the input dtype one by one, and are added in another order.
-  float32 example: PyTorch's 0.85000002 for the docstring example (k = 2,
-  so the direct loop) would be 0.84999996 here, the float32 nearest to the
-  exact sum of the unrounded terms.
-- Infinities: only the extreme shifts (the ends of the sorted order) can be
-  infinite, so the terms of the two ends of a class's active prefix tell in
-  O(1) whether its sum is NaN (``inf - inf``) or +inf (also a float32 term
-  that overflows, as in the direct loop).  A float64 overflow inside the
-  compensated formula falls back to adding the class's terms one by one.
-- A NaN anywhere in a sample's scores, or a NaN term (``inf - inf``), makes
-  its loss NaN and its gradient row NaN (PyTorch gives 0 silently).
-- Sort of the (shift, label) pairs, descending: insertion sort below
-  RADIX_MIN_FLOAT32 / RADIX_MIN_FLOAT64 labels, above that an LSD radix sort
-  on the bytes of the IEEE bits (4 or 8 stable counting passes, a pass skipped
-  where all keys share the byte).  Measured per label, k = C: insertion sort
-  was the fastest up to 48 (float32) / 96 (float64) labels; at 256 labels,
-  radix sort took 12 (float32) and 20 (float64) ns, insertion sort 48 and 50,
-  an introsort (quicksort's branches mispredict on random keys) 33 and 36.
-  Ties need no order: no ``m_d`` separates equal shifts.  Results depend on
-  the row only, never on the thread that runs it.
-- The C - k searches run LANES at a time, interleaved step by step with
-  branch-free steps: one search is a chain of dependent loads and compares,
-  so running 8 of them together overlaps their latencies (float32
-  (2048, 1000), k = 250: 61 ms for one at a time, 34 ms with 8, before the
-  radix sort; 4 and 16 lanes were slower than 8).
-- Rows with at most DIRECT_MAX_LABELS labels take the direct O(k * C) loop:
-  at k = 1 it is 1.7x faster than sort + search (6.6 vs 11 ms for float32
-  (16384, 100)), at k = 2 they tie, at k = 3 the search wins.
-- Each thread owns one row of ``index_scratch`` (2C: the sample's labels,
-  sorted in place, then its non-target classes; the sort's label buffer),
-  ``is_target_scratch`` (the class mask), ``shift_scratch`` (2C, input dtype:
-  the sorted shifts, and the sort's key buffer), ``prefix_scratch`` (float64,
-  3 (C + 1): the prefix sums, their error terms, the histogram of ``m_d``)
-  and, for the gradient, ``count_scratch`` (the signed pair count of each
-  label), allocated by the Python layer with one row per thread: O(C) memory
-  per thread where PyTorch allocates an N x C ``is_target`` tensor.  The mask
-  and count rows are left zeroed after every sample.
-- No argument is checked here: the Python layer guarantees the shapes and
-  ``-1 <= target < n_classes``.  The one exception is memory safety: a
-  caller's thread may change the target array between validation and the
-  kernel (it is read in place), so each entry is read once, bounds-checked and
-  copied to ``labels``; an out-of-range entry ends the sample's list like -1.
-  A validated target never trips the check.
-- Measured: float32 ``multilabel_margin_loss_and_grad``, k distinct labels per
-  row, one thread, best of repeated calls, in ms (PyTorch's forward + backward
-  on (2048, 1000), k = 250: about 2568 ms).  The 2-core machine was shared
-  with other jobs (two independent processes ran only 1.1x faster than one),
-  so two-thread timings there said nothing and are not given:
-
-  ==============  =======  ===========  ===========
-  shape           k        direct loop  this kernel
-  ==============  =======  ===========  ===========
-  (2048, 1000)    250      972          21.9
-  (16384, 100)    25       94.1         17.0
-  (16384, 100)    1        6.45         6.20
-  (2048, 1000)    1        7.43         7.23
-  (2048, 1000)    0        2.16         2.06
-  ==============  =======  ===========  ===========
-
-  (k = 0 is the floor: validation, allocation and the pass over the scores.)
+m_d comes from counting (few labels) or a binary search, P from compensated
+prefix sums; a row of at most DIRECT_MAX_LABELS labels takes the direct pair
+loop.  A NaN score or term makes the row's loss and gradient NaN.  The
+algorithm, its accuracy and its measured crossovers are in docs/design.md,
+"Kernels".
 """
 
 from cython cimport floating
@@ -116,6 +29,8 @@ from cython.parallel cimport prange, threadid
 from libc.math cimport INFINITY, NAN
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
+
+include "_rows.pxi"
 
 ctypedef fused target_t:
     int32_t
@@ -130,6 +45,8 @@ cdef enum:
     RADIX_MIN_FLOAT64 = 128
     # Binary searches run this many at a time.
     LANES = 8
+    # Up to this many labels the searches count the active labels instead (measured).
+    COUNT_MAX_LABELS = 16
 
 # The threshold in use; tests move it to run either path on the same rows.
 cdef Py_ssize_t direct_max_labels = DIRECT_MAX_LABELS
@@ -158,7 +75,7 @@ cdef inline Py_ssize_t _collect_labels(
     cdef Py_ssize_t n_listed = 0, label
     while n_listed < n_classes:
         label = target[n_listed]
-        if label < 0 or label >= n_classes:
+        if not _in_range(label, n_classes):  # -1 ends the list (or a changed entry)
             break
         labels[n_listed] = label
         is_target[label] = 1
@@ -201,12 +118,6 @@ cdef inline bint _has_nan(const floating* x, Py_ssize_t n_classes) noexcept nogi
     for d in range(n_classes):
         found = found | (x[d] != x[d])
     return found
-
-
-cdef inline void _fill_nan(floating* row, Py_ssize_t n_classes) noexcept nogil:
-    cdef Py_ssize_t d
-    for d in range(n_classes):
-        row[d] = NAN
 
 
 # ------------------------------------------------------------------ sort (descending shifts)
@@ -374,11 +285,16 @@ cdef inline void _n_active_lanes(
     searches interleaved step by step so that their latencies overlap."""
     cdef:
         floating score[LANES]
-        Py_ssize_t l, half, n = n_listed
+        Py_ssize_t i, l, half, n = n_listed
     for l in range(LANES):
         score[l] = x[classes[l]]
         m[l] = 0
-    if n == 0:
+    if n <= COUNT_MAX_LABELS:
+        # few labels: count the active ones (the same m: the test is monotone
+        # in the sorted shifts), LANES classes a vector, no dependent loads
+        for i in range(n):
+            for l in range(LANES):
+                m[l] += not (shift[i] + score[l] <= 0)
         return
     while n > 1:
         half = n >> 1

@@ -40,6 +40,15 @@ NOT_ARRAYS = [None, "abc", object(), {"a": 1}, b"xy"]
 ABSENT = "<left out>"  # an argument not passed at all
 
 SIZES = st.sampled_from([0, 1, 1, 2, 3, 3, 4, 5])
+# The edges of the kernels' paths.  Multi-class: blocks of 16 classes (rows of
+# C >= 16; the last block overlaps), and float32 rows of fewer than 16 classes
+# in blocks of 8 (AVX2) or 16 (AVX-512) rows with a tail.  Multi-label: the
+# direct loop up to 2 labels, counting up to 16, binary search above, radix
+# sort from 64 (float32) or 128 (float64) labels; a target row of C random
+# entries in [-1, C) has about C labels before its first -1.
+BOUNDARY_SAMPLES = st.sampled_from([7, 8, 9, 15, 16, 17, 31, 32, 33])
+BOUNDARY_CLASSES = st.sampled_from([2, 3, 8, 14, 15, 16, 17, 18, 31, 32, 33, 47, 48, 49,
+                                    63, 64, 65, 66, 127, 129, 130])
 
 
 # ----------------------------------------------------------------- values
@@ -172,6 +181,10 @@ def input_shapes(draw, wrong):
         return (draw(st.sampled_from([1700, 2100])), 10)  # enough work for a thread team
     if draw(st.integers(0, 40)) == 0 and ndim == 2:
         return (draw(st.sampled_from([1, 3])), 200)  # 64+ labels: the radix-sorted path
+    if draw(st.integers(0, 3)) == 0 and ndim == 2:
+        return (draw(st.one_of(BOUNDARY_SAMPLES, SIZES)), draw(BOUNDARY_CLASSES))
+    if draw(st.integers(0, 5)) == 0 and ndim == 1:
+        return (draw(BOUNDARY_CLASSES),)
     n_classes = draw(st.sampled_from([1, 2, 3, 4, 5, 7]))
     if ndim == 0:
         return ()

@@ -1,10 +1,12 @@
-"""The two builds of the multi-class kernels give the same bits.
+"""The builds of the multi-class kernels give the same bits.
 
-``marginloss._multi_margin`` (x86-64 baseline) and ``_multi_margin_avx2`` (the
-same source with ``-mavx2``) must agree bit for bit on every input (but for the
-sign of a NaN): the AVX2
-build only widens the vector registers, it may not reorder or fuse any
-floating-point operation.  ``marginloss._kernels`` picks one at import.
+``marginloss._multi_margin`` (x86-64 baseline), ``_multi_margin_avx2`` and
+``_multi_margin_avx512`` (the same source with ``-mavx2`` and with
+``-mavx512f -mavx512bw -mavx512dq -mavx512vl``) must agree bit for bit on
+every input (but for the sign of a NaN): the wider builds take rows 8 or 16
+at a time (rows of fewer than 16 classes) and widen the vector registers, they
+may not reorder or fuse any floating-point operation.  ``marginloss._kernels``
+picks one at import.
 """
 
 import os
@@ -16,15 +18,21 @@ import pytest
 
 from marginloss import _kernels, _multi_margin
 
-try:
-    from marginloss import _multi_margin_avx2
-except ImportError:  # the compiler could not target AVX2
-    _multi_margin_avx2 = None
+_multi_margin_avx2 = _kernels.load("avx2")  # None: the compiler could not target AVX2
+_multi_margin_avx512 = _kernels.load("avx512")
 
 needs_avx2 = pytest.mark.skipif(
-    _multi_margin_avx2 is None or not _kernels._cpu_has_avx2(),
+    _multi_margin_avx2 is None or not _kernels.cpu_supports("avx2"),
     reason="the AVX2 build is not built, or this CPU has no AVX2",
 )
+needs_avx512 = pytest.mark.skipif(
+    _multi_margin_avx512 is None or not _kernels.cpu_supports("avx512"),
+    reason="the AVX-512 build is not built, or this CPU has no AVX-512",
+)
+WIDE_BUILDS = [
+    pytest.param("avx2", marks=needs_avx2),
+    pytest.param("avx512", marks=needs_avx512),
+]
 
 SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 1e-40, 3e38, -3e38])
 
@@ -58,12 +66,15 @@ def _assert_same_bits(a, b):
     np.testing.assert_array_equal(a[~nan].view(np.uint8), b[~nan].view(np.uint8))
 
 
-@needs_avx2
+@pytest.mark.parametrize("build", WIDE_BUILDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("n_classes", [1, 2, 5, 10, 15, 16, 17, 31, 33, 100, 257, 1000])
+@pytest.mark.parametrize("n_classes", [1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 20, 31, 32, 33,
+                                       47, 48, 50, 63, 64, 65, 100, 257, 1000])
 @pytest.mark.parametrize("specials", [False, True], ids=["finite", "specials"])
-def test_avx2_build_gives_the_baseline_bits(dtype, n_classes, specials):
+def test_wide_builds_give_the_baseline_bits(build, dtype, n_classes, specials):
+    wide = _kernels.load(build)
     rng = np.random.default_rng(n_classes * 7 + specials)
+    # 16-row blocks and a tail of 12 rows (and of 4 after 8-row blocks)
     n_samples = 300
     x = _scores(rng, n_samples, n_classes, dtype, specials)
     y = rng.integers(0, n_classes, n_samples).astype(np.int64)
@@ -76,22 +87,86 @@ def test_avx2_build_gives_the_baseline_bits(dtype, n_classes, specials):
                                                  (0.5, 0, 2)):
                     base = _run_both(_multi_margin, x, y, weight, margin, p, scale,
                                      grad_output, stride, n_threads)
-                    avx2 = _run_both(_multi_margin_avx2, x, y, weight, margin, p, scale,
-                                     grad_output, stride, n_threads)
-                    for a, b in zip(base, avx2):
+                    other = _run_both(wide, x, y, weight, margin, p, scale,
+                                      grad_output, stride, n_threads)
+                    for a, b in zip(base, other):
                         _assert_same_bits(a, b)
 
 
-@needs_avx2
-def test_the_avx2_build_is_chosen_on_an_avx2_cpu():
-    assert _kernels.kernel_build() == "avx2"
-    assert _kernels.multi_margin is _multi_margin_avx2
+@pytest.mark.parametrize("build", WIDE_BUILDS)
+@pytest.mark.parametrize("n_classes", [1, 3, 10, 16, 20, 64])
+def test_a_block_with_a_bad_target_takes_the_row_loop(build, n_classes):
+    # The Python layer rejects such targets; the kernels must still not read
+    # out of bounds when a caller's thread changes the target mid-call: the
+    # row gets NaN, the other rows of its block their usual values.
+    wide = _kernels.load(build)
+    rng = np.random.default_rng(n_classes)
+    n_samples = 70
+    x = _scores(rng, n_samples, n_classes, np.float32, False)
+    y = rng.integers(0, n_classes, n_samples).astype(np.int64)
+    y[[3, 17, 40, 69]] = [-1, n_classes, 2**40, -(2**62)]
+    weight = rng.uniform(0.5, 2.0, n_classes)
+    grad_output = rng.normal(size=n_samples)
+    for p in (1, 2):
+        base = _run_both(_multi_margin, x, y, weight, 1.0, p, 0.1, grad_output, 1, 1)
+        other = _run_both(wide, x, y, weight, 1.0, p, 0.1, grad_output, 1, 1)
+        for a, b in zip(base, other):
+            _assert_same_bits(a, b)
+        assert np.isnan(other[0][[3, 17, 40, 69]]).all()
+        assert np.isnan(other[2][[3, 17, 40, 69]]).all()
+        assert not np.isnan(other[2][[2, 4, 16, 18]]).any()
+
+
+@pytest.mark.parametrize("build", WIDE_BUILDS)
+@pytest.mark.parametrize("n_classes", [5, 16, 40])
+def test_strided_weight_and_per_sample_grad_output_give_the_baseline_bits(build, n_classes):
+    # a weight of stride 2 takes the row loop; grad_output of stride 1 the blocks
+    wide = _kernels.load(build)
+    rng = np.random.default_rng(n_classes + 1)
+    n_samples = 50
+    x = _scores(rng, n_samples, n_classes, np.float32, True)
+    y = rng.integers(0, n_classes, n_samples).astype(np.int64)
+    weight = rng.uniform(-1.0, 2.0, 2 * n_classes)[::2]
+    grad_output = rng.normal(size=n_samples)
+    for p in (1, 2):
+        base = _run_both(_multi_margin, x, y, weight, 0.5, p, 0.3, grad_output, 1, 2)
+        other = _run_both(wide, x, y, weight, 0.5, p, 0.3, grad_output, 1, 2)
+        for a, b in zip(base, other):
+            _assert_same_bits(a, b)
+
+
+def _best_build():
+    for build in ("avx512", "avx2"):
+        if _kernels.cpu_supports(build) and _kernels.load(build) is not None:
+            return build
+    return "baseline"
+
+
+def test_the_widest_build_the_cpu_runs_is_chosen():
+    assert _kernels.kernel_build() == _best_build()
+    assert _kernels.multi_margin is _kernels.load(_best_build())
+
+
+def _build_in_subprocess(value):
+    code = ("import marginloss._kernels as k, marginloss._losses as f; "
+            "print(k.kernel_build(), f._multi_margin.__name__)")
+    env = dict(os.environ, MARGINLOSS_KERNELS=value)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=True)
+    return result.stdout.split()
 
 
 def test_marginloss_kernels_baseline_forces_the_baseline_build():
-    code = ("import marginloss._kernels as k, marginloss._losses as f; "
-            "print(k.kernel_build(), f._multi_margin.__name__)")
-    env = dict(os.environ, MARGINLOSS_KERNELS="baseline")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, check=True)
-    assert result.stdout.split() == ["baseline", "marginloss._multi_margin"]
+    assert _build_in_subprocess("baseline") == ["baseline", "marginloss._multi_margin"]
+
+
+@pytest.mark.parametrize("build", WIDE_BUILDS)
+def test_marginloss_kernels_forces_a_wide_build(build):
+    assert _build_in_subprocess(build.upper()) == [build, f"marginloss._multi_margin_{build}"]
+
+
+@needs_avx512
+def test_marginloss_kernels_avx2_on_an_avx512_cpu_gives_avx2():
+    if _multi_margin_avx2 is None:
+        pytest.skip("the AVX2 build is not built")
+    assert _build_in_subprocess("avx2") == ["avx2", "marginloss._multi_margin_avx2"]

@@ -378,8 +378,42 @@ def test_cancellation_is_compensated(dtype):
 # ---------------------------------------------------------------------------
 # Random small rows with special values (hypothesis)
 # ---------------------------------------------------------------------------
+# Rows wider than 12 classes, with label counts at the kernel's crossovers:
+# direct loop up to 2 labels, counting up to 16, binary search above, radix
+# sort from 64 (float32) or 128 (float64) labels.
+WIDE_CLASSES = [16, 17, 18, 33, 65, 66, 129, 130]
+CROSSOVER_LABELS = [1, 2, 3, 15, 16, 17, 63, 64, 65, 127, 128, 129]
+
+
+@st.composite
+def wide_rows(draw):
+    dtype = draw(st.sampled_from(DTYPES))
+    n_classes = draw(st.sampled_from(WIDE_CLASSES))
+    n_labels = draw(st.sampled_from([k for k in CROSSOVER_LABELS if k <= n_classes]))
+    n_samples = draw(st.integers(1, 2))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    palette = np.array([0.0, -0.0, 1.0, -1.0, 0.5, 2.0, np.inf, -np.inf, np.nan])
+    x = rng.normal(size=(n_samples, n_classes))
+    if draw(st.booleans()):  # ties and a few specials
+        mask = rng.random(x.shape) < 0.1
+        x[mask] = rng.choice(palette[:6] if draw(st.booleans()) else palette, mask.sum())
+    x = x.astype(dtype)
+    t = rng.integers(-1, n_classes, size=(n_samples, n_classes))
+    for n in range(n_samples):
+        t[n, :n_labels] = rng.permutation(n_classes)[:n_labels]
+        if n_labels > 1 and draw(st.booleans()):
+            t[n, n_labels - 1] = t[n, 0]  # a label listed twice counts twice
+        if n_labels < n_classes:
+            t[n, n_labels] = -1
+    if draw(st.booleans()):
+        x = near_threshold(rng, x, t, dtype, 1)
+    return x, t
+
+
 @st.composite
 def rows(draw):
+    if draw(st.integers(0, 3)) == 0:
+        return draw(wide_rows())
     dtype = draw(st.sampled_from(DTYPES))
     n_classes = draw(st.integers(1, 12))
     n_samples = draw(st.integers(1, 4))

@@ -265,19 +265,27 @@ def test_no_python_interaction_inside_the_kernel_loops(tmp_path, name):
     setup_module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(setup_module)  # runs no build: setup() is under __main__
     directives = setup_module.cython_directives(debug=False)
-    source = (PYX / f"{name}.pyx").read_text()
-    shutil.copy(PYX / f"{name}.pyx", tmp_path)
+    for path in PYX.iterdir():  # the module and the files it includes
+        if path.suffix in {".pyx", ".pxi", ".h"}:
+            shutil.copy(path, tmp_path)
     command = [sys.executable, "-m", "cython", "-a", f"{name}.pyx", "-o", f"{name}.c"]
     for key, value in directives.items():
         command += ["-X", f"{key}={value}"]
     subprocess.run(command, cwd=tmp_path, check=True, capture_output=True, timeout=600)
-    annotation = _annotation((tmp_path / f"{name}.html").read_text())
-    bodies, headers = _nogil_regions(source)
-    assert headers and len(bodies) > 10  # the parse found the loops
-    assert set(annotation) == set(range(1, len(source.splitlines()) + 1))
-    source_lines = source.splitlines()
-    yellow = {number: source_lines[number - 1].strip()
-              for number in sorted(bodies) if annotation[number][0] > 0}
-    assert yellow == {}
-    for number in headers:
-        assert annotation[number][1] <= GIL_CALLS, source_lines[number - 1]
+    # cython -a writes one page per source file: the module's and each include's
+    n_headers = n_bodies = 0
+    for page in tmp_path.glob("*.html"):
+        source = (tmp_path / f"{page.stem}.pyx").read_text() if page.stem == name else (
+            tmp_path / f"{page.stem}.pxi").read_text()
+        annotation = _annotation(page.read_text())
+        bodies, headers = _nogil_regions(source)
+        n_headers += len(headers)
+        n_bodies += len(bodies)
+        assert set(annotation) == set(range(1, len(source.splitlines()) + 1))
+        source_lines = source.splitlines()
+        yellow = {number: source_lines[number - 1].strip()
+                  for number in sorted(bodies) if annotation[number][0] > 0}
+        assert yellow == {}, page.name
+        for number in headers:
+            assert annotation[number][1] <= GIL_CALLS, source_lines[number - 1]
+    assert n_headers and n_bodies > 10  # the parse found the loops
