@@ -57,17 +57,22 @@ def _has_pandas_missing(value):
 
 
 def _as_array(value, name):
+    """`_to_array`, refusing first a pandas nullable column with missing values."""
+    if _has_pandas_missing(value):
+        raise ValueError(
+            f"{name} contains missing values (pandas' NA); drop or fill them before "
+            f"the call"
+        )
+    return _to_array(value, name)
+
+
+def _to_array(value, name):
     """np.asarray, with errors that name the argument.
 
     A ragged sequence gives a ValueError; anything else NumPy cannot convert
     (a torch tensor that requires grad, an unsupported dtype, ...) a TypeError.
     Masked arrays are refused: np.asarray would silently use the masked values.
     """
-    if _has_pandas_missing(value):
-        raise ValueError(
-            f"{name} contains missing values (pandas' NA); drop or fill them before "
-            f"the call"
-        )
     if isinstance(value, np.ma.MaskedArray):
         raise TypeError(
             f"{name} must not be a masked array (its masked entries would be used); "

@@ -368,7 +368,7 @@ cdef inline bint _row_block(
         maskv kept, active, non_finite, is_y
     if not valid:
         return False
-    prefetch(x + 2 * ROWS * n_classes, ROWS * n_classes * 4)  # two blocks ahead
+    prefetch(x, 2 * ROWS * n_classes * 4, ROWS * n_classes * 4)  # two blocks ahead
     # A block with an inf or NaN score takes the row loop (which handles
     # NaN rows); the contiguous pass also brings the block into L1.
     zero32 = set1_f32(0)
@@ -405,7 +405,7 @@ cdef inline bint _row_block(
     store_f64(loss_out, add_f64(zero, div_f64(mul_f64(total, w), set1_f64(<double> n_classes))))
     if not with_gradient:
         return True
-    prefetch_write(gradient + 2 * ROWS * n_classes, ROWS * n_classes * 4)
+    prefetch_write(gradient, 2 * ROWS * n_classes * 4, ROWS * n_classes * 4)
     coef = mul_f64(set1_f64(scale), w)
     twice_coef = mul_f64(set1_f64(2.0), coef)
     if grad_output_stride == 0:
@@ -467,7 +467,7 @@ cdef inline bint _row_block64(
         maskv first_span, second_span, active, non_finite, is_y
     if not valid:
         return False
-    prefetch(x + 2 * ROWS * n_classes, ROWS * n_classes * 8)  # two blocks ahead
+    prefetch(x, 2 * ROWS * n_classes * 8, ROWS * n_classes * 8)  # two blocks ahead
     zero = set1_f64(0.0)
     non_finite = gt_f64(zero, zero)
     for i in range(n_classes):
@@ -507,7 +507,7 @@ cdef inline bint _row_block64(
                                               set1_f64(<double> n_classes))))
     if not with_gradient:
         return True
-    prefetch_write(gradient + 2 * ROWS * n_classes, ROWS * n_classes * 8)
+    prefetch_write(gradient, 2 * ROWS * n_classes * 8, ROWS * n_classes * 8)
     if grad_output_stride == 0:
         go = set1_f64(grad_output[0])
     else:

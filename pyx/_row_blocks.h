@@ -369,19 +369,21 @@ static inline ml_f32 ml_permute_f32(ml_i32 idx, ml_f32 table) { (void)idx; retur
 static inline ml_f64 ml_permute_f64(ml_i32 idx, ml_f64 table) { (void)idx; return table; }
 #endif
 
-/* Ask for the cache lines of [p, p + n_bytes), to read (a later block's
- * scores) or to write (its gradient). */
-static inline void ml_prefetch(const void *p, int n_bytes) {
-    const char *c = (const char *)p;
+/* Ask for the cache lines of [base + offset, base + offset + n_bytes), to read
+ * (a later block's scores) or to write (its gradient).  The address is formed
+ * in integer arithmetic: a block two ahead may lie past the array's end, where
+ * pointer arithmetic would be undefined; a prefetch of any address never faults. */
+static inline void ml_prefetch(const void *base, intptr_t offset, int n_bytes) {
+    uintptr_t address = (uintptr_t)base + (uintptr_t)offset;
     int i;
     for (i = 0; i < n_bytes; i += 64)
-        __builtin_prefetch(c + i, 0, 3);
+        __builtin_prefetch((const void *)(address + (uintptr_t)i), 0, 3);
 }
-static inline void ml_prefetch_write(void *p, int n_bytes) {
-    char *c = (char *)p;
+static inline void ml_prefetch_write(void *base, intptr_t offset, int n_bytes) {
+    uintptr_t address = (uintptr_t)base + (uintptr_t)offset;
     int i;
     for (i = 0; i < n_bytes; i += 64)
-        __builtin_prefetch(c + i, 1, 3);
+        __builtin_prefetch((void *)(address + (uintptr_t)i), 1, 3);
 }
 
 #endif

@@ -58,5 +58,5 @@ cdef extern from "_row_blocks.h" nogil:
     f32v cvt_f32 "ml_cvt_f32"(f64v a)
     f64v load_f64 "ml_load_f64"(const double* p)
     void store_f64 "ml_store_f64"(double* p, f64v a)
-    void prefetch "ml_prefetch"(const void* p, int n_bytes)
-    void prefetch_write "ml_prefetch_write"(void* p, int n_bytes)
+    void prefetch "ml_prefetch"(const void* base, Py_ssize_t offset, int n_bytes)
+    void prefetch_write "ml_prefetch_write"(void* base, Py_ssize_t offset, int n_bytes)
