@@ -1,4 +1,4 @@
-"""Hypothesis strategies for tests/test_fuzz.py: arbitrary calls of the public API.
+"""Hypothesis strategies for tests/core/test_fuzz.py: arbitrary calls of the public API.
 
 A drawn call is a plain dict of keyword arguments plus the entry point to use.
 Arrays come in every NumPy dtype kind (bool, signed and unsigned integers,

@@ -10,7 +10,7 @@ itself: the gradient is then computed from the original scores, as documented.
 
 Validity is decided here by a simple predicate written from the docstrings,
 independently of ``marginloss._validation``.  CI runs hypothesis's default
-number of examples; ``python -m pytest tests/test_fuzz.py
+number of examples; ``python -m pytest tests/core/test_fuzz.py
 --hypothesis-profile=soak`` runs a long soak.
 """
 
