@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 
+from ._arrays import _as_array, _describe, _is_real_number
 from ._reductions import count_outside, count_outside_rows
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -31,66 +32,6 @@ _FLOAT64 = np.dtype(np.float64)
 _INT32 = np.dtype(np.int32)
 _INT64 = np.dtype(np.int64)
 _ndarray = np.ndarray
-
-
-def _describe(value):
-    """A short ``type value`` description for error messages."""
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"
-
-
-def _has_pandas_missing(value):
-    """Whether a pandas object of nullable (extension) dtypes holds pd.NA.
-
-    NumPy would turn it into a float or object array, and the error would blame
-    a dtype the caller never chose.  Plain NumPy-backed columns are left alone
-    (their NaN is a value, propagated as PyTorch does).
-    """
-    if not type(value).__module__.startswith("pandas") or not hasattr(value, "isna"):
-        return False
-    dtypes = [value.dtype] if hasattr(value, "dtype") else list(getattr(value, "dtypes", []))
-    if all(isinstance(dtype, np.dtype) for dtype in dtypes):
-        return False
-    return bool(np.asarray(value.isna()).any())
-
-
-def _as_array(value, name):
-    """`_to_array`, refusing first a pandas nullable column with missing values."""
-    if _has_pandas_missing(value):
-        raise ValueError(
-            f"{name} contains missing values (pandas' NA); drop or fill them before "
-            f"the call"
-        )
-    return _to_array(value, name)
-
-
-def _to_array(value, name):
-    """np.asarray, with errors that name the argument.
-
-    A ragged sequence gives a ValueError; anything else NumPy cannot convert
-    (a torch tensor that requires grad, an unsupported dtype, ...) a TypeError.
-    Masked arrays are refused: np.asarray would silently use the masked values.
-    """
-    if isinstance(value, np.ma.MaskedArray):
-        raise TypeError(
-            f"{name} must not be a masked array (its masked entries would be used); "
-            f"pass {name}.filled(...) or select the entries to use"
-        )
-    try:
-        return np.asarray(value)
-    except ValueError as exc:
-        raise ValueError(f"{name} must be array-like with a regular shape; {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - any conversion failure is a type problem
-        raise TypeError(
-            f"{name} must be convertible to a NumPy array; got {type(value).__name__} "
-            f"({type(exc).__name__}: {exc})"
-        ) from None
-
-
-def _is_real_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 # ---------------------------------------------------------------- settings

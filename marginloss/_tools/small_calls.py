@@ -118,7 +118,7 @@ def main(argv=None):
     print(f"marginloss {marginloss.__version__}, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads); medians of {args.rounds} interleaved "
           f"rounds of {args.number} calls")
-    print(f"| call | marginloss µs | torch µs | ratio | target |")
+    print("| call | marginloss µs | torch µs | ratio | target |")
     print("|---|---|---|---|---|")
     worst = 0.0
     for case in CASES:

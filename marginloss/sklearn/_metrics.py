@@ -25,11 +25,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.utils import assert_all_finite
 
-from .. import _validation, functional
+from .. import _arrays, functional
 
 # the package's argument conversion (missing values are checked here, with
 # scikit-learn's wording) and losses, typed (for mypy --strict)
-_as_array: Callable[[object, str], np.ndarray] = _validation._to_array
+_as_array: Callable[[object, str], np.ndarray] = _arrays._to_array
 _multi_margin_loss: Callable[..., Any] = functional.multi_margin_loss
 _multilabel_margin_loss: Callable[..., Any] = functional.multilabel_margin_loss
 
