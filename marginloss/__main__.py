@@ -157,6 +157,8 @@ def build_parser():
         prog="python -m marginloss",
         description="Demonstrate and benchmark marginloss.  Without a command, runs the demo.",
     )
+    parser.add_argument("--version", action="version",
+                        version=f"marginloss {marginloss.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{demo,bench}")
     commands.add_parser("demo", help="a worked example and short timings (the default)",
                         description="A worked example and short timings (the default).")
