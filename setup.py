@@ -199,6 +199,11 @@ def _record_variant(path, variant):
 
 
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:  # no -j given: compile the modules on every core
+            self.parallel = True
+
     def build_extensions(self):
         _check_c_compiler(self.compiler)
         openmp, why_serial = _openmp_flags(self.compiler)
