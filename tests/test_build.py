@@ -45,7 +45,7 @@ def _modules(package_dir):
 def _links_openmp_runtime(path):
     """Whether the shared object needs an OpenMP runtime (GNU, LLVM or Intel)."""
     result = subprocess.run(["ldd", path], capture_output=True, text=True, check=True)
-    return re.search(r"\blib(g|i)?omp\d*\.", result.stdout) is not None
+    return re.search(r"\blib(g|i)?omp\d*[.-]", result.stdout) is not None
 
 
 # ------------------------------------------------------------------ the build in use
