@@ -10,22 +10,80 @@ the two Cython variants live apart under build/, and build/variant.txt records
 the flags of the last build).  No -march=native:
 the build must run on any CPU of its architecture; the multi-class kernels get
 AVX2 and AVX-512 builds instead, chosen at run time (marginloss/_kernels.py).
+
+The build stops early with a plain error when the kernel sources (pyx/*.pyx)
+are missing or when the C compiler cannot build a minimal extension.  Release
+builds carry no debug information (-g0) unless MARGINLOSS_DEBUG=1 is set or
+CFLAGS asks for it (-g, e.g. for a sanitizer build).
 """
 
 import glob
 import os
+import shlex
 import tempfile
 import textwrap
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
-from setuptools.errors import CompileError, LinkError
+from setuptools.errors import CompileError, LinkError, PlatformError
 
 # Every pyx/NAME.pyx becomes the extension module marginloss.NAME.
+PYX_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyx")
 KERNELS = sorted(
     os.path.splitext(os.path.basename(path))[0]
-    for path in glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyx", "*.pyx"))
+    for path in glob.glob(os.path.join(PYX_DIR, "*.pyx"))
 )
+
+
+def _check_kernel_sources():
+    """Stop with a plain error when there is no pyx/*.pyx to build.
+
+    Without it setuptools would build a pure-Python package that installs
+    "successfully" and fails at ``import marginloss``.
+    """
+    if not KERNELS:
+        raise SystemExit(
+            f"error: marginloss: no kernel sources found ({os.path.join(PYX_DIR, '*.pyx')} "
+            "matches nothing); this source tree or sdist is incomplete: the Cython "
+            "kernels in pyx/ are needed to build marginloss"
+        )
+
+
+def _user_flags(name):
+    """The flags in the environment variable ``name`` (CFLAGS, LDFLAGS), split."""
+    return shlex.split(os.environ.get(name, ""))
+
+
+def _compiler_name(compiler):
+    """The C compiler a build uses, as a user would name it (and where it comes from)."""
+    if compiler.compiler_type == "msvc":
+        return "MSVC (cl.exe)"
+    command = getattr(compiler, "compiler_so", None) or ["cc"]
+    origin = " (from the CC environment variable)" if os.environ.get("CC") else ""
+    return f"'{command[0]}'{origin}"
+
+
+def _check_c_compiler(compiler):
+    """Stop with a plain error unless the compiler builds a minimal extension.
+
+    A broken or missing compiler would otherwise show up first as misleading
+    probe results (no AVX2, no OpenMP) and end in a generic error of setuptools.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "check_compiler.c")
+        with open(path, "w") as f:
+            f.write("int marginloss_check(void) { return 0; }\n")
+        try:
+            objects = compiler.compile([path], output_dir=tmp)
+            if compiler.compiler_type != "msvc":
+                compiler.link_shared_object(objects, "check_compiler.so", output_dir=tmp)
+        except (CompileError, LinkError, OSError) as error:  # OSError: no such program
+            raise PlatformError(
+                "marginloss needs a working C compiler to build its Cython kernels, and "
+                f"the C compiler {_compiler_name(compiler)} could not compile and link a "
+                "one-line C file. Install a C compiler (e.g. gcc) or set CC to a working "
+                f"one. (What failed: {error}; the compiler's own output, if any, is above.)"
+            ) from None
 
 
 def _env_flag(name):
@@ -37,7 +95,10 @@ def _openmp_flags(compiler):
 
     The check builds and links a program calling the OpenMP runtime, so a
     compiler that takes -fopenmp but has no runtime (or no omp.h) also gives
-    a serial build.
+    a serial build.  It compiles with the user's CFLAGS (the compiler command
+    carries them) and links with the user's LDFLAGS and CFLAGS, as the
+    extensions are linked: a -fsanitize or --coverage flag needs its runtime
+    at the link too.
     """
     if _env_flag("MARGINLOSS_NO_OPENMP"):
         return None, "MARGINLOSS_NO_OPENMP is set"
@@ -57,7 +118,8 @@ def _openmp_flags(compiler):
         try:
             objects = compiler.compile([path], output_dir=tmp, extra_postargs=flags)
             compiler.link_executable(
-                objects, "check_openmp", output_dir=tmp, extra_postargs=flags
+                objects, "check_openmp", output_dir=tmp,
+                extra_postargs=flags + _user_flags("LDFLAGS") + _user_flags("CFLAGS"),
             )
         except (CompileError, LinkError):  # no OpenMP, whatever the compiler said
             return None, ("the compiler cannot build and link an OpenMP program with "
@@ -106,6 +168,18 @@ def _compiles_with(compiler, flag):
     return True
 
 
+def _no_debug_info_flags(compiler, debug):
+    """-g0 for a release build: no debug information in the shipped modules
+    (it made them about 5x larger).  Kept with MARGINLOSS_DEBUG=1, and when
+    CFLAGS asks for debug information (-g, -g3, ..., e.g. a sanitizer build
+    that wants readable stack traces)."""
+    if debug or compiler.compiler_type == "msvc":
+        return []
+    if any(flag.startswith("-g") and flag != "-g0" for flag in _user_flags("CFLAGS")):
+        return []
+    return ["-g0"] if _compiles_with(compiler, "-g0") else []
+
+
 def _record_variant(path, variant):
     """Write ``variant`` to ``path`` unless the file already holds it.
 
@@ -127,9 +201,16 @@ def _record_variant(path, variant):
 
 
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        if self.parallel is None:  # no -j given: compile the modules on every core
+            self.parallel = True
+
     def build_extensions(self):
+        _check_c_compiler(self.compiler)
         openmp, why_serial = _openmp_flags(self.compiler)
         speed_flags = [flag for flag in SPEED_FLAGS if _compiles_with(self.compiler, flag)]
+        no_debug_info = _no_debug_info_flags(self.compiler, _env_flag("MARGINLOSS_DEBUG"))
         for suffix, isa_flags in (("_avx2", AVX2_FLAGS), ("_avx512", AVX512_FLAGS)):
             if not all(_compiles_with(self.compiler, flag) for flag in isa_flags):
                 print(f"marginloss: no {suffix[1:].upper()} build of the kernels "
@@ -148,6 +229,7 @@ class BuildExt(build_ext):
                 ext.extra_link_args += openmp[1]
             if self.compiler.compiler_type != "msvc":
                 ext.extra_compile_args += ["-O3"] + speed_flags
+            ext.extra_compile_args += no_debug_info
             if ext.name.endswith("_avx2"):
                 ext.extra_compile_args += AVX2_FLAGS
             if ext.name.endswith("_avx512"):
@@ -178,6 +260,7 @@ def cython_directives(debug):
 def main():
     from Cython.Build import cythonize
 
+    _check_kernel_sources()
     debug = _env_flag("MARGINLOSS_DEBUG")
     extensions = [
         Extension(

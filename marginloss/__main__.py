@@ -46,8 +46,12 @@ def build_parser():
     """The command line: no subcommand (or ``demo``) for the demo, ``bench``."""
     parser = argparse.ArgumentParser(
         prog="python -m marginloss",
-        description="Demonstrate and benchmark marginloss.  Without a command, runs the demo.",
+        description="Demonstrate and benchmark marginloss.  Without a command, runs the demo; "
+                    "--version prints the version.",
     )
+    # Left out of the usage line (help=SUPPRESS), named in the description instead.
+    parser.add_argument("--version", action="version", help=argparse.SUPPRESS,
+                        version=f"marginloss {marginloss.__version__}")
     commands = parser.add_subparsers(dest="command", metavar="{demo,bench}")
     commands.add_parser("demo", help="a worked example and short timings (the default)",
                         description="A worked example and short timings (the default).")

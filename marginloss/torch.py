@@ -41,21 +41,43 @@ the losses are differentiable once with respect to ``input`` only: a second
 derivative raises a ``RuntimeError``.
 """
 
-try:
-    import torch
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
-    raise ImportError(
-        "marginloss.torch needs PyTorch; install it with pip install 'marginloss[torch]'"
-    ) from exc
+import re
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import numpy as np
-import torch.nn.functional
 
 from ._engine import forward as multi_margin_forward
 from ._engine import forward as multilabel_margin_forward
 from ._engine import loss_and_gradient as multi_margin_loss_gradient
 from ._engine import loss_and_gradient as multilabel_margin_loss_gradient
 from ._losses import multi_margin_settings, multilabel_margin_settings
+
+try:
+    import torch
+    import torch.nn.functional
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "marginloss.torch needs PyTorch; install it with pip install 'marginloss[torch]'"
+    ) from exc
+
+# The oldest PyTorch release the tests ran with (the ``torch`` extra asks for it).
+_MIN_TORCH = (2, 13)
+
+
+def _release(version: str) -> tuple[int, int] | None:
+    """(major, minor) of a version string such as '2.13.0+cpu', or None."""
+    match = re.match(r"(\d+)\.(\d+)", version)
+    return None if match is None else (int(match[1]), int(match[2]))
+
+
+_installed = _release(str(torch.__version__))
+if _installed is not None and _installed < _MIN_TORCH:
+    raise ImportError(
+        f"marginloss.torch needs PyTorch {_MIN_TORCH[0]}.{_MIN_TORCH[1]} or later, the "
+        f"oldest release it is tested with; the installed torch is {torch.__version__}. "
+        f"Upgrade it: pip install 'torch>={_MIN_TORCH[0]}.{_MIN_TORCH[1]}'"
+    )
 
 __all__ = [
     "MultiMarginLoss",
@@ -73,7 +95,19 @@ except ImportError:  # pragma: no cover - another PyTorch version
     _DeviceContext = None
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
 # ------------------------------------------------------------------ helpers
+
+
+def _eager(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``torch.compiler.disable``, typed: under ``torch.compile`` a call of
+    ``function`` is a graph break and runs eagerly."""
+    disabled: Callable[_P, _R] = torch.compiler.disable(function)
+    return disabled
+
 
 
 def _check_tensor(value, name, optional=False):
@@ -236,9 +270,11 @@ class MultiLabelMarginLossFunction(_KernelLoss):
 # ---------------------------------------------------------------- functions
 
 
-@torch.compiler.disable  # under torch.compile: a graph break, run eagerly
-def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None,
-                      reduce=None, reduction="mean"):
+@_eager  # under torch.compile: a graph break, run eagerly
+def multi_margin_loss(input: torch.Tensor, target: torch.Tensor, p: int = 1,
+                      margin: float = 1.0, weight: torch.Tensor | None = None,
+                      size_average: bool | None = None, reduce: bool | None = None,
+                      reduction: str = "mean") -> torch.Tensor:
     """The multi-class margin loss, as ``torch.nn.functional.multi_margin_loss``.
 
     For each sample with scores ``x`` (C classes) and target class ``y``::
@@ -317,8 +353,10 @@ def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=
                  multi_margin_loss_gradient)
 
 
-@torch.compiler.disable  # under torch.compile: a graph break, run eagerly
-def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+@_eager  # under torch.compile: a graph break, run eagerly
+def multilabel_margin_loss(input: torch.Tensor, target: torch.Tensor,
+                           size_average: bool | None = None, reduce: bool | None = None,
+                           reduction: str = "mean") -> torch.Tensor:
     """The multi-label margin loss, as ``torch.nn.functional.multilabel_margin_loss``.
 
     Each sample's target row lists its classes by index, padded with -1 (the
@@ -437,9 +475,14 @@ class MultiMarginLoss(torch.nn.Module):
     """
 
     __constants__ = ["p", "margin", "reduction"]
+    p: int
+    margin: float
+    reduction: str
+    weight: torch.Tensor | None
 
-    def __init__(self, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
-                 reduction="mean"):
+    def __init__(self, p: int = 1, margin: float = 1.0, weight: torch.Tensor | None = None,
+                 size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
         super().__init__()
         _check_tensor(weight, "weight", optional=True)
         settings = multi_margin_settings(p, margin, _weight_array(weight), reduction, None,
@@ -447,7 +490,7 @@ class MultiMarginLoss(torch.nn.Module):
         self.p, self.margin, self.reduction = settings.p, settings.margin, settings.reduction
         self.register_buffer("weight", weight)
 
-    def forward(self, input, target):
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The loss of the scores ``input`` for ``target`` (see `multi_margin_loss`)."""
         return multi_margin_loss(input, target, p=self.p, margin=self.margin,
                                  weight=self.weight, reduction=self.reduction)
@@ -489,12 +532,14 @@ class MultiLabelMarginLoss(torch.nn.Module):
     """
 
     __constants__ = ["reduction"]
+    reduction: str
 
-    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+    def __init__(self, size_average: bool | None = None, reduce: bool | None = None,
+                 reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = multilabel_margin_settings(reduction, None, size_average, reduce,
                                                     stacklevel=3).reduction
 
-    def forward(self, input, target):
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The loss of the scores ``input`` for ``target`` (see `multilabel_margin_loss`)."""
         return multilabel_margin_loss(input, target, reduction=self.reduction)

@@ -45,7 +45,7 @@ def _modules(package_dir):
 def _links_openmp_runtime(path):
     """Whether the shared object needs an OpenMP runtime (GNU, LLVM or Intel)."""
     result = subprocess.run(["ldd", path], capture_output=True, text=True, check=True)
-    return re.search(r"\blib(g|i)?omp\d*\.", result.stdout) is not None
+    return re.search(r"\blib(g|i)?omp\d*[.-]", result.stdout) is not None
 
 
 # ------------------------------------------------------------------ the build in use
@@ -160,6 +160,123 @@ def test_setup_builds_serially_when_the_compiler_has_no_openmp(tmp_path):
         assert openmp, output
     assert _run(project, "import marginloss._openmp as m; print(m.openmp_enabled())") == \
         str(openmp)
+
+
+def _build_fails(project, **env):
+    """Run a build that must fail; return its output."""
+    result = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace"], cwd=project, check=False,
+        env={**os.environ, "MARGINLOSS_NO_OPENMP": "", "MARGINLOSS_DEBUG": "", **env},
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode != 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+@needs_source
+def test_setup_stops_without_kernel_sources(tmp_path):
+    # An sdist without pyx/ used to build a pure-Python wheel that installed
+    # "successfully" and failed at import.
+    pytest.importorskip("Cython", reason="setup.py needs Cython (in the test extras)")
+    project = _project(tmp_path, {})
+    output = _build_fails(project)
+    assert ("error: marginloss: no kernel sources found "
+            f"({project / 'pyx' / '*.pyx'} matches nothing)") in output
+    assert "the Cython kernels in pyx/ are needed to build marginloss" in output
+    assert "running build_ext" not in output  # stopped before any build step
+
+
+@needs_source
+@posix_compiler
+@pytest.mark.parametrize("compiler", ["/bin/false", "no-such-compiler-for-marginloss"])
+def test_setup_stops_without_a_working_c_compiler(tmp_path, compiler):
+    pytest.importorskip("Cython", reason="building needs Cython (in the test extras)")
+    project = _project(tmp_path, {"_openmp.pyx": (PYX / "_openmp.pyx").read_text()})
+    output = _build_fails(project, CC=compiler)
+    assert ("error: marginloss needs a working C compiler to build its Cython kernels, and "
+            f"the C compiler '{compiler}' (from the CC environment variable) could not "
+            "compile and link a one-line C file. Install a C compiler (e.g. gcc) or set CC "
+            "to a working one.") in output
+    # It stops first: no misleading probe results before the error.
+    assert "marginloss: no AVX2 build" not in output
+    assert "OpenMP" not in output
+    assert not _modules(project / "marginloss")
+
+
+def _logging_compiler(tmp_path):
+    """The real C compiler behind a script that logs every call."""
+    real = os.environ.get("CC") or sysconfig.get_config_var("CC")
+    log = tmp_path / "cc.log"
+    script = tmp_path / "cc-logging"
+    script.write_text(f"#!/bin/sh\necho \"$*\" >> '{log}'\nexec {real} \"$@\"\n")
+    script.chmod(0o755)
+    return script, log
+
+
+@needs_source
+@posix_compiler
+def test_the_openmp_probe_compiles_and_links_with_cflags_and_ldflags(tmp_path):
+    # Sanitizer or coverage flags in CFLAGS need their runtime at the link: a
+    # probe linked without them failed and the build silently went serial.
+    pytest.importorskip("Cython", reason="building needs Cython (in the test extras)")
+    project = _project(tmp_path / "project", {"_openmp.pyx": (PYX / "_openmp.pyx").read_text()})
+    compiler, log = _logging_compiler(tmp_path)
+    output = _build(project, CC=str(compiler), CFLAGS="-DMARGINLOSS_CFLAGS_SEEN",
+                    LDFLAGS="-Wl,--defsym=marginloss_ldflags_seen=0")
+    probe = [call for call in log.read_text().splitlines() if "check_openmp" in call]
+    compile_calls = [call for call in probe if " -c " in call]
+    link_calls = [call for call in probe if " -c " not in call]
+    assert compile_calls and link_calls, probe
+    assert all("-DMARGINLOSS_CFLAGS_SEEN" in call for call in compile_calls)
+    assert all("-DMARGINLOSS_CFLAGS_SEEN" in call
+               and "-Wl,--defsym=marginloss_ldflags_seen=0" in call for call in link_calls)
+    if os.environ.get("MARGINLOSS_EXPECT_OPENMP") == "1":
+        assert "marginloss: building with OpenMP (-fopenmp)" in output
+
+
+def _has_debug_info(path):
+    with open(path, "rb") as f:
+        return b".debug_info" in f.read()
+
+
+def _setup_module():
+    """setup.py as a module (runs no build: setup() is under __main__)."""
+    spec = importlib.util.spec_from_file_location("_marginloss_setup", SETUP_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow  # two builds of a small module
+@needs_source
+@posix_compiler
+def test_release_builds_carry_no_debug_information(tmp_path):
+    pytest.importorskip("Cython", reason="building needs Cython (in the test extras)")
+    project = _project(tmp_path, {"_openmp.pyx": (PYX / "_openmp.pyx").read_text()})
+    _build(project, CFLAGS="")  # -g0 overrides a -g in Python's own CFLAGS
+    (module,) = _modules(project / "marginloss")
+    assert not _has_debug_info(module)
+    _build(project, CFLAGS="-g")  # asked for (e.g. a sanitizer build's stack traces)
+    (module,) = _modules(project / "marginloss")
+    assert _has_debug_info(module)
+
+
+@needs_source
+def test_debug_builds_keep_debug_information(monkeypatch):
+    pytest.importorskip("Cython", reason="setup.py needs Cython (in the test extras)")
+    setup_module = _setup_module()
+
+    class Compiler:
+        compiler_type = "unix"
+
+    monkeypatch.setattr(setup_module, "_compiles_with", lambda compiler, flag: True)
+    for cflags in ("", "-O2 -Wall", "-g0"):
+        monkeypatch.setenv("CFLAGS", cflags)
+        assert setup_module._no_debug_info_flags(Compiler(), debug=False) == ["-g0"]
+        assert setup_module._no_debug_info_flags(Compiler(), debug=True) == []
+    for cflags in ("-g", "-O1 -g3", "-ggdb"):
+        monkeypatch.setenv("CFLAGS", cflags)
+        assert setup_module._no_debug_info_flags(Compiler(), debug=False) == []
 
 
 PROBE_PYX = '''
