@@ -14,6 +14,7 @@ memory floor; ``--help`` lists its options.  Both live in
 import argparse
 import sys
 
+import marginloss
 from marginloss._tools import bench as _bench
 from marginloss._tools.demo import demo
 

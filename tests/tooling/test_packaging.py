@@ -26,7 +26,7 @@ import pytest
 import marginloss
 
 PACKAGE = Path(marginloss.__file__).resolve().parent
-ROOT = Path(__file__).resolve().parents[1]  # the checkout, or CI's copy of the tests
+ROOT = Path(__file__).resolve().parents[2]  # the checkout, or CI's copy of the tests
 COMPILED = {"_openmp", "_bandwidth", "_crammer_singer", "_multi_margin", "_multilabel_margin"}
 
 
