@@ -68,3 +68,11 @@ def _to_array(value, name):
 
 def _is_real_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def as_kernel_array(array, dtype):
+    """``array`` as a C-contiguous, aligned array of ``dtype``: itself when it is
+    one, else a copy.  The kernels load typed values from the buffer, which C
+    allows only at addresses aligned for the type; NumPy arrays can be
+    unaligned (a view at an odd byte offset, or a buffer unpickled by Dask)."""
+    return np.require(array, dtype, ("C_CONTIGUOUS", "ALIGNED"))

@@ -235,7 +235,8 @@ def _gradient_buffer(out, problem):
     whether the buffer must be copied into the result afterwards.
 
     With ``out`` the buffer is a view of it, unless it overlaps an array the
-    kernel reads: then the kernel writes a temporary (as NumPy's ufuncs do).
+    kernel reads (then the kernel writes a temporary, as NumPy's ufuncs do) or
+    is unaligned (the kernel stores typed values: a temporary too).
     """
     scores, input_shape = problem.scores, problem.input_shape
     if out is None:
@@ -243,7 +244,8 @@ def _gradient_buffer(out, problem):
         return buffer, (buffer if len(input_shape) == 2 else buffer.reshape(input_shape)), False
     check_out(out, input_shape, scores.dtype)
     read = (scores, problem.target, problem.weight, problem.grad_output)
-    if any(array is not None and np.may_share_memory(out, array) for array in read):
+    if not out.flags.aligned or any(
+            array is not None and np.may_share_memory(out, array) for array in read):
         return np.empty_like(scores), out, True
     return out.reshape(scores.shape), out, False
 

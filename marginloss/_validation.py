@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from ._arrays import _as_array, _describe, _is_real_number
+from ._arrays import _as_array, _describe, _is_real_number, as_kernel_array
 from ._reductions import count_outside, count_outside_rows
 
 REDUCTIONS = ("none", "mean", "sum")
@@ -32,6 +32,12 @@ _FLOAT64 = np.dtype(np.float64)
 _INT32 = np.dtype(np.int32)
 _INT64 = np.dtype(np.int64)
 _ndarray = np.ndarray
+
+
+def _kernel_ready(array):
+    """Whether the kernels can read ``array`` as it is: C-contiguous and aligned."""
+    flags = array.flags
+    return flags.c_contiguous and flags.aligned
 
 
 # ---------------------------------------------------------------- settings
@@ -260,7 +266,7 @@ def as_scores(input):
     if type(input) is _ndarray:
         dtype = input.dtype
         if ((dtype is _FLOAT32 or dtype is _FLOAT64) and input.ndim == 2 and input.shape[1]
-                and input.flags.c_contiguous):
+                and _kernel_ready(input)):
             return input, input.shape
     array = _as_array(input, "input")
     kind = array.dtype.kind
@@ -279,7 +285,7 @@ def as_scores(input):
             f"(N may be 0); got shape {shape}"
         )
     n_classes = shape[-1] if array.ndim else 1
-    scores = np.ascontiguousarray(array.reshape(-1, n_classes), dtype=dtype)
+    scores = as_kernel_array(array.reshape(-1, n_classes), dtype)
     return scores, shape
 
 
@@ -332,7 +338,7 @@ def as_class_target(target, scores, input_shape, check_range=True, n_threads=1):
     n_samples, n_classes = scores.shape
     if (type(target) is _ndarray and target.dtype is _INT64 and target.ndim == 1
             and target.shape[0] == n_samples and len(input_shape) == 2
-            and target.flags.c_contiguous):
+            and _kernel_ready(target)):
         if check_range and count_outside(target, 0, n_classes, n_threads):
             _first_out_of_range(target, 0, n_classes)
         return target, target.shape
@@ -340,7 +346,7 @@ def as_class_target(target, scores, input_shape, check_range=True, n_threads=1):
     if array.ndim > 1 or array.size != n_samples:
         raise class_target_shape_error(array.shape, input_shape)
     _first_out_of_range(array, 0, n_classes)
-    return np.ascontiguousarray(array.reshape(-1), dtype=np.int64), array.shape
+    return as_kernel_array(array.reshape(-1), np.int64), array.shape
 
 
 def _label_target_shape(array, scores, input_shape, what):
@@ -369,7 +375,7 @@ def as_label_target(target, scores, input_shape, check_range=True, n_threads=1):
     n_samples, n_classes = scores.shape
     if (type(target) is _ndarray and (target.dtype is _INT64 or target.dtype is _INT32)
             and target.shape == input_shape and len(input_shape) == 2
-            and target.flags.c_contiguous):
+            and _kernel_ready(target)):
         if count_outside_rows(target, -1, n_classes, n_threads):
             _first_out_of_range(target, -1, n_classes)
         return target, (n_samples,)
@@ -377,7 +383,7 @@ def as_label_target(target, scores, input_shape, check_range=True, n_threads=1):
     loss_shape = _label_target_shape(array, scores, input_shape, LABEL_TARGETS["indices"])
     _first_out_of_range(array, -1, n_classes)
     dtype = array.dtype if array.dtype in (np.dtype(np.int32), np.dtype(np.int64)) else np.int64
-    return np.ascontiguousarray(array.reshape(n_samples, n_classes), dtype=dtype), loss_shape
+    return as_kernel_array(array.reshape(n_samples, n_classes), dtype), loss_shape
 
 
 def as_indicator_target(target, scores, input_shape, check_range=True, n_threads=1):
@@ -412,7 +418,7 @@ def as_indicator_target(target, scores, input_shape, check_range=True, n_threads
         array = np.ascontiguousarray(array).view(np.uint8)
     elif array.dtype not in (np.dtype(np.uint8), np.dtype(np.int32), np.dtype(np.int64)):
         array = array.astype(np.int64)
-    return np.ascontiguousarray(array), loss_shape
+    return as_kernel_array(array, array.dtype), loss_shape
 
 
 _ONE = np.ones(1)
@@ -429,7 +435,7 @@ def as_grad_output(grad_output, loss_shape, reduction):
     if array.ndim == 0:
         return np.full(1, array, dtype=np.float64), 0
     if reduction == "none" and array.shape == tuple(loss_shape):
-        return np.ascontiguousarray(array.reshape(-1), dtype=np.float64), 1
+        return as_kernel_array(array.reshape(-1), np.float64), 1
     raise grad_output_shape_error(array.shape, loss_shape, reduction)
 
 

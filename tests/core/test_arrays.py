@@ -485,3 +485,40 @@ def test_pandas_missing_values_are_named():
     assert multi_margin_loss(scores, pd.Series([0, 1, 2], dtype="Int64")) == np.float32(0.75)
     nan_scores = pd.DataFrame(np.full((3, 4), np.nan))
     assert np.isnan(multi_margin_loss(nan_scores, [0, 1, 2]))
+
+
+def _unaligned(array):
+    """A copy of ``array`` at an odd byte address (as Dask's unpickled buffers can be)."""
+    buffer = np.empty(array.nbytes + 1, np.uint8)[1:]
+    view = buffer.view(array.dtype).reshape(array.shape)
+    view[...] = array
+    assert not view.flags.aligned and view.flags.c_contiguous
+    return view
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES)
+def test_unaligned_arrays_give_the_same_bits(rng, dtype):
+    # The kernels load typed values, which C allows only at aligned addresses: an
+    # unaligned input, target, grad_output or out is copied (out: written through a
+    # temporary), with the same results as aligned arrays.
+    scores = rng.standard_normal((37, 5)).astype(dtype)
+    target = rng.integers(0, 5, 37)
+    grad_output = rng.standard_normal(37)
+    labels = np.full((37, 5), -1)
+    labels[:, :2] = rng.integers(0, 5, (37, 2))
+    indicator = (rng.random((37, 5)) < 0.4).astype(np.int64)
+    expected = multi_margin_loss_and_grad(scores, target, reduction="none",
+                                          grad_output=grad_output)
+    out = _unaligned(np.zeros_like(scores))
+    got = multi_margin_loss_and_grad(_unaligned(scores), _unaligned(target), reduction="none",
+                                     grad_output=_unaligned(grad_output), out=out)
+    assert_bitwise(got[0], expected[0])
+    assert_bitwise(got[1], expected[1])
+    assert got[1] is out
+    assert_bitwise(multi_margin_loss(_unaligned(scores), _unaligned(target)),
+                   multi_margin_loss(scores, target))
+    for target_value, target_format in ((labels, "indices"), (indicator, "indicator")):
+        assert_bitwise(
+            multilabel_margin_loss(_unaligned(scores), _unaligned(target_value),
+                                   target_format=target_format),
+            multilabel_margin_loss(scores, target_value, target_format=target_format))
