@@ -85,6 +85,12 @@ def build_parser():
                        metavar="T",
                        help="n_threads values to time (default: 1 and the package's default, "
                             "all cores unless OMP_NUM_THREADS says otherwise); -1 = all cores")
+    bench.add_argument("--floor", action="store_true",
+                       help="instead, the kernels against the memory floor: one-thread time "
+                            "over a one-thread copy of the scores on the few-classes and "
+                            "few-labels problems, and two-thread speed-ups over PyTorch, each "
+                            "beside its target (--repeat sets the interleaved rounds, "
+                            f"default {_bench.FLOOR_ROUNDS})")
     bench.set_defaults(error=bench.error)
     return parser
 
@@ -95,6 +101,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command in (None, "demo"):
         return demo()
+    if args.floor:
+        return _bench.floor_main(
+            rounds=args.repeat if args.repeat is not None else _bench.FLOOR_ROUNDS)
     try:
         problems = _bench.make_problems(
             loss=args.loss,

@@ -9,10 +9,14 @@ At import the widest build that was built and that the CPU (and the OS)
 support, as NumPy's own CPU dispatch detects them, is used;
 ``MARGINLOSS_KERNELS=baseline|avx2|avx512`` asks for one (a build the CPU
 cannot run, or that was not built, falls back to the next narrower one).
+Any other non-empty value gives a ``RuntimeWarning`` at import and the
+automatic choice: every build gives the same bits, so a misspelt value
+changes no result, only the speed, and should not stop ``import marginloss``.
 """
 
 import importlib
 import os
+import warnings
 
 from . import _multi_margin as _baseline
 
@@ -56,9 +60,24 @@ def load(build):
         return None
 
 
+def _wanted_build():
+    """The build MARGINLOSS_KERNELS asks for, or None (unset, empty or unknown)."""
+    value = os.environ.get("MARGINLOSS_KERNELS", "")
+    wanted = value.strip().lower()
+    if wanted in BUILDS:
+        return wanted
+    if wanted:
+        warnings.warn(
+            f"MARGINLOSS_KERNELS={value!r} is not a kernel build: expected one of "
+            f"{', '.join(BUILDS)} (or unset); using the widest build this CPU runs",
+            RuntimeWarning, stacklevel=2,
+        )
+    return None
+
+
 def _choose():
-    wanted = os.environ.get("MARGINLOSS_KERNELS", "").strip().lower()
-    candidates = BUILDS[: BUILDS.index(wanted) + 1] if wanted in BUILDS else BUILDS
+    wanted = _wanted_build()
+    candidates = BUILDS[: BUILDS.index(wanted) + 1] if wanted is not None else BUILDS
     for build in reversed(candidates):
         if cpu_supports(build):
             module = load(build)

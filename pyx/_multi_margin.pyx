@@ -29,6 +29,12 @@ cdef enum:
     # sums.  With 16 GCC vectorises the lane loop whole (8 or fewer it would
     # unroll first and then leave scalar).
     LANES = 16
+    # float32 rows of up to this many classes take the row blocks (wider
+    # rows: the class blocks; float64: below LANES); docs/design.md has the
+    # measurements.
+    ROW_BLOCK_MAX_CLASSES = 64
+    # row blocks of at least this many classes write gradient[y] by a scatter
+    SCATTER_MIN_CLASSES = 8
 
 
 cdef inline double _sum_lanes(double* lanes) noexcept nogil:
@@ -328,6 +334,42 @@ cdef inline void _sample(
                              scale * w, grad_output) * w / n_classes
 
 
+cdef inline f64v _tree(f64v* lanes) noexcept nogil:
+    """_sum_lanes of LANES lane vectors: the same pairwise tree (8, 4, 2, 1)."""
+    return add_f64(
+        add_f64(add_f64(add_f64(lanes[0], lanes[8]), add_f64(lanes[4], lanes[12])),
+                add_f64(add_f64(lanes[2], lanes[10]), add_f64(lanes[6], lanes[14]))),
+        add_f64(add_f64(add_f64(lanes[1], lanes[9]), add_f64(lanes[5], lanes[13])),
+                add_f64(add_f64(lanes[3], lanes[11]), add_f64(lanes[7], lanes[15]))))
+
+
+cdef inline void _column(
+    f32v column,
+    i32v y,
+    int i,
+    f32v shift,
+    int p,
+    bint with_gradient,
+    f64v* total,
+    f64v* slope,
+    i32v* count,
+) noexcept nogil:
+    """Class i of the ROWS rows (``column``): total += max(0, z_i) ** p for i != y (as
+    float64), and the active count (p=1) or slope += max(0, z_i) (p=2)."""
+    cdef:
+        f32v z = add_f32(shift, column)  # z_i = (m - x[y]) + x[i]
+        maskv kept = neq_i32(y, set1_i32(i))
+        f64v term = cvt_f64(zero_unless_f32(kept, max0_f32(z)))
+    if p == 1:
+        if with_gradient:
+            count[0] = count_mask(count[0], and_mask(gt_f32(z, set1_f32(0)), kept))
+    else:
+        if with_gradient:
+            slope[0] = add_f64(slope[0], term)
+        term = mul_f64(term, term)
+    total[0] = add_f64(total[0], term)
+
+
 cdef inline bint _row_block(
     const float* x,
     const int64_t* target,
@@ -345,27 +387,45 @@ cdef inline bint _row_block(
     double* loss_out,
     float* gradient,
 ) noexcept nogil:
-    """ROWS float32 rows of fewer than LANES classes at once, one row a vector
-    lane: _row's formulas, term by term in its order (each lane sums its row
-    in class order, as _short_row), so the same bits.
+    """ROWS float32 rows at once, one row a vector lane: _row's formulas, term
+    by term in its order, so the same bits.
 
-    Pass 1 gathers class i of the ROWS rows (a column of the block) and adds
-    the row sums and active counts.  Pass 2 walks the block's ROWS x C scores
-    as contiguous vectors, recomputes z and writes the gradient, each
-    position's row parameters taken from the row lanes by a permutation
-    (``row_of[j]``, ``class_of[j]``: the row and class of position j), and
-    gradient[y] where the class is the row's target.  Returns False and
-    writes nothing when a target is out of range or a score is not finite
-    (the caller takes the row loop, which gives such rows NaN).  ``target``
-    is read once: the checked lanes feed every gather and store.
+    Rows of fewer than LANES classes (``wide`` false) sum their terms in class
+    order, as _short_row; wider rows (``wide``) as _row's class blocks: lane k
+    of the class blocks adds the classes k, k + LANES, ... (then the last,
+    overlapping block's class if it is new), and the LANES lane sums are
+    added by _sum_lanes' tree.  Pass 1 transposes the block (class i of the
+    ROWS rows: a column) and adds the row sums and active counts.  Pass 2
+    walks the block's ROWS x C scores as contiguous vectors, recomputes z and
+    writes the gradient, each position's row parameters taken from the row
+    lanes by a permutation (``row_of[j]``, ``class_of[j]``: the row and class
+    of position j; none for a parameter that is the same in every row: no
+    weight, a scalar grad_output), then one scatter writes gradient[y] (or,
+    with few classes, a select where the class is the row's target).
+    Returns False and writes nothing when a target is out of range or a score
+    is not finite (the caller takes the row loop, which gives such rows NaN).
+    ``target`` is read once: the checked lanes feed every gather and store.
     """
     cdef:
-        int valid, i
+        int valid, i, k, b, n_full, tail_start
+        # rows of LANES classes or more sum as _row's class blocks
+        bint wide = n_classes >= LANES
+        # a parameter the same in every row needs no permutation (GCC takes
+        # these tests out of the loop: one copy of pass 2 per case)
+        bint same_weight = weight_stride == 0
+        bint same_go = grad_output_stride == 0
+        # gradient[y]: one scatter a block, or with few classes a select in
+        # each of the block's C vectors (cheaper than 16 scattered stores)
+        bint scatter_y = n_classes >= SCATTER_MIN_CLASSES
+        maskv is_y
         i32v y = targets(target, n_classes, &valid)
         i32v rows, count, row_index
         f32v shift, z, zero32, active_value, inactive_value, value, gradient_y
-        f64v zero, total, slope, term, w, coef, twice_coef, go
-        maskv kept, active, non_finite, is_y
+        f64v zero, total, slope, w, coef, twice_coef, go, lane, lane_slope_k
+        f64v lane_total[LANES]
+        f64v lane_slope[LANES]
+        f32v cols[ROW_BLOCK_MAX_CLASSES]
+        maskv non_finite
     if not valid:
         return False
     prefetch(x, 2 * ROWS * n_classes * 4, ROWS * n_classes * 4)  # two blocks ahead
@@ -388,19 +448,29 @@ cdef inline bint _row_block(
     total = zero
     slope = zero
     count = set1_i32(0)
-    for i in range(n_classes):
-        # z_i = (m - x[y]) + x[i]; the term max(0, z_i) ** p for i != y
-        z = add_f32(shift, gather_f32(x + i, rows))
-        kept = neq_i32(y, set1_i32(i))
-        term = cvt_f64(zero_unless_f32(kept, max0_f32(z)))
-        if p == 1:
-            if with_gradient:
-                count = count_mask(count, and_mask(gt_f32(z, zero32), kept))
-        else:
-            if with_gradient:
-                slope = add_f64(slope, term)
-            term = mul_f64(term, term)
-        total = add_f64(total, term)
+    # the columns of the block (from L1: the non-finite pass loaded it)
+    for b in range((n_classes + LANES - 1) // LANES):
+        columns(x, n_classes, b * LANES, n_classes - b * LANES, &cols[b * LANES])
+    if not wide:
+        for i in range(n_classes):
+            _column(cols[i], y, i, shift, p, with_gradient, &total, &slope, &count)
+    else:
+        n_full = n_classes // LANES
+        tail_start = n_classes - LANES
+        for k in range(LANES):
+            lane = zero
+            lane_slope_k = zero
+            for b in range(n_full):
+                _column(cols[b * LANES + k], y, b * LANES + k, shift, p, with_gradient,
+                        &lane, &lane_slope_k, &count)
+            if tail_start + k >= n_full * LANES:  # new in the overlapping block
+                _column(cols[tail_start + k], y, tail_start + k, shift, p, with_gradient,
+                        &lane, &lane_slope_k, &count)
+            lane_total[k] = lane
+            lane_slope[k] = lane_slope_k
+        total = _tree(lane_total)
+        if p == 2 and with_gradient:
+            slope = _tree(lane_slope)
     # 0.0 + ...: +0 for a row with no active term, even with a negative weight
     store_f64(loss_out, add_f64(zero, div_f64(mul_f64(total, w), set1_f64(<double> n_classes))))
     if not with_gradient:
@@ -424,17 +494,23 @@ cdef inline bint _row_block(
     for i in range(n_classes):
         row_index = load_i32(&row_of[i * ROWS])
         z = add_f32(permute_f32(row_index, shift), load_f32(&x[i * ROWS]))
-        active = gt_f32(z, zero32)
         if p == 1:
-            value = permute_f32(row_index, active_value)
+            value = (active_value if same_weight and same_go
+                     else permute_f32(row_index, active_value))
         else:
-            value = cvt_f32(mul_f64(mul_f64(permute_f64(row_index, twice_coef), cvt_f64(z)),
-                                    permute_f64(row_index, go)))
-        value = select_f32(active, value, permute_f32(row_index, inactive_value))
-        # the position of each row's target gets gradient[y]
-        is_y = eq_i32(permute_i32(row_index, y), load_i32(&class_of[i * ROWS]))
-        store_f32(&gradient[i * ROWS], select_f32(is_y, permute_f32(row_index, gradient_y),
-                                                  value))
+            value = cvt_f32(mul_f64(mul_f64(twice_coef if same_weight
+                                            else permute_f64(row_index, twice_coef),
+                                            cvt_f64(z)),
+                                    go if same_go else permute_f64(row_index, go)))
+        value = select_f32(gt_f32(z, zero32), value,
+                           inactive_value if same_go
+                           else permute_f32(row_index, inactive_value))
+        if not scatter_y:  # the position of each row's target gets gradient[y]
+            is_y = eq_i32(permute_i32(row_index, y), load_i32(&class_of[i * ROWS]))
+            value = select_f32(is_y, permute_f32(row_index, gradient_y), value)
+        store_f32(&gradient[i * ROWS], value)
+    if scatter_y:
+        scatter_f32(gradient, add_i32(rows, y), gradient_y)
     return True
 
 
@@ -587,15 +663,17 @@ cdef Py_ssize_t _blocks(
     double* loss_out,
     int n_threads,
 ) noexcept:
-    """The whole blocks of ROWS rows (fewer than LANES classes, a build with
-    row blocks); return how many rows they hold (0 otherwise)."""
+    """The whole blocks of ROWS rows (a build with row blocks; float32 rows of
+    at most ROW_BLOCK_MAX_CLASSES classes, float64 rows of fewer than LANES);
+    return how many rows they hold (0 otherwise)."""
     cdef:
         Py_ssize_t b, n, n_blocks
         Py_ssize_t rows = ROWS
+        Py_ssize_t max_classes = ROW_BLOCK_MAX_CLASSES if floating is float else LANES - 1
         bint done
-        int32_t row_of[LANES * ROWS]
-        int32_t class_of[LANES * ROWS]
-    if not (ROWS >= 8 and 1 <= n_classes < LANES
+        int32_t row_of[ROW_BLOCK_MAX_CLASSES * ROWS]
+        int32_t class_of[ROW_BLOCK_MAX_CLASSES * ROWS]
+    if not (ROWS >= 8 and 1 <= n_classes <= max_classes
             and 0 <= weight_stride <= 1 and 0 <= grad_output_stride <= 1):
         return 0
     n_blocks = n_samples // rows

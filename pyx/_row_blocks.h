@@ -40,6 +40,37 @@ static inline ml_i32 ml_iota_times(int32_t c) {
     return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
                                                 13, 14, 15), _mm512_set1_epi32(c));
 }
+static inline void ml_columns(const float *x, int32_t stride, int32_t first, int32_t n,
+                              ml_f32 *out) {
+    /* out[k] = x[r * stride + first + k] in lane r (the block's 16 rows), for
+     * k < min(n, 16): 16 masked row loads and a 16 x 16 transpose (64
+     * shuffles), instead of one gather per column */
+    __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    __m512 r[16], t[16], u[16];
+    int g, e;
+    for (g = 0; g < 16; g++)
+        r[g] = _mm512_maskz_loadu_ps(m, x + (intptr_t)g * stride + first);
+    for (g = 0; g < 16; g += 2) {  /* in each 128-bit lane: pairs of rows */
+        t[g] = _mm512_unpacklo_ps(r[g], r[g + 1]);
+        t[g + 1] = _mm512_unpackhi_ps(r[g], r[g + 1]);
+    }
+    for (g = 0; g < 16; g += 4) {  /* u[g + e]: element e of each lane, rows g..g+3 */
+        u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[g]), _mm512_castps_pd(t[g + 2])));
+        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[g]), _mm512_castps_pd(t[g + 2])));
+        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[g + 1]), _mm512_castps_pd(t[g + 3])));
+        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[g + 1]), _mm512_castps_pd(t[g + 3])));
+    }
+    for (e = 0; e < 4; e++) {  /* column 4L + e: lane L of u[e], u[4 + e], u[8 + e], u[12 + e] */
+        __m512 a_lo = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x44);
+        __m512 a_hi = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xEE);
+        __m512 b_lo = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x44);
+        __m512 b_hi = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xEE);
+        if (e < n) out[e] = _mm512_shuffle_f32x4(a_lo, b_lo, 0x88);
+        if (4 + e < n) out[4 + e] = _mm512_shuffle_f32x4(a_lo, b_lo, 0xDD);
+        if (8 + e < n) out[8 + e] = _mm512_shuffle_f32x4(a_hi, b_hi, 0x88);
+        if (12 + e < n) out[12 + e] = _mm512_shuffle_f32x4(a_hi, b_hi, 0xDD);
+    }
+}
 static inline ml_i32 ml_set1_i32(int32_t a) { return _mm512_set1_epi32(a); }
 static inline ml_i32 ml_add_i32(ml_i32 a, ml_i32 b) { return _mm512_add_epi32(a, b); }
 static inline ml_i32 ml_mul_i32(ml_i32 a, ml_i32 b) { return _mm512_mullo_epi32(a, b); }
@@ -63,6 +94,10 @@ static inline ml_f32 ml_select_f32(ml_mask m, ml_f32 a, ml_f32 b) {
 }
 static inline ml_f32 ml_zero_unless_f32(ml_mask m, ml_f32 a) { return _mm512_maskz_mov_ps(m, a); }
 static inline void ml_store_f32(float *p, ml_f32 a) { _mm512_storeu_ps(p, a); }
+static inline void ml_scatter_f32(float *base, ml_i32 idx, ml_f32 a) {
+    /* base[idx[k]] = a[k] */
+    _mm512_i32scatter_ps(base, idx, a, 4);
+}
 static inline ml_mask ml_gt_f32(ml_f32 a, ml_f32 b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
 static inline ml_mask ml_isnan_f32(ml_f32 a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
 static inline ml_mask ml_neq_i32(ml_i32 a, ml_i32 b) { return _mm512_cmpneq_epi32_mask(a, b); }
@@ -175,6 +210,38 @@ static inline ml_i32 ml_targets(const int64_t *t, int64_t n_classes, int *valid)
 static inline ml_i32 ml_iota_times(int32_t c) {
     return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(c));
 }
+static inline void ml_columns8(const float *x, int32_t stride, int32_t first, int32_t n,
+                               ml_f32 *out) {
+    /* out[k] = x[r * stride + first + k] in lane r (8 rows), k < min(n, 8):
+     * 8 masked row loads and an 8 x 8 transpose */
+    __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n < 8 ? n : 8),
+                                   _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256 r[8], t[8], u[8];
+    int g, e;
+    for (g = 0; g < 8; g++)
+        r[g] = _mm256_maskload_ps(x + (intptr_t)g * stride + first, m);
+    for (g = 0; g < 8; g += 2) {
+        t[g] = _mm256_unpacklo_ps(r[g], r[g + 1]);
+        t[g + 1] = _mm256_unpackhi_ps(r[g], r[g + 1]);
+    }
+    for (g = 0; g < 8; g += 4) {
+        u[g] = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t[g]), _mm256_castps_pd(t[g + 2])));
+        u[g + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t[g]), _mm256_castps_pd(t[g + 2])));
+        u[g + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(_mm256_castps_pd(t[g + 1]), _mm256_castps_pd(t[g + 3])));
+        u[g + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(_mm256_castps_pd(t[g + 1]), _mm256_castps_pd(t[g + 3])));
+    }
+    for (e = 0; e < 4; e++) {  /* column 4L + e: lane L of u[e] and of u[4 + e] */
+        if (e < n) out[e] = _mm256_permute2f128_ps(u[e], u[4 + e], 0x20);
+        if (4 + e < n) out[4 + e] = _mm256_permute2f128_ps(u[e], u[4 + e], 0x31);
+    }
+}
+static inline void ml_columns(const float *x, int32_t stride, int32_t first, int32_t n,
+                              ml_f32 *out) {
+    /* as the AVX-512 version, 16 columns as two 8 x 8 transposes */
+    ml_columns8(x, stride, first, n, out);
+    if (n > 8)
+        ml_columns8(x, stride, first + 8, n - 8, out + 8);
+}
 static inline ml_i32 ml_set1_i32(int32_t a) { return _mm256_set1_epi32(a); }
 static inline ml_i32 ml_add_i32(ml_i32 a, ml_i32 b) { return _mm256_add_epi32(a, b); }
 static inline ml_i32 ml_mul_i32(ml_i32 a, ml_i32 b) { return _mm256_mullo_epi32(a, b); }
@@ -200,6 +267,16 @@ static inline ml_f32 ml_zero_unless_f32(ml_mask m, ml_f32 a) {
     return _mm256_and_ps(_mm256_castsi256_ps(m), a);
 }
 static inline void ml_store_f32(float *p, ml_f32 a) { _mm256_storeu_ps(p, a); }
+static inline void ml_scatter_f32(float *base, ml_i32 idx, ml_f32 a) {
+    /* base[idx[k]] = a[k]: AVX2 has no scatter, 8 scalar stores */
+    int32_t i[8];
+    float v[8];
+    int k;
+    _mm256_storeu_si256((__m256i *)i, idx);
+    _mm256_storeu_ps(v, a);
+    for (k = 0; k < 8; k++)
+        base[i[k]] = v[k];
+}
 static inline ml_mask ml_gt_f32(ml_f32 a, ml_f32 b) {
     return _mm256_castps_si256(_mm256_cmp_ps(a, b, _CMP_GT_OQ));
 }
@@ -324,6 +401,13 @@ static inline ml_i32 ml_targets(const int64_t *t, int64_t n_classes, int *valid)
     return (int32_t)t[0];
 }
 static inline ml_i32 ml_iota_times(int32_t c) { (void)c; return 0; }
+static inline void ml_columns(const float *x, int32_t stride, int32_t first, int32_t n,
+                              ml_f32 *out) {
+    int k;
+    (void)stride;
+    for (k = 0; k < n && k < 16; k++)
+        out[k] = x[first + k];
+}
 static inline ml_i32 ml_set1_i32(int32_t a) { return a; }
 static inline ml_i32 ml_add_i32(ml_i32 a, ml_i32 b) { return a + b; }
 static inline ml_i32 ml_mul_i32(ml_i32 a, ml_i32 b) { return a * b; }
@@ -340,6 +424,7 @@ static inline ml_f32 ml_max0_f32(ml_f32 z) { return z > 0.0f ? z : 0.0f; }
 static inline ml_f32 ml_select_f32(ml_mask m, ml_f32 a, ml_f32 b) { return m ? a : b; }
 static inline ml_f32 ml_zero_unless_f32(ml_mask m, ml_f32 a) { return m ? a : 0.0f; }
 static inline void ml_store_f32(float *p, ml_f32 a) { *p = a; }
+static inline void ml_scatter_f32(float *base, ml_i32 idx, ml_f32 a) { base[idx] = a; }
 static inline ml_mask ml_gt_f32(ml_f32 a, ml_f32 b) { return a > b; }
 static inline ml_mask ml_isnan_f32(ml_f32 a) { return a != a; }
 static inline ml_mask ml_neq_i32(ml_i32 a, ml_i32 b) { return a != b; }

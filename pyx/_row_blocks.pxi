@@ -17,6 +17,8 @@ cdef extern from "_row_blocks.h" nogil:
         pass
     i32v targets "ml_targets"(const int64_t* t, int64_t n_classes, int* valid)
     i32v iota_times "ml_iota_times"(int32_t c)
+    void columns "ml_columns"(const float* x, int32_t stride, int32_t first, int32_t n,
+                              f32v* out)
     i32v set1_i32 "ml_set1_i32"(int32_t a)
     i32v add_i32 "ml_add_i32"(i32v a, i32v b)
     i32v mul_i32 "ml_mul_i32"(i32v a, i32v b)
@@ -39,6 +41,7 @@ cdef extern from "_row_blocks.h" nogil:
     f32v select_f32 "ml_select_f32"(maskv m, f32v a, f32v b)
     f32v zero_unless_f32 "ml_zero_unless_f32"(maskv m, f32v a)
     void store_f32 "ml_store_f32"(float* p, f32v a)
+    void scatter_f32 "ml_scatter_f32"(float* base, i32v idx, f32v a)
     maskv gt_f32 "ml_gt_f32"(f32v a, f32v b)
     maskv isnan_f32 "ml_isnan_f32"(f32v a)
     maskv neq_i32 "ml_neq_i32"(i32v a, i32v b)

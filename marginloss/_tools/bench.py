@@ -16,6 +16,14 @@ For each problem (a loss, a shape, a dtype) and each thread count, times
 and prints their medians and the ratios ours/copy, torch/ours and numpy/ours
 as a table on stdout, with a progress bar on stderr.  Benchmarks for
 regression tracking live in ``asv_benchmarks/``; this is the quick look.
+
+``python -m marginloss bench --floor`` prints instead the kernels' distance
+from the memory floor (``FLOOR_CASES``: the few-classes and few-labels
+problems of docs/design.md, "Memory floor", each beside its target): the
+median over interleaved rounds of the one-thread CPU time of a fused call
+with ``out=`` over that of a one-thread ``np.copyto`` of its scores, and
+the two-thread speed-ups over PyTorch's forward+backward (``TORCH_CASES``).
+The asv benchmark ``kernel_floor`` tracks the same numbers.
 """
 
 import functools
@@ -456,3 +464,211 @@ def main(problems, threads=(1, None), repeat=None, budget=BUDGET, stdout=None,
     for note in notes:
         print(f"note: {note}", file=stdout)
     return 0 if agree else 1
+
+
+# ------------------------------------------------------------ memory floor
+
+# name: (loss, N, C, dtype, options, target ratio to the copy); options are p=
+# and weight= for the multi-class loss, k= labels (and indicator=True) for the
+# multi-label loss.  The targets are those of docs/design.md, "Memory floor".
+FLOOR_CASES = {
+    "mm 1000000x10 p=1": ("mm", 1_000_000, 10, "float32", {}, 2.0),
+    "mm 2000000x4 p=1": ("mm", 2_000_000, 4, "float32", {}, 3.0),
+    "mm 400000x16 p=1": ("mm", 400_000, 16, "float32", {}, 2.0),
+    "mm 200000x50 p=1": ("mm", 200_000, 50, "float32", {}, 2.0),
+    "mm 1000000x10 p=2 weight": ("mm", 1_000_000, 10, "float32", {"p": 2, "weight": True},
+                                 2.5),
+    "mm 1000000x10 p=1 float64": ("mm", 1_000_000, 10, "float64", {}, 2.0),
+    "ml 4096x1000 k=5": ("ml", 4096, 1000, "float32", {"k": 5}, 3.0),
+    "ml 8192x80 k=3": ("ml", 8192, 80, "float32", {"k": 3}, 3.5),
+    "ml 4096x1000 k=20": ("ml", 4096, 1000, "float32", {"k": 20}, 3.5),
+    "ml 1024x4000 k=50": ("ml", 1024, 4000, "float32", {"k": 50}, 5.0),
+    "ml 1024x4000 k=200": ("ml", 1024, 4000, "float32", {"k": 200}, 10.0),
+    "ml 4096x1000 k=5 indicator": ("ml", 4096, 1000, "float32",
+                                   {"k": 5, "indicator": True}, 2.0),
+}
+
+# name: (loss, N, C, k, target speed-up over PyTorch) on two threads, float32.
+TORCH_CASES = {
+    "mm 1000000x10": ("mm", 1_000_000, 10, None, 25.0),
+    "ml 16384x100 k=25": ("ml", 16384, 100, 25, 30.0),
+}
+
+FLOOR_ROUNDS = 7
+
+
+def faulted_like(array):
+    """An array like ``array`` whose pages are already mapped (no first-touch faults)."""
+    out = np.empty_like(array)
+    out.fill(0)
+    return out
+
+
+def floor_call(loss, n_samples, n_classes, dtype, options, n_threads, seed=0):
+    """A no-argument fused loss+gradient call with ``out=``, its scores and target.
+
+    Parameters
+    ----------
+    loss : {'mm', 'ml'}
+        The multi-class or the multi-label loss.
+    n_samples, n_classes : int
+        The scores' shape.
+    dtype : {'float32', 'float64'}
+        The scores' dtype.
+    options : dict
+        ``p`` (default 1) and ``weight`` (True: random class weights in
+        [0.5, 1.5)) for 'mm'; ``k`` labels and ``indicator`` (True: a bool
+        indicator target instead of indices) for 'ml'.
+    n_threads : int
+        Passed to the call.
+    seed : int, default=0
+
+    Returns
+    -------
+    call : callable
+    scores : ndarray of shape (N, C)
+    target : ndarray
+
+    Examples
+    --------
+    >>> from marginloss._tools.bench import floor_call
+    >>> call, scores, target = floor_call("mm", 8, 3, "float32", {}, 1)
+    >>> loss, gradient = call()
+    >>> gradient.shape
+    (8, 3)
+    """
+    problem = Problem("multi_margin" if loss == "mm" else "multilabel", n_samples, n_classes,
+                      dtype, options.get("p", 1), options.get("k"))
+    scores, target = make_data(problem, seed)
+    out = faulted_like(scores)
+    if loss == "mm":
+        weight = (np.random.default_rng(seed + 1).uniform(0.5, 1.5, n_classes)
+                  if options.get("weight") else None)
+        p = problem.p
+
+        def call():
+            return marginloss.multi_margin_loss_and_grad(
+                scores, target, p=p, weight=weight, out=out, n_threads=n_threads)
+        return call, scores, target
+    target_format = "indices"
+    if options.get("indicator"):
+        indicator = np.zeros(scores.shape, dtype=bool)
+        rows = np.arange(n_samples)[:, None]
+        indicator[rows, target[:, :problem.n_labels]] = True
+        target, target_format = indicator, "indicator"
+
+    def call():
+        return marginloss.multilabel_margin_loss_and_grad(
+            scores, target, target_format=target_format, out=out, n_threads=n_threads)
+    return call, scores, target
+
+
+def _elapsed(call, clock):
+    start = clock()
+    call()
+    return clock() - start
+
+
+def median_ratio(first, second, rounds=FLOOR_ROUNDS, clock=time.perf_counter):
+    """Median over interleaved rounds of time(first) / time(second), after a warm-up."""
+    first()
+    second()
+    ratios = [_elapsed(first, clock) / max(_elapsed(second, clock), 1e-9)
+              for _ in range(rounds)]
+    return float(np.median(ratios))
+
+
+def floor_ratio(name, rounds=FLOOR_ROUNDS):
+    """The case's one-thread CPU time over a one-thread ``np.copyto`` of its scores.
+
+    CPU time of the calling thread (one-thread calls run on it): on a machine
+    shared with other work, wall time would also count the time the thread
+    waits for a core.
+    """
+    loss, n_samples, n_classes, dtype, options, _ = FLOOR_CASES[name]
+    call, scores, _ = floor_call(loss, n_samples, n_classes, dtype, options, 1)
+    destination = faulted_like(scores)
+    return median_ratio(call, lambda: np.copyto(destination, scores), rounds,
+                        clock=time.thread_time)
+
+
+def torch_speedup(torch, name, rounds=FLOOR_ROUNDS, n_threads=2):
+    """PyTorch's forward+backward wall time over ours, both on ``n_threads`` threads."""
+    import torch.nn.functional as F
+
+    loss, n_samples, n_classes, k, _ = TORCH_CASES[name]
+    options = {} if k is None else {"k": k}
+    call, scores, target = floor_call(loss, n_samples, n_classes, "float32", options,
+                                      n_threads)
+    function = F.multi_margin_loss if loss == "mm" else F.multilabel_margin_loss
+    leaf = torch.from_numpy(scores).clone().requires_grad_()
+    torch_target = torch.from_numpy(target)
+
+    def run_torch():
+        leaf.grad = None
+        function(leaf, torch_target).backward()
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        call()  # start the OpenMP team of n_threads before timing
+        return median_ratio(run_torch, call, rounds)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def floor_main(rounds=FLOOR_ROUNDS, only="", stdout=None, progress_stream=None):
+    """Print the memory-floor table (``--floor``); return the exit status (0).
+
+    Parameters
+    ----------
+    rounds : int, default=FLOOR_ROUNDS
+        Interleaved rounds per ratio (after a warm-up of each side).
+    only : str, default=''
+        Run only the cases whose name contains it.
+    stdout : file, default=sys.stdout
+    progress_stream : file, default=sys.stderr
+
+    Returns
+    -------
+    int
+    """
+    stdout = sys.stdout if stdout is None else stdout
+    torch = import_torch()
+    floor_names = [name for name in FLOOR_CASES if only in name]
+    torch_names = [name for name in TORCH_CASES if only in name] if torch is not None else []
+    progress = Progress(len(floor_names) + len(torch_names), progress_stream)
+    floor_rows, torch_rows = [], []
+    try:
+        for name in floor_names:
+            progress.start(f"floor {name}")
+            floor_rows.append((name, floor_ratio(name, rounds), FLOOR_CASES[name][-1]))
+            progress.finish_step()
+        for name in torch_names:
+            progress.start(f"torch {name}")
+            torch_rows.append((name, torch_speedup(torch, name, rounds),
+                               TORCH_CASES[name][-1]))
+            progress.finish_step()
+    finally:
+        progress.close()
+    print(f"marginloss {marginloss.__version__} ({_kernels.kernel_build()} multi-class "
+          f"kernels), NumPy {np.__version__}; median of {rounds} interleaved "
+          f"round{'s' if rounds > 1 else ''} after a warm-up", file=stdout)
+    print(file=stdout)
+    width = max([len(name) for name in FLOOR_CASES] + [30])
+    print(f"{'one thread, out=, CPU time / np.copyto':{width + 2}s}{'ratio':>7s}"
+          f"{'target':>8s}  met", file=stdout)
+    for name, ratio, target in floor_rows:
+        print(f"{name:{width + 2}s}{ratio:7.2f}{target:7.1f}x  "
+              f"{'yes' if ratio <= target else 'NO'}", file=stdout)
+    if torch_rows:
+        print(file=stdout)
+        print(f"{'two threads, torch time / ours':{width + 2}s}{'ratio':>7s}"
+              f"{'target':>8s}  met", file=stdout)
+        for name, ratio, target in torch_rows:
+            print(f"{name:{width + 2}s}{ratio:7.1f}{target:7.0f}x  "
+                  f"{'yes' if ratio >= target else 'NO'}", file=stdout)
+    elif torch is None:
+        print(file=stdout)
+        print("note: torch: not installed (no speed-ups over PyTorch)", file=stdout)
+    return 0

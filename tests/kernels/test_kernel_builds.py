@@ -170,3 +170,36 @@ def test_marginloss_kernels_avx2_on_an_avx512_cpu_gives_avx2():
     if _multi_margin_avx2 is None:
         pytest.skip("the AVX2 build is not built")
     assert _build_in_subprocess("avx2") == ["avx2", "marginloss._multi_margin_avx2"]
+
+
+@pytest.mark.parametrize("value", ["avx", "sse2", "avx-512", "native"])
+def test_an_unknown_marginloss_kernels_warns_and_chooses_automatically(value):
+    # a misspelt value changes only the speed (every build gives the same
+    # bits), so it warns instead of stopping the import
+    code = ("import warnings; warnings.simplefilter('error'); import marginloss")
+    env = dict(os.environ, MARGINLOSS_KERNELS=value)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True)
+    assert result.returncode != 0
+    assert (f"RuntimeWarning: MARGINLOSS_KERNELS={value!r} is not a kernel build: "
+            "expected one of baseline, avx2, avx512 (or unset); using the widest build "
+            "this CPU runs") in result.stderr
+    code = ("import warnings; warnings.simplefilter('ignore'); "
+            "import marginloss._kernels as k; print(k.kernel_build())")
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.split() == [_best_build()]
+
+
+@pytest.mark.parametrize("value", ["", "  ", " AVX2 "])
+def test_an_empty_or_spaced_marginloss_kernels_does_not_warn(value):
+    code = ("import warnings; warnings.simplefilter('error'); "
+            "import marginloss._kernels as k; print(k.kernel_build())")
+    env = dict(os.environ, MARGINLOSS_KERNELS=value)
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, check=True)
+    assert result.stderr == ""
+    expected = _best_build() if not value.strip() else (
+        "avx2" if _kernels.cpu_supports("avx2") and _multi_margin_avx2 is not None
+        else "baseline")
+    assert result.stdout.split() == [expected]
