@@ -91,6 +91,9 @@ def build_parser():
                             "few-labels problems, and two-thread speed-ups over PyTorch, each "
                             "beside its target (--repeat sets the interleaved rounds, "
                             f"default {_bench.FLOOR_ROUNDS})")
+    bench.add_argument("--only", default="", metavar="TEXT",
+                       help="with --floor: only the problems whose name contains TEXT "
+                            "(e.g. 'mm ', 'ml ', 'x10')")
     bench.set_defaults(error=bench.error)
     return parser
 
@@ -103,7 +106,8 @@ def main(argv=None):
         return demo()
     if args.floor:
         return _bench.floor_main(
-            rounds=args.repeat if args.repeat is not None else _bench.FLOOR_ROUNDS)
+            rounds=args.repeat if args.repeat is not None else _bench.FLOOR_ROUNDS,
+            only=args.only)
     try:
         problems = _bench.make_problems(
             loss=args.loss,

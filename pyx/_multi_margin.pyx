@@ -29,12 +29,23 @@ cdef enum:
     # sums.  With 16 GCC vectorises the lane loop whole (8 or fewer it would
     # unroll first and then leave scalar).
     LANES = 16
-    # float32 rows of up to this many classes take the row blocks (wider
-    # rows: the class blocks; float64: below LANES); docs/design.md has the
-    # measurements.
-    ROW_BLOCK_MAX_CLASSES = 64
-    # row blocks of at least this many classes write gradient[y] by a scatter
-    SCATTER_MIN_CLASSES = 8
+
+cdef extern from *:
+    """
+    #ifndef ML_ROW_BLOCK_MAX_CLASSES
+    #define ML_ROW_BLOCK_MAX_CLASSES 31
+    #endif
+    #ifndef ML_SCATTER_MIN_CLASSES
+    #define ML_SCATTER_MIN_CLASSES 8
+    #endif
+    """
+    enum:
+        # float32 rows of up to this many classes take the row blocks (wider
+        # rows: the class blocks; float64: below LANES); docs/design.md has
+        # the measurements.
+        ROW_BLOCK_MAX_CLASSES "ML_ROW_BLOCK_MAX_CLASSES"
+        # row blocks of at least this many classes write gradient[y] by a scatter
+        SCATTER_MIN_CLASSES "ML_SCATTER_MIN_CLASSES"
 
 
 cdef inline double _sum_lanes(double* lanes) noexcept nogil:
@@ -420,7 +431,7 @@ cdef inline bint _row_block(
         maskv is_y
         i32v y = targets(target, n_classes, &valid)
         i32v rows, count, row_index
-        f32v shift, z, zero32, active_value, inactive_value, value, gradient_y
+        f32v shift, z, zero32, active_value, inactive_value, value, gradient_y, xy
         f64v zero, total, slope, w, coef, twice_coef, go, lane, lane_slope_k
         f64v lane_total[LANES]
         f64v lane_slope[LANES]
@@ -440,7 +451,17 @@ cdef inline bint _row_block(
         return False
     zero = set1_f64(0.0)
     rows = iota_times(n_classes)
-    shift = sub_f32(set1_f32(margin), gather_f32(x, add_i32(rows, y)))  # m - x[y]
+    # the columns of the block (from L1: the non-finite pass loaded it)
+    for b in range((n_classes + LANES - 1) // LANES):
+        columns(x, n_classes, b * LANES, n_classes - b * LANES, &cols[b * LANES])
+    # x[y]: picked from the columns by compares (a gather costs more up to LANES)
+    if n_classes <= LANES:
+        xy = cols[0]
+        for i in range(1, n_classes):
+            xy = select_f32(eq_i32(y, set1_i32(i)), cols[i], xy)
+    else:
+        xy = gather_f32(x, add_i32(rows, y))
+    shift = sub_f32(set1_f32(margin), xy)  # m - x[y]
     if weight_stride == 0:  # no weight: a stride-0 view of ones
         w = set1_f64(weight[0])
     else:
@@ -448,9 +469,6 @@ cdef inline bint _row_block(
     total = zero
     slope = zero
     count = set1_i32(0)
-    # the columns of the block (from L1: the non-finite pass loaded it)
-    for b in range((n_classes + LANES - 1) // LANES):
-        columns(x, n_classes, b * LANES, n_classes - b * LANES, &cols[b * LANES])
     if not wide:
         for i in range(n_classes):
             _column(cols[i], y, i, shift, p, with_gradient, &total, &slope, &count)
@@ -472,7 +490,13 @@ cdef inline bint _row_block(
         if p == 2 and with_gradient:
             slope = _tree(lane_slope)
     # 0.0 + ...: +0 for a row with no active term, even with a negative weight
-    store_f64(loss_out, add_f64(zero, div_f64(mul_f64(total, w), set1_f64(<double> n_classes))))
+    total = mul_f64(total, w)
+    if (n_classes & (n_classes - 1)) == 0:
+        # / C as * (1 / C) for C a power of two: both round the same exact value
+        total = mul_f64(total, set1_f64(1.0 / n_classes))
+    else:
+        total = div_f64(total, set1_f64(<double> n_classes))
+    store_f64(loss_out, add_f64(zero, total))
     if not with_gradient:
         return True
     prefetch_write(gradient, 2 * ROWS * n_classes * 4, ROWS * n_classes * 4)

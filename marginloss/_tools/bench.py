@@ -655,18 +655,18 @@ def floor_main(rounds=FLOOR_ROUNDS, only="", stdout=None, progress_stream=None):
           f"kernels), NumPy {np.__version__}; median of {rounds} interleaved "
           f"round{'s' if rounds > 1 else ''} after a warm-up", file=stdout)
     print(file=stdout)
-    width = max([len(name) for name in FLOOR_CASES] + [30])
-    print(f"{'one thread, out=, CPU time / np.copyto':{width + 2}s}{'ratio':>7s}"
-          f"{'target':>8s}  met", file=stdout)
+    width = max(len(name) for name in list(FLOOR_CASES) + list(TORCH_CASES)) + 2
+    print(f"{'one thread, out=: CPU time / copy':{width}s}", file=stdout)
+    print(f"{'problem':{width}s}{'ratio':>7s}{'target':>8s}  met", file=stdout)
     for name, ratio, target in floor_rows:
-        print(f"{name:{width + 2}s}{ratio:7.2f}{target:7.1f}x  "
+        print(f"{name:{width}s}{ratio:7.2f}{target:7.1f}x  "
               f"{'yes' if ratio <= target else 'NO'}", file=stdout)
     if torch_rows:
         print(file=stdout)
-        print(f"{'two threads, torch time / ours':{width + 2}s}{'ratio':>7s}"
-              f"{'target':>8s}  met", file=stdout)
+        print(f"{'two threads: torch time / ours':{width}s}", file=stdout)
+        print(f"{'problem':{width}s}{'ratio':>7s}{'target':>8s}  met", file=stdout)
         for name, ratio, target in torch_rows:
-            print(f"{name:{width + 2}s}{ratio:7.1f}{target:7.0f}x  "
+            print(f"{name:{width}s}{ratio:7.1f}{target:7.0f}x  "
                   f"{'yes' if ratio >= target else 'NO'}", file=stdout)
     elif torch is None:
         print(file=stdout)

@@ -68,8 +68,11 @@ def _assert_same_bits(a, b):
 
 @pytest.mark.parametrize("build", WIDE_BUILDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
-@pytest.mark.parametrize("n_classes", [1, 2, 3, 4, 5, 7, 8, 9, 10, 15, 16, 17, 20, 31, 32, 33,
-                                       47, 48, 50, 63, 64, 65, 100, 257, 1000])
+# row blocks: C < 16 (the target picked from the columns), 16 <= C <= 31 (as
+# the class blocks), gradient[y] by a select below 8 classes and a scatter
+# from 8; class blocks from 32
+@pytest.mark.parametrize("n_classes", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 20, 24, 30, 31,
+                                       32, 33, 47, 48, 50, 63, 64, 65, 100, 257, 1000])
 @pytest.mark.parametrize("specials", [False, True], ids=["finite", "specials"])
 def test_wide_builds_give_the_baseline_bits(build, dtype, n_classes, specials):
     wide = _kernels.load(build)
@@ -94,7 +97,7 @@ def test_wide_builds_give_the_baseline_bits(build, dtype, n_classes, specials):
 
 
 @pytest.mark.parametrize("build", WIDE_BUILDS)
-@pytest.mark.parametrize("n_classes", [1, 3, 10, 16, 20, 64])
+@pytest.mark.parametrize("n_classes", [1, 3, 7, 8, 10, 16, 20, 31, 32, 64])
 def test_a_block_with_a_bad_target_takes_the_row_loop(build, n_classes):
     # The Python layer rejects such targets; the kernels must still not read
     # out of bounds when a caller's thread changes the target mid-call: the
@@ -118,7 +121,7 @@ def test_a_block_with_a_bad_target_takes_the_row_loop(build, n_classes):
 
 
 @pytest.mark.parametrize("build", WIDE_BUILDS)
-@pytest.mark.parametrize("n_classes", [5, 16, 40])
+@pytest.mark.parametrize("n_classes", [5, 8, 16, 24, 31, 40])
 def test_strided_weight_and_per_sample_grad_output_give_the_baseline_bits(build, n_classes):
     # a weight of stride 2 takes the row loop; grad_output of stride 1 the blocks
     wide = _kernels.load(build)
@@ -126,13 +129,18 @@ def test_strided_weight_and_per_sample_grad_output_give_the_baseline_bits(build,
     n_samples = 50
     x = _scores(rng, n_samples, n_classes, np.float32, True)
     y = rng.integers(0, n_classes, n_samples).astype(np.int64)
-    weight = rng.uniform(-1.0, 2.0, 2 * n_classes)[::2]
+    strided = rng.uniform(-1.0, 2.0, 2 * n_classes)[::2]
+    contiguous = np.ascontiguousarray(strided)
+    ones = np.lib.stride_tricks.as_strided(np.ones(1), (n_classes,), (0,))
     grad_output = rng.normal(size=n_samples)
-    for p in (1, 2):
-        base = _run_both(_multi_margin, x, y, weight, 0.5, p, 0.3, grad_output, 1, 2)
-        other = _run_both(wide, x, y, weight, 0.5, p, 0.3, grad_output, 1, 2)
-        for a, b in zip(base, other):
-            _assert_same_bits(a, b)
+    # each parameter the same in every row or not: the row blocks' permutes
+    for weight in (strided, contiguous, ones):
+        for go, stride in ((grad_output, 1), (grad_output[:1], 0)):
+            for p in (1, 2):
+                base = _run_both(_multi_margin, x, y, weight, 0.5, p, 0.3, go, stride, 2)
+                other = _run_both(wide, x, y, weight, 0.5, p, 0.3, go, stride, 2)
+                for a, b in zip(base, other):
+                    _assert_same_bits(a, b)
 
 
 def _best_build():

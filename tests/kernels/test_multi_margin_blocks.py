@@ -123,7 +123,7 @@ def test_signed_zeros_of_inactive_terms_in_every_layout(n_classes, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-@pytest.mark.parametrize("n_classes", [10, 16, 100, 1000])
+@pytest.mark.parametrize("n_classes", [4, 10, 16, 24, 100, 1000])
 def test_threads_do_not_change_a_bit(n_classes, dtype):
     rng = np.random.default_rng(n_classes)
     n_samples = (1 << 16) // n_classes + 37  # above the serial threshold
@@ -144,7 +144,7 @@ ROW_COUNTS = [7, 8, 9, 15, 16, 17, 31, 32, 33, 50]
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
 @pytest.mark.parametrize("n_samples", ROW_COUNTS)
-@pytest.mark.parametrize("n_classes", [1, 2, 4, 8, 10, 14, 15])
+@pytest.mark.parametrize("n_classes", [1, 2, 4, 7, 8, 10, 14, 15, 16, 17, 24, 31, 32])
 @pytest.mark.parametrize("p", [1, 2])
 def test_row_blocks_match_torch(n_samples, n_classes, p, dtype):
     rng = np.random.default_rng(100 * n_samples + n_classes + p)
@@ -158,7 +158,7 @@ def test_row_blocks_match_torch(n_samples, n_classes, p, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-@pytest.mark.parametrize("n_classes", [3, 10, 15])
+@pytest.mark.parametrize("n_classes", [3, 10, 15, 16, 23, 31])
 @pytest.mark.parametrize("special", [np.nan, np.inf, -np.inf])
 def test_a_non_finite_score_in_a_row_block_leaves_its_other_rows_alone(n_classes, special,
                                                                        dtype):
@@ -223,7 +223,7 @@ def _hand_loss_grad(x, y, p):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-@pytest.mark.parametrize("n_classes", [4, 10, 15, 16, 17, 20, 33])
+@pytest.mark.parametrize("n_classes", [4, 7, 8, 10, 15, 16, 17, 20, 31, 32, 33])
 @pytest.mark.parametrize("p", [1, 2])
 def test_exact_ties_are_inactive(n_classes, dtype, p):
     x, y = _tie_rows(n_classes)
@@ -258,3 +258,23 @@ def test_a_hand_computed_row_of_seventeen_classes():
 
 def test_the_kernel_build_in_use_is_reported():
     assert _kernels.kernel_build() in _kernels.BUILDS
+
+
+def test_a_hand_computed_block_of_rows_of_twenty_classes():
+    # 32 rows of C = 20 (16 <= C < 32): row blocks summing as the class blocks
+    # (lane k adds classes k and, from the overlapping block, k + 4 for k >= 12).
+    # Row n: x[y] = 1 and z_i = x[i]: scores 2.0 (active), 0.0 (an exact tie)
+    # and -1.0 in turn; y = n % 20.
+    n_samples, n_classes = 32, 20
+    base = np.resize([2.0, 0.0, -1.0], n_classes)
+    x = np.tile(base, (n_samples, 1)).astype(np.float32)
+    y = np.arange(n_samples) % n_classes
+    x[np.arange(n_samples), y] = 1.0
+    loss, grad = multi_margin_loss_and_grad(x, y, reduction="none")
+    for n in range(n_samples):
+        active = [i for i in range(n_classes) if i != y[n] and x[n, i] == 2.0]
+        assert loss[n] == np.float32(2.0 * len(active) / n_classes), n
+        expected = np.zeros(n_classes, dtype=np.float32)
+        expected[active] = np.float32(1 / n_classes)
+        expected[y[n]] = np.float32(-len(active) / n_classes)
+        np.testing.assert_array_equal(grad[n], expected)

@@ -308,3 +308,70 @@ def test_run_passes_each_team_size_to_our_calls(monkeypatch):
     assert teams[0] == 1
     assert set(seen) == set(teams)
     assert None not in seen
+
+
+# ------------------------------------------------------------ --floor
+
+
+def test_floor_table_lists_every_case_with_its_target(monkeypatch):
+    # small problems, so that the table's layout is what is checked
+    monkeypatch.setattr(_bench, "FLOOR_CASES", {
+        "mm 512x10 p=1": ("mm", 512, 10, "float32", {}, 2.0),
+        "mm 512x10 p=2 weight": ("mm", 512, 10, "float32", {"p": 2, "weight": True}, 2.5),
+        "mm 512x10 p=1 float64": ("mm", 512, 10, "float64", {}, 2.0),
+        "ml 64x80 k=3": ("ml", 64, 80, "float32", {"k": 3}, 3.5),
+        "ml 64x80 k=3 indicator": ("ml", 64, 80, "float32", {"k": 3, "indicator": True}, 2.0),
+    })
+    monkeypatch.setattr(_bench, "TORCH_CASES", {
+        "mm 512x10": ("mm", 512, 10, None, 25.0),
+        "ml 64x100 k=25": ("ml", 64, 100, 25, 30.0),
+    })
+    stdout, progress = io.StringIO(), io.StringIO()
+    assert _bench.floor_main(rounds=1, stdout=stdout, progress_stream=progress) == 0
+    lines = stdout.getvalue().splitlines()
+    assert lines[0].endswith("median of 1 interleaved round after a warm-up")
+    assert lines[2].strip() == "one thread, out=: CPU time / copy"
+    assert lines[3].split() == ["problem", "ratio", "target", "met"]
+    rows = [line.rsplit(None, 3) for line in lines[4:9]]
+    assert [row[0] for row in rows] == list(_bench.FLOOR_CASES)
+    assert [row[2] for row in rows] == ["2.0x", "2.5x", "2.0x", "3.5x", "2.0x"]
+    for name, ratio, target, met in rows:
+        assert float(ratio) > 0
+        assert met == ("yes" if float(ratio) <= float(target[:-1]) else "NO")
+    if _bench.import_torch() is None:
+        assert lines[-1] == "note: torch: not installed (no speed-ups over PyTorch)"
+    else:
+        assert lines[10].strip() == "two threads: torch time / ours"
+        torch_rows = [line.rsplit(None, 3) for line in lines[12:14]]
+        assert [row[0] for row in torch_rows] == ["mm 512x10", "ml 64x100 k=25"]
+        assert [row[2] for row in torch_rows] == ["25x", "30x"]
+        for name, ratio, target, met in torch_rows:
+            assert met == ("yes" if float(ratio) >= float(target[:-1]) else "NO")
+    assert len(progress.getvalue().splitlines()) == len(_bench.FLOOR_CASES) + (
+        0 if _bench.import_torch() is None else 2)
+
+
+def test_floor_cases_compute_the_documented_problems():
+    for name, (loss, n_samples, n_classes, dtype, options, target) in (
+            _bench.FLOOR_CASES.items()):
+        assert name.startswith(f"{loss} {n_samples}x{n_classes}")
+        assert target >= 1.0
+    call, scores, target = _bench.floor_call("ml", 16, 20, "float32",
+                                             {"k": 3, "indicator": True}, 1)
+    assert target.dtype == bool and (target.sum(axis=1) == 3).all()
+    loss, gradient = call()
+    assert gradient.shape == scores.shape and np.isfinite(loss)
+    call, scores, target = _bench.floor_call("mm", 16, 5, "float64", {"p": 2}, 1)
+    assert scores.dtype == np.float64 and target.shape == (16,)
+
+
+def test_bench_floor_command_prints_the_floor_table():
+    result = _bench_command("--floor", "--only", "mm 2000000x4", "--repeat", "1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "multi-class kernels" in lines[0]
+    assert lines[3].split() == ["problem", "ratio", "target", "met"]
+    name, ratio, target, met = lines[4].rsplit(None, 3)
+    assert name == "mm 2000000x4 p=1" and target == "3.0x" and float(ratio) > 0
+    assert met in ("yes", "NO")
+    assert len(lines) == 5  # no torch case has this name
