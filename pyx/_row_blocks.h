@@ -48,6 +48,26 @@ static inline void ml_columns(const float *x, int32_t stride, int32_t first, int
     __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
     __m512 r[16], t[16], u[16];
     int g, e;
+    if (stride == 4 && first == 0) {
+        /* rows of 4 classes: the block is 4 vectors of 4 rows each; a 4 x 4
+         * transpose in each 128-bit lane leaves row 4j + L of column e at
+         * position 4L + j, which one permute puts at position 4j + L */
+        const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14,
+                                                3, 7, 11, 15);
+        for (g = 0; g < 4; g++)
+            r[g] = _mm512_loadu_ps(x + 16 * g);
+        t[0] = _mm512_unpacklo_ps(r[0], r[1]);
+        t[1] = _mm512_unpackhi_ps(r[0], r[1]);
+        t[2] = _mm512_unpacklo_ps(r[2], r[3]);
+        t[3] = _mm512_unpackhi_ps(r[2], r[3]);
+        u[0] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[0]), _mm512_castps_pd(t[2])));
+        u[1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[0]), _mm512_castps_pd(t[2])));
+        u[2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[1]), _mm512_castps_pd(t[3])));
+        u[3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[1]), _mm512_castps_pd(t[3])));
+        for (e = 0; e < 4; e++)
+            out[e] = _mm512_permutexvar_ps(order, u[e]);
+        return;
+    }
     for (g = 0; g < 16; g++)
         r[g] = _mm512_maskz_loadu_ps(m, x + (intptr_t)g * stride + first);
     for (g = 0; g < 16; g += 2) {  /* in each 128-bit lane: pairs of rows */
