@@ -3,8 +3,9 @@
 ``_multi_margin`` is compiled for x86-64's baseline (SSE2) and runs on every
 CPU; ``_multi_margin_avx2`` and ``_multi_margin_avx512`` are the same source
 compiled with ``-mavx2`` and with ``-mavx512f -mavx512bw -mavx512dq
--mavx512vl``: they take rows of fewer than 16 classes 8 or 16 at a time
-(one row a vector lane) and give the same bits (docs/design.md, "Kernels").
+-mavx512vl``: they take float32 rows of up to 31 classes (float64: fewer
+than 16) 8 or 16 at a time (one row a vector lane) and give the same bits
+(docs/design.md, "Kernels").
 At import the widest build that was built and that the CPU (and the OS)
 support, as NumPy's own CPU dispatch detects them, is used;
 ``MARGINLOSS_KERNELS=baseline|avx2|avx512`` asks for one (a build the CPU

@@ -4,8 +4,9 @@
 ``_multi_margin_avx512`` (the same source with ``-mavx2`` and with
 ``-mavx512f -mavx512bw -mavx512dq -mavx512vl``) must agree bit for bit on
 every input (but for the sign of a NaN): the wider builds take rows 8 or 16
-at a time (rows of fewer than 16 classes) and widen the vector registers, they
-may not reorder or fuse any floating-point operation.  ``marginloss._kernels``
+at a time (float32 rows of up to 31 classes, float64 rows of fewer than 16)
+and widen the vector registers, they may not reorder or fuse any
+floating-point operation.  ``marginloss._kernels``
 picks one at import.
 """
 

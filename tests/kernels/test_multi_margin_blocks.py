@@ -3,9 +3,10 @@
 A row of C >= LANES classes is cut into full blocks of LANES (16) classes, a
 last block that overlaps the previous one, and the target's block runs with a
 lane mask; rows of fewer than LANES classes take a scalar loop, and in the
-AVX2 and AVX-512 builds rows of fewer than LANES classes go 8 or 16
-at a time (one row a vector lane; a block with a bad target or a non-finite
-score takes the row loop, as do the last N % 8 or N % 16 rows).  These tests
+AVX2 and AVX-512 builds float32 rows of up to 31 classes (float64: fewer
+than LANES) go 8 or 16 at a time (one row a vector lane, from 16 classes
+summing as the class blocks; a block with a bad target or a non-finite score
+takes the row loop, as do the last N % 8 or N % 16 rows).  These tests
 put the target, NaN and infinities in every kind of position of every layout
 (C just below, at and above multiples of LANES; N just below, at and above
 multiples of the row blocks) and compare with PyTorch, the NumPy reference
