@@ -488,6 +488,16 @@ def path_inputs(draw, shape):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     style = draw(st.sampled_from(["normal", "ties", "ties", "sparse", "positive"]))
     values = float_values(rng, int(np.prod(shape)), style).reshape(shape)
+    n_samples, n_classes = shape
+    if n_samples and draw(st.integers(0, 3)) == 0:
+        # a special at the first or the last score of a block of rows (8 or 16)
+        # or of a block of classes: the ends of the kernels' scans
+        rows = sorted({r for block in ROW_BLOCKS for b in range(0, n_samples, block)
+                       for r in (b, min(b + block, n_samples) - 1)})
+        columns = sorted({0, n_classes - 1} | {c for c in (MM_LANES - 1, MM_LANES)
+                                                if c < n_classes})
+        values[draw(st.sampled_from(rows)), draw(st.sampled_from(columns))] = draw(
+            st.sampled_from([np.nan, np.inf, -np.inf]))
     return np.ascontiguousarray(values.astype(dtype))
 
 

@@ -269,17 +269,24 @@ def test_multi_margin_row_block_tails(build, n_samples, n_classes, p, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-@pytest.mark.parametrize("n_samples", [16, 17, 33])
-@pytest.mark.parametrize("n_classes", [3, 10, 15, 17])
+@pytest.mark.parametrize("n_samples", [16, 17, 32, 33])
+@pytest.mark.parametrize("n_classes", [1, 3, 10, 15, 17])
 def test_multi_margin_blocks_that_fall_back(build, n_samples, n_classes, dtype):
     # a NaN score (the row is NaN), -inf at a class (an inactive term) and +inf at
     # the target (every term inactive) each send their block of rows to the row
-    # loop; the other rows keep their exact values
+    # loop; the other rows keep their exact values.  The NaNs sit at the first
+    # and the last score of blocks of 8 and 16 rows (the ends of the scan for
+    # non-finite scores) and inside one.
     x, y = _short_rows(n_samples, n_classes)
     x[3, (y[3] + 1) % n_classes] = np.nan
+    for row in (7, 15, 31):
+        if row < n_samples:
+            x[row, -1] = np.nan
+    x[n_samples - 1, 0] = np.nan
     if n_classes > 1:
         x[8, (y[8] + 1) % n_classes] = -np.inf
-    x[n_samples - 1, y[n_samples - 1]] = np.inf
+        x[12, (y[12] + 1) % n_classes] = -np.inf
+    x[n_samples - 2, y[n_samples - 2]] = np.inf
     for p in (1, 2):
         check_multi_margin(x, y, dtype, p=p)
 
