@@ -21,7 +21,7 @@ valid calls there.
 import numpy as np
 from hypothesis import strategies as st
 
-from marginloss import _multilabel_margin
+from marginloss import _kernels, _multilabel_margin
 
 LONGDOUBLE_HUGE = np.longdouble("1e4000") if np.finfo(np.longdouble).max > 1e400 else None
 
@@ -56,7 +56,7 @@ SIZES = st.sampled_from([0, 1, 1, 2, 3, 3, 4, 5])
 # Multi-class: blocks of LANES = 16 classes (rows of C >= 16; the last block
 # overlaps), and rows of fewer than 16 classes in blocks of 8 (AVX2) or 16
 # (AVX-512) rows with a tail of N mod 8 or N mod 16 rows.
-MM_LANES = 16
+MM_LANES = getattr(_kernels.multi_margin, "LANES", 16)
 ROW_BLOCKS = (8, 16)
 # Multi-label: the direct loop up to DIRECT_MAX_LABELS labels, counting up to
 # COUNT_MAX_LABELS (the non-target classes 8 at a time), binary search above;
@@ -77,8 +77,8 @@ def _around(*values, low=0):
 # N: below, at and above one and two row blocks (and a few rows)
 BOUNDARY_SAMPLES = st.sampled_from(_around(*ROW_BLOCKS, 2 * ROW_BLOCKS[1], 1))
 # C: block widths +-1, and a few more labels than the multi-label thresholds
-MM_PATH_CLASSES = _around(1, 2, 4, 8, 10, MM_LANES, 2 * MM_LANES, 3 * MM_LANES,
-                          4 * MM_LANES, low=1) + [18, 100]
+MM_PATH_CLASSES = sorted(set(range(1, MM_LANES + 3))  # each C < 16: a build may specialise it
+                         | set(_around(2 * MM_LANES, 3 * MM_LANES, 4 * MM_LANES)) | {100})
 ML_PATH_CLASSES = (_around(1, 2, ML_LANES, 2 * ML_LANES, 3 * ML_LANES, COUNT_MAX_LABELS,
                            low=1)
                    + _around(RADIX_MIN_FLOAT32 + 1, RADIX_MIN_FLOAT64 + 1))
