@@ -8,10 +8,20 @@ ties and specials (NaN, +-inf, huge, subnormal, signed zeros), and layouts
 C, Fortran, strided, reversed, read-only, list and Python scalar.  Most
 draws are valid, so that the value oracle runs often; each argument is
 sometimes wrong on its own.
+
+Shapes and targets also come from the edges of every kernel path
+(docs/design.md, "Kernels"): C around the multi-class blocks of 16 classes,
+N around the row blocks of 8 and 16 rows, multi-label rows whose label
+counts sit at the direct / counting / binary-search thresholds and around
+the radix-sort threshold, every class a label, no label, repeated labels.
+``multi_margin_path_calls`` and ``multilabel_margin_path_calls`` draw only
+valid calls there.
 """
 
 import numpy as np
 from hypothesis import strategies as st
+
+from marginloss import _kernels, _multilabel_margin
 
 LONGDOUBLE_HUGE = np.longdouble("1e4000") if np.finfo(np.longdouble).max > 1e400 else None
 
@@ -40,24 +50,61 @@ NOT_ARRAYS = [None, "abc", object(), {"a": 1}, b"xy"]
 ABSENT = "<left out>"  # an argument not passed at all
 
 SIZES = st.sampled_from([0, 1, 1, 2, 3, 3, 4, 5])
-# The edges of the kernels' paths.  Multi-class: blocks of 16 classes (rows of
-# C >= 16; the last block overlaps), and float32 rows of fewer than 16 classes
-# in blocks of 8 (AVX2) or 16 (AVX-512) rows with a tail.  Multi-label: the
-# direct loop up to 2 labels, counting up to 16, binary search above, radix
-# sort from 64 (float32) or 128 (float64) labels; a target row of C random
-# entries in [-1, C) has about C labels before its first -1.
-BOUNDARY_SAMPLES = st.sampled_from([7, 8, 9, 15, 16, 17, 31, 32, 33])
-BOUNDARY_CLASSES = st.sampled_from([2, 3, 8, 14, 15, 16, 17, 18, 31, 32, 33, 47, 48, 49,
-                                    63, 64, 65, 66, 127, 129, 130])
+
+# The edges of the kernels' paths (docs/design.md, "Kernels"); the multi-label
+# thresholds are read from the compiled module where it exposes them.
+# Multi-class: blocks of LANES = 16 classes (rows of C >= 16; the last block
+# overlaps), and rows of fewer than 16 classes in blocks of 8 (AVX2) or 16
+# (AVX-512) rows with a tail of N mod 8 or N mod 16 rows.
+MM_LANES = getattr(_kernels.multi_margin, "LANES", 16)
+ROW_BLOCKS = (8, 16)
+# Multi-label: the direct loop up to DIRECT_MAX_LABELS labels, counting up to
+# COUNT_MAX_LABELS (the non-target classes 8 at a time), binary search above;
+# insertion sort below RADIX_MIN_FLOAT32 / RADIX_MIN_FLOAT64 labels, radix sort
+# at or above.
+DIRECT_MAX_LABELS = getattr(_multilabel_margin, "DIRECT_MAX_LABELS", 2)
+COUNT_MAX_LABELS = getattr(_multilabel_margin, "COUNT_MAX_LABELS", 16)
+RADIX_MIN_FLOAT32 = getattr(_multilabel_margin, "RADIX_MIN_FLOAT32", 64)
+RADIX_MIN_FLOAT64 = getattr(_multilabel_margin, "RADIX_MIN_FLOAT64", 128)
+ML_LANES = 8
+
+
+def _around(*values, low=0):
+    """Each value and its neighbours (v - 1, v, v + 1), at least ``low``, sorted."""
+    return sorted({v + d for v in values for d in (-1, 0, 1) if v + d >= low})
+
+
+# N: below, at and above one and two row blocks (and a few rows)
+BOUNDARY_SAMPLES = st.sampled_from(_around(*ROW_BLOCKS, 2 * ROW_BLOCKS[1], 1))
+# C: block widths +-1, and a few more labels than the multi-label thresholds
+MM_PATH_CLASSES = sorted(set(range(1, MM_LANES + 3))  # each C < 16: a build may specialise it
+                         | set(_around(2 * MM_LANES, 3 * MM_LANES, 4 * MM_LANES)) | {100})
+ML_PATH_CLASSES = (_around(1, 2, ML_LANES, 2 * ML_LANES, 3 * ML_LANES, COUNT_MAX_LABELS,
+                           low=1)
+                   + _around(RADIX_MIN_FLOAT32 + 1, RADIX_MIN_FLOAT64 + 1))
+BOUNDARY_CLASSES = st.sampled_from(sorted(set(MM_PATH_CLASSES + ML_PATH_CLASSES)))
+# k: labels before the first -1, at every path's edge
+LABEL_COUNTS = _around(0, 1, DIRECT_MAX_LABELS, COUNT_MAX_LABELS, RADIX_MIN_FLOAT32,
+                       RADIX_MIN_FLOAT64)
 
 
 # ----------------------------------------------------------------- values
 def float_values(rng, size, style):
-    """float64 values: 'normal', 'ties' (a few distinct values: kinks and ties), 'special'."""
+    """float64 values: 'normal', 'ties' (a few distinct values: kinks and ties),
+    'special' (many specials), 'sparse' (one or two NaN or infinities), 'positive'."""
     if style == "ties":
         return rng.integers(-3, 4, size) / 2.0
     if style == "positive":
         return rng.uniform(0.0, 3.0, size)
+    if style == "sparse":
+        # a few specials in ties and normal values: most blocks of rows or
+        # classes stay finite, the one with the special falls back
+        values = np.where(rng.random(size) < 0.5, rng.integers(-3, 4, size) / 2.0,
+                          rng.normal(scale=2.0, size=size))
+        if size:
+            where = rng.integers(0, size, rng.integers(1, 3))
+            values[where] = rng.choice(SPECIALS[:3], where.size)
+        return values
     values = rng.normal(scale=2.0, size=size)
     if style == "special" and size:
         where = rng.random(size) < 0.4
@@ -299,7 +346,7 @@ def inputs(draw, wrong):
         shape = draw(input_shapes(wrong=False))
         dtype = draw(st.sampled_from([np.float64, np.float32]))
         rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-        style = draw(st.sampled_from(["normal", "ties", "special"]))
+        style = draw(st.sampled_from(["normal", "ties", "special", "sparse"]))
         values = float_values(rng, int(np.prod(shape)), style).reshape(shape)
         with np.errstate(all="ignore"):
             return np.array(values, dtype=dtype), shape, True
@@ -311,7 +358,7 @@ def inputs(draw, wrong):
         dtypes = INPUT_DTYPES[-5:] if kind == "dtype" else INPUT_DTYPES[:-5]
         return draw(arrays(shape, dtypes)), shape, False
     shape = draw(input_shapes(wrong=False))
-    styles = ("normal", "ties", "special", "special")
+    styles = ("normal", "ties", "special", "special", "sparse")
     return draw(arrays(shape, INPUT_DTYPES[:-5], styles=styles)), shape, False
 
 
@@ -330,6 +377,37 @@ def targets(draw, shape, low, high, dtypes, wrong):
         return draw(arrays(shape, [np.dtype(t) for t in (np.float64, object, "<U3",
                                                          np.complex128, np.float16)]))
     return draw(index_arrays(shape, low, high, dtypes, bad_value=kind == "value"))
+
+
+@st.composite
+def label_targets(draw, shape, indicator, dtypes):
+    """A valid multi-label target of shape (N, C) whose rows have k labels drawn
+    from the paths' edges (LABEL_COUNTS, and C - 1, C: every class a label),
+    in a scrambled order; index rows sometimes list a label twice, and hold
+    arbitrary entries in [-1, C) after their first -1."""
+    n_samples, n_classes = shape
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    counts = [k for k in LABEL_COUNTS if k <= n_classes] + [n_classes - 1, n_classes]
+    counts = [k for k in counts if k >= 0]
+    repeat = draw(st.booleans())
+    target = np.full(shape, -1, dtype=np.int64)
+    for n in range(n_samples):
+        k = draw(st.sampled_from(counts))
+        labels = rng.permutation(n_classes)[:k]
+        if indicator:
+            target[n] = 0
+            target[n, labels] = 1
+            continue
+        if repeat and 0 < k < n_classes:
+            labels = np.insert(labels, rng.integers(0, k + 1), labels[rng.integers(k)])
+        target[n, :labels.size] = labels
+        if labels.size + 1 < n_classes:
+            rest = n_classes - labels.size - 1
+            target[n, labels.size + 1:] = rng.integers(-1, n_classes, rest)
+    # a dtype that holds -1 and every class (unsigned ones only for indicators)
+    dtypes = [d for d in dtypes if indicator or (d.kind == "i" and np.iinfo(d).max >= n_classes)]
+    dtype = draw(st.sampled_from(dtypes))
+    return apply_layout(target.astype(dtype), draw(st.sampled_from(["C"] * 4 + ["F"])))
 
 
 # ------------------------------------------------------------------- calls
@@ -389,11 +467,71 @@ def multilabel_margin_calls(draw):
         target = targets(target_shape, 0, 2, INDICATOR_DTYPES, "target" in wrong)
     else:
         target = targets(target_shape, -1, n_classes, TARGET_DTYPES, "target" in wrong)
+    if (len(shape) == 2 and "target" not in wrong and target_format in TARGET_FORMAT_VALID
+            and draw(st.booleans())):
+        target = label_targets(shape, target_format == "indicator",
+                               INDICATOR_DTYPES if target_format == "indicator"
+                               else TARGET_DTYPES)
     loss_shape = (n_samples,) if len(shape) == 2 else ()
     call = dict(family="multilabel_margin", input=input, target=draw(target),
                 target_format=target_format,
                 **_common(draw, wrong, input, shape, alias, loss_shape))
     return call
+
+
+# ------------------------------------------- valid calls at the kernels' edges
+@st.composite
+def path_inputs(draw, shape):
+    """Valid float32 or float64 scores of ``shape``: plain, tied, or with one or two
+    specials (so that one block falls back)."""
+    dtype = draw(st.sampled_from([np.dtype(np.float32), np.dtype(np.float64)]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    style = draw(st.sampled_from(["normal", "ties", "ties", "sparse", "positive"]))
+    values = float_values(rng, int(np.prod(shape)), style).reshape(shape)
+    n_samples, n_classes = shape
+    if n_samples and draw(st.integers(0, 3)) == 0:
+        # a special at the first or the last score of a block of rows (8 or 16)
+        # or of a block of classes: the ends of the kernels' scans
+        rows = sorted({r for block in ROW_BLOCKS for b in range(0, n_samples, block)
+                       for r in (b, min(b + block, n_samples) - 1)})
+        columns = sorted({0, n_classes - 1} | {c for c in (MM_LANES - 1, MM_LANES)
+                                                if c < n_classes})
+        values[draw(st.sampled_from(rows)), draw(st.sampled_from(columns))] = draw(
+            st.sampled_from([np.nan, np.inf, -np.inf]))
+    return np.ascontiguousarray(values.astype(dtype))
+
+
+@st.composite
+def multi_margin_path_calls(draw):
+    """Valid multi-class calls whose shapes sit at the kernels' edges: C around the
+    class blocks and below 16, N around the row blocks."""
+    shape = (draw(BOUNDARY_SAMPLES), draw(st.sampled_from(MM_PATH_CLASSES)))
+    n_samples, n_classes = shape
+    input = draw(path_inputs(shape))
+    target = draw(index_arrays((n_samples,), 0, n_classes, TARGET_DTYPES))
+    return dict(family="multi_margin", input=input, target=target,
+                p=draw(st.sampled_from([1, 2])),
+                multi_class=draw(st.sampled_from(["weston_watkins"] * 4 + ["crammer_singer"])),
+                weight=(None if draw(st.booleans())  # finite: valid
+                        else draw(arrays((n_classes,), REAL_DTYPES,
+                                         styles=("normal", "ties", "positive")))),
+                **_common(draw, set(), input, shape, False, (n_samples,)))
+
+
+@st.composite
+def multilabel_margin_path_calls(draw):
+    """Valid multi-label calls whose rows have label counts at the paths' edges."""
+    n_classes = draw(st.sampled_from(ML_PATH_CLASSES))
+    n_samples = draw(st.sampled_from([1, 2, 3, 8, 9]) if n_classes > 60 else BOUNDARY_SAMPLES)
+    shape = (n_samples, n_classes)
+    input = draw(path_inputs(shape))
+    target_format = draw(st.sampled_from(TARGET_FORMAT_VALID))
+    indicator = target_format == "indicator"
+    target = draw(label_targets(shape, indicator,
+                                INDICATOR_DTYPES if indicator else TARGET_DTYPES))
+    return dict(family="multilabel_margin", input=input, target=target,
+                target_format=target_format,
+                **_common(draw, set(), input, shape, False, (n_samples,)))
 
 
 # ------------------------------------------------------ marginloss.sklearn

@@ -1,6 +1,6 @@
 """Property-based fuzzing of every public call (hypothesis).
 
-The property, for arbitrary arguments (tests/_fuzz_strategies.py): each call
+The property, for arbitrary arguments (_fuzz_strategies.py): each call
 either returns what the NumPy reference of tests/_reference.py computes (to
 the parity tests' tolerances), or raises ValueError/TypeError whose message
 names an argument that is wrong by the documented rules; never another
@@ -9,8 +9,11 @@ than ``out`` (and nothing at all when it raises).  ``out`` may be the input
 itself: the gradient is then computed from the original scores, as documented.
 
 Validity is decided here by a simple predicate written from the docstrings,
-independently of ``marginloss._validation``.  CI runs hypothesis's default
-number of examples; ``python -m pytest tests/core/test_fuzz.py
+independently of ``marginloss._validation``.  Valid calls at the edges of
+every kernel path (block widths, row-block tails, the multi-label paths'
+thresholds) are drawn on their own as well, and every multi-class kernel
+build the CPU runs must give the same bits on them.  CI runs hypothesis's
+default number of examples (150 and 100 for the edges); ``python -m pytest tests/core/test_fuzz.py
 --hypothesis-profile=soak`` runs a long soak.
 """
 
@@ -22,7 +25,7 @@ import traceback
 import warnings
 
 import numpy as np
-from hypothesis import event, example, given
+from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -33,12 +36,15 @@ from _fuzz_strategies import (  # noqa: E402
     logical_shape,
     metric_calls,
     multi_margin_calls,
+    multi_margin_path_calls,
     multilabel_margin_calls,
+    multilabel_margin_path_calls,
     multilabel_metric_calls,
 )
 from _reference import ACC, RTOL, _multi_margin_rows, _multilabel_margin_rows  # noqa: E402
 
 import marginloss  # noqa: E402
+from marginloss import _kernels  # noqa: E402
 from marginloss.sklearn import (  # noqa: E402
     MultiMarginClassifier,
     multi_margin_loss_metric,
@@ -609,6 +615,67 @@ def test_multi_margin_calls(call):
 @given(multilabel_margin_calls())
 def test_multilabel_margin_calls(call):
     check_call(call)
+
+
+# ================================================ every kernel path (valid calls only)
+# The calls above reach every path now and then; these draw valid calls at the
+# kernels' edges only (C around the class blocks, N around the row blocks,
+# label counts around the multi-label paths' thresholds), so that each path
+# runs in every CI run.
+@settings(max_examples=150)
+@given(multi_margin_path_calls())
+def test_multi_margin_calls_at_the_kernels_edges(call):
+    check_call(call)
+
+
+@settings(max_examples=150)
+@given(multilabel_margin_path_calls())
+def test_multilabel_margin_calls_at_the_kernels_edges(call):
+    check_call(call)
+
+
+BUILDS = [build for build in _kernels.BUILDS
+          if _kernels.cpu_supports(build) and _kernels.load(build) is not None]
+
+
+def _with_build(build, function, *args, **kwargs):
+    """function(*args, **kwargs) on the multi-class kernel build ``build``."""
+    previous = marginloss._losses._multi_margin
+    marginloss._losses._multi_margin = _kernels.load(build)
+    try:
+        return function(*args, **kwargs)
+    finally:
+        marginloss._losses._multi_margin = previous
+
+
+def _same_bits(a, b, what):
+    """Bitwise equal, signed zeros included; any NaN matches any NaN."""
+    a, b = np.asarray(a), np.asarray(b)
+    nan = np.isnan(a)
+    np.testing.assert_array_equal(nan, np.isnan(b), err_msg=what)
+    np.testing.assert_array_equal(a[~nan].view(np.uint8), b[~nan].view(np.uint8),
+                                  err_msg=what)
+
+
+@settings(max_examples=100)
+@given(multi_margin_path_calls())
+def test_every_kernel_build_gives_the_same_bits(call):
+    """The builds this CPU runs agree bit for bit on the calls at the edges."""
+    assume(not analyse(call).errors)
+    x = call["input"]
+    kwargs = dict(p=call["p"], weight=call["weight"], margin=call["margin"],
+                  multi_class=call["multi_class"], reduction="none")
+    go = np.linspace(-2.0, 3.0, x.shape[0])
+    results = {build: _with_build(build, marginloss.multi_margin_loss_and_grad, x,
+                                  call["target"], grad_output=go, **kwargs)
+               for build in BUILDS}
+    forward = {build: _with_build(build, marginloss.multi_margin_loss, x, call["target"],
+                                  **kwargs)
+               for build in BUILDS}
+    for build in BUILDS[1:]:
+        for a, b, what in zip(results[BUILDS[0]], results[build], ("loss", "gradient")):
+            _same_bits(a, b, f"{what}: {BUILDS[0]} vs {build}")
+        _same_bits(forward[BUILDS[0]], forward[build], f"loss(): {BUILDS[0]} vs {build}")
 
 
 # ====================================================== marginloss.sklearn (fewer examples)
