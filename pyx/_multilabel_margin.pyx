@@ -26,7 +26,8 @@ algorithm, its accuracy and its measured crossovers are in docs/design.md,
 
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.math cimport INFINITY, NAN
+from libc.float cimport DBL_MAX, FLT_MAX
+from libc.math cimport INFINITY, NAN, fabs
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
@@ -47,9 +48,14 @@ cdef enum:
     LANES = 8
     # Up to this many labels the searches count the active labels instead (measured).
     COUNT_MAX_LABELS = 16
+    # Thresholds compared per pass of the counting path over a row.
+    BLOCK = 4
+    # Float64 lanes of the compensated sums (fixed: the same bits on every build).
+    SUM_LANES = 8
 
-# The threshold in use; tests move it to run either path on the same rows.
+# The thresholds in use; tests move them to run each path on the same rows.
 cdef Py_ssize_t direct_max_labels = DIRECT_MAX_LABELS
+cdef Py_ssize_t count_max_labels = COUNT_MAX_LABELS
 
 
 def _set_direct_max_labels(Py_ssize_t n_labels):
@@ -58,6 +64,16 @@ def _set_direct_max_labels(Py_ssize_t n_labels):
     global direct_max_labels
     previous = direct_max_labels
     direct_max_labels = n_labels
+    return previous
+
+
+def _set_count_max_labels(Py_ssize_t n_labels):
+    """Rows with at most n_labels labels (and more than the direct loop's) take
+    the counting path; return the previous threshold.  For tests and benchmarks
+    only: not thread-safe."""
+    global count_max_labels
+    previous = count_max_labels
+    count_max_labels = min(n_labels, COUNT_MAX_LABELS)
     return previous
 
 
@@ -533,6 +549,211 @@ cdef inline double _row_loss_gradient_direct(
     return total
 
 
+# ------------------------------------------------------------------ one row, counted pairs
+
+
+cdef inline bint _count_block(
+    const floating* x,
+    Py_ssize_t n_classes,
+    const floating* threshold,
+    Py_ssize_t* column,
+    floating* count,
+    double* product,
+    floating* gradient,
+    double coef,
+    double grad_output,
+    floating bound,
+    bint first,
+    bint last,
+    bint with_gradient,
+) noexcept nogil:
+    """One pass over the row for BLOCK thresholds t_q = -(margin - x[j_q]):
+    column[q] += #{d : x[d] > t_q}; count[d] (+)= #{q : x[d] > t_q}.  The last
+    pass writes product[d] = count[d] * x[d] (the high part for float64, the
+    low part to product[n_classes + d]) and gradient[d] = count[d] * coef *
+    grad_output.  The first pass returns whether a score is beyond bound (or
+    NaN), which leaves the row to the general paths."""
+    cdef:
+        floating t0 = threshold[0], t1 = threshold[1], t2 = threshold[2], t3 = threshold[3]
+        floating v, c
+        int32_t c0 = 0, c1 = 0, c2 = 0, c3 = 0
+        double high
+        uint64_t bits
+        bint beyond = False
+        Py_ssize_t d
+    for d in range(n_classes):
+        v = x[d]
+        if first:
+            beyond = beyond | (not (fabs(v) <= bound))
+        c0 += v > t0
+        c1 += v > t1
+        c2 += v > t2
+        c3 += v > t3
+        c = <floating> ((v > t0) + (v > t1) + (v > t2) + (v > t3))
+        if not first:
+            c = c + count[d]
+        if not last:
+            count[d] = c
+        else:
+            if floating is float:
+                product[d] = <double> c * <double> v           # exact
+            else:
+                # v = high + (v - high), the low 31 bits of high's significand
+                # cleared: c * high is exact (c < 2**31)
+                memcpy(&bits, &v, 8)
+                bits &= ~((<uint64_t> 1 << 31) - 1)
+                memcpy(&high, &bits, 8)
+                product[d] = c * high
+                product[n_classes + d] = c * (v - high)
+            if with_gradient:
+                # grad_output multiplies last, as in PyTorch (0 * grad_output where inactive)
+                gradient[d] = <floating> (<double> c * coef * grad_output)
+    column[0] += c0
+    column[1] += c1
+    column[2] += c2
+    column[3] += c3
+    return beyond
+
+
+cdef inline void _two_sum_lanes(
+    double* total, double* error, const double* term, Py_ssize_t n
+) noexcept nogil:
+    """Adds term[:n] into SUM_LANES running compensated sums: term[i] goes to
+    lane i % SUM_LANES (TwoSum; the rounding errors gather in error[lane])."""
+    cdef:
+        Py_ssize_t i, l, n_whole = n - n % SUM_LANES
+        double a, s, b
+    for i in range(n_whole // SUM_LANES):
+        for l in range(SUM_LANES):
+            a = term[i * SUM_LANES + l]
+            s = total[l] + a
+            b = s - total[l]
+            error[l] += (total[l] - (s - b)) + (a - b)
+            total[l] = s
+    for l in range(n - n_whole):
+        a = term[n_whole + l]
+        s = total[l] + a
+        b = s - total[l]
+        error[l] += (total[l] - (s - b)) + (a - b)
+        total[l] = s
+
+
+cdef inline void _add_product(double* total, double* error, double count, double value) noexcept nogil:
+    """Adds count * value (count < 2**31 an integer) to lane 0: the product split
+    as in _count_block, its exact high part by TwoSum."""
+    cdef:
+        double high, a, s, b
+        uint64_t bits
+    memcpy(&bits, &value, 8)
+    bits &= ~((<uint64_t> 1 << 31) - 1)
+    memcpy(&high, &bits, 8)
+    a = count * high
+    s = total[0] + a
+    b = s - total[0]
+    error[0] += ((total[0] - (s - b)) + (a - b)) + count * (value - high)
+    total[0] = s
+
+
+cdef inline bint _row_counted(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    const Py_ssize_t* labels,
+    unsigned char* is_target,
+    floating* count,
+    double* product,
+    double* label_count,
+    floating margin,
+    double* row_total,
+    bint with_gradient,
+) noexcept nogil:
+    """The row loss as sum_{d in D} cnt_d * x[d] + sum_i col_i * a_i with
+    a_i = margin - x[j_i], cnt_d = #{i : x[d] > -a_i}, col_i = #{d in D : x[d]
+    > -a_i} (the pair test (margin - x[j]) + x[d] > 0, exactly, for finite
+    terms), to row_total; the gradient cnt_d (d in D), -sum_{i: j_i = c} col_i
+    (c in T), times coef, times grad_output.  Returns False, with is_target as
+    on entry, for a row whose scores (or margin) may give infinite terms or a
+    float64 overflow: the general paths take it."""
+    cdef:
+        floating bound = (FLT_MAX if floating is float else DBL_MAX) / 4
+        floating threshold[COUNT_MAX_LABELS + BLOCK]
+        Py_ssize_t column[COUNT_MAX_LABELS + BLOCK]
+        double total[SUM_LANES]
+        double error[SUM_LANES]
+        Py_ssize_t n_blocks = (n_listed + BLOCK - 1) // BLOCK
+        Py_ssize_t i, q, b, label, n_active
+        double loss
+    if not (fabs(margin) <= bound):
+        return False
+    for i in range(n_blocks * BLOCK):
+        # x[d] > -(margin - x[j]): no score passes the padding's +inf
+        threshold[i] = -(margin - x[labels[i]]) if i < n_listed else INFINITY
+        column[i] = 0
+    if n_blocks == 0:
+        # no labels: loss 0, gradient 0 * grad_output
+        if with_gradient:
+            for i in range(n_classes):
+                gradient[i] = <floating> (0.0 * coef * grad_output)
+        row_total[0] = 0.0
+        return True
+    if n_blocks == 1:
+        if _count_block(x, n_classes, threshold, column, count, product, gradient, coef,
+                        grad_output, bound, True, True, with_gradient):
+            return False
+    else:
+        if _count_block(x, n_classes, threshold, column, count, product, gradient, coef,
+                        grad_output, bound, True, False, with_gradient):
+            return False
+        for b in range(1, n_blocks - 1):
+            _count_block(x, n_classes, threshold + b * BLOCK, column + b * BLOCK, count,
+                         product, gradient, coef, grad_output, bound, False, False,
+                         with_gradient)
+        b = n_blocks - 1
+        _count_block(x, n_classes, threshold + b * BLOCK, column + b * BLOCK, count, product,
+                     gradient, coef, grad_output, bound, False, True, with_gradient)
+    for i in range(SUM_LANES):
+        total[i] = 0.0
+        error[i] = 0.0
+    _two_sum_lanes(total, error, product, n_classes)
+    if floating is double:
+        _two_sum_lanes(total, error, product + n_classes, n_classes)
+    # The passes counted every class; take the labels' classes out (each class
+    # once: is_target marks it until then).
+    for i in range(n_listed):
+        label = labels[i]
+        if is_target[label]:
+            is_target[label] = 0
+            n_active = 0
+            for q in range(n_listed):
+                n_active += x[label] > threshold[q]
+                column[q] -= x[label] > threshold[q]
+            _add_product(total, error, -<double> n_active, x[label])
+    for i in range(n_listed):
+        _add_product(total, error, <double> column[i], -threshold[i])
+    for i in range(1, SUM_LANES):
+        _add_product(total, error, 1.0, total[i])  # lane 0 gathers the lanes, in order
+    loss = error[0]
+    for i in range(1, SUM_LANES):
+        loss += error[i]
+    loss = total[0] + loss
+    if not (loss - loss == 0):  # a float64 overflow (float64 scores only)
+        for i in range(n_listed):
+            is_target[labels[i]] = 1
+        return False
+    row_total[0] = loss
+    if with_gradient:
+        for i in range(n_listed):
+            label_count[labels[i]] -= column[i]
+        for i in range(n_listed):
+            gradient[labels[i]] = <floating> (label_count[labels[i]] * coef * grad_output)
+        for i in range(n_listed):
+            label_count[labels[i]] = 0
+    return True
+
+
 # ------------------------------------------------------------------ one row
 
 
@@ -552,13 +773,17 @@ cdef inline double _row_loss(
     cdef:
         Py_ssize_t n_listed
         double total
-    if _has_nan(x, n_classes):
-        return NAN
     if indicator:
         n_listed = _collect_indicator(target, n_classes, labels, is_target)
     else:
         n_listed = _collect_labels(target, n_classes, labels, is_target)
-    if n_listed <= direct_max_labels:
+    if (direct_max_labels < n_listed <= count_max_labels
+            and _row_counted(x, NULL, n_classes, 0.0, 0.0, n_listed, labels, is_target,
+                             shift, prefix, NULL, margin, &total, False)):
+        return total                # is_target is cleared
+    if _has_nan(x, n_classes):
+        total = NAN
+    elif n_listed <= direct_max_labels:
         total = _row_loss_direct(x, n_classes, n_listed, labels, is_target, margin)
     else:
         total = _row_loss_sorted(x, n_classes, n_listed, labels, is_target, shift, prefix,
@@ -586,13 +811,18 @@ cdef inline double _row_loss_gradient(
     cdef:
         Py_ssize_t n_listed
         double total
-    if _has_nan(x, n_classes):
-        _fill_nan(gradient, n_classes)
-        return NAN
     if indicator:
         n_listed = _collect_indicator(target, n_classes, labels, is_target)
     else:
         n_listed = _collect_labels(target, n_classes, labels, is_target)
+    if (direct_max_labels < n_listed <= count_max_labels
+            and _row_counted(x, gradient, n_classes, coef, grad_output, n_listed, labels,
+                             is_target, shift, prefix, count, margin, &total, True)):
+        return total                # is_target is cleared
+    if _has_nan(x, n_classes):
+        _clear_labels(labels, n_listed, is_target)
+        _fill_nan(gradient, n_classes)
+        return NAN
     if n_listed <= direct_max_labels:
         total = _row_loss_gradient_direct(x, gradient, n_classes, coef, grad_output,
                                           n_listed, labels, is_target, count, margin)

@@ -34,10 +34,12 @@ from marginloss import (
 
 DTYPES = [np.float32, np.float64]
 SCORE_KINDS = ["normal", "ties", "near_threshold", "huge_near_threshold", "extreme", "special"]
-PATHS = {"default": None, "direct": 1 << 40, "sorted": -1}
-# float32 loss vs the exact sum: the sorted path rounds once (1 ulp); the direct
-# loop also rounds every term to float32 first (2 ulps in the worst case).
-MAX_ULPS = {"default": 2, "direct": 2, "sorted": 1}
+# path: (direct loop's label threshold, counting path's); None keeps the defaults.
+PATHS = {"default": None, "direct": (1 << 40, 0), "sorted": (-1, -1),
+         "counted": (0, 1 << 40)}
+# float32 loss vs the exact sum: the sorted and counting paths round once (1 ulp);
+# the direct loop also rounds every term to float32 first (2 ulps in the worst case).
+MAX_ULPS = {"default": 2, "direct": 2, "sorted": 1, "counted": 1}
 
 
 def dtype_id(dtype):
@@ -58,12 +60,15 @@ class use_path:
 
     def __enter__(self):
         if self.threshold is not None:
-            self.previous = _multilabel_margin._set_direct_max_labels(self.threshold)
+            direct, counted = self.threshold
+            self.previous = (_multilabel_margin._set_direct_max_labels(direct),
+                             _multilabel_margin._set_count_max_labels(counted))
         return self
 
     def __exit__(self, *exc):
         if self.threshold is not None:
-            _multilabel_margin._set_direct_max_labels(self.previous)
+            _multilabel_margin._set_direct_max_labels(self.previous[0])
+            _multilabel_margin._set_count_max_labels(self.previous[1])
 
 
 # ---------------------------------------------------------------------------
@@ -263,7 +268,7 @@ def test_matches_pair_loop(rng, dtype, shape, kind, path):
         check_against_reference(x, t, max_ulps=MAX_ULPS[path])
 
 
-@pytest.mark.parametrize("path", ["direct", "sorted"])
+@pytest.mark.parametrize("path", ["direct", "sorted", "counted"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 def test_grad_output_signed_zeros_and_inf(rng, dtype, path):
     # (count * (1/C)) * grad_output: 0 * -1 = -0, 0 * inf = NaN, as the direct loop.
@@ -283,21 +288,22 @@ def test_direct_and_sorted_paths_agree(rng, dtype, kind):
     x = make_scores(rng, shape, dtype, kind, t)
     go = rng.standard_normal(shape[0])
     results = {}
-    for path in ("direct", "sorted"):
+    for path in ("direct", "sorted", "counted"):
         with use_path(path):
             results[path] = multilabel_margin_loss_and_grad(x, t, reduction="none",
                                                             grad_output=go)
             # the forward-only kernel gives the fused kernel's loss, bitwise
             forward = multilabel_margin_loss(x, t, reduction="none")
             assert forward.tobytes() == results[path][0].tobytes()
-    (direct_loss, direct_grad), (sorted_loss, sorted_grad) = results.values()
-    assert sorted_grad.tobytes() == direct_grad.tobytes()
-    np.testing.assert_array_equal(np.isnan(sorted_loss), np.isnan(direct_loss))
-    # The direct loop adds the terms rounded to the input dtype: close, not equal
-    # (float32: 1 + 2 ulps of the exact value apart at most).
-    rtol = 4e-7 if dtype is np.float32 else 1e-13
-    finite = np.isfinite(direct_loss) & np.isfinite(sorted_loss)
-    np.testing.assert_allclose(sorted_loss[finite], direct_loss[finite], rtol=rtol)
+    direct_loss, direct_grad = results.pop("direct")
+    for sorted_loss, sorted_grad in results.values():  # the sorted and the counting path
+        assert sorted_grad.tobytes() == direct_grad.tobytes()
+        np.testing.assert_array_equal(np.isnan(sorted_loss), np.isnan(direct_loss))
+        # The direct loop adds the terms rounded to the input dtype: close, not equal
+        # (float32: 1 + 2 ulps of the exact value apart at most).
+        rtol = 4e-7 if dtype is np.float32 else 1e-13
+        finite = np.isfinite(direct_loss) & np.isfinite(sorted_loss)
+        np.testing.assert_allclose(sorted_loss[finite], direct_loss[finite], rtol=rtol)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
@@ -326,7 +332,7 @@ def test_infinite_scores_in_sorted_labels(dtype):
     x[2, 4] = -inf   # pairs with the -inf label: -inf + inf, a NaN row
     x[3, 2] = 0.0    # no -inf label: only +inf shift is gone
     t = np.array([[0, 1, 2, -1, 0, 0]] * 4)
-    for path in ("direct", "sorted"):
+    for path in ("direct", "sorted", "counted"):
         with use_path(path):
             loss, grad = check_against_reference(x, t, max_ulps=MAX_ULPS[path])
     assert loss[0] == np.inf and np.isnan(loss[1]) and np.isnan(loss[2])
@@ -339,7 +345,7 @@ def test_float32_term_overflow_is_inf():
     big = np.finfo(np.float32).max
     x = np.array([[-big * 0.75, big * 0.75, 0.0]], dtype=np.float32)
     t = np.array([[0, -1, -1]])
-    for path in ("direct", "sorted"):
+    for path in ("direct", "sorted", "counted"):
         with use_path(path):
             loss, _ = check_against_reference(x, t, max_ulps=MAX_ULPS[path])
             assert loss[0] == np.inf
