@@ -38,20 +38,28 @@ ctypedef fused target_t:
     int64_t
     uint8_t  # indicator targets given as bool or uint8
 
-cdef enum:
-    # Rows with at most this many labels use the direct O(k * C) loop (measured).
-    DIRECT_MAX_LABELS = 2
-    # Fewer labels than this are sorted by insertion, more by radix sort (measured).
+cpdef enum:
+    # The crossovers between the paths (measured; module attributes, so that
+    # tests can put examples on each boundary).
+    # Rows with at most this many labels use the direct O(k * C) loop.
+    DIRECT_MAX_LABELS = 0
+    # Rows of bounded finite scores with at most this many labels (and more
+    # than DIRECT_MAX_LABELS) take the counting path, other rows the sorted shifts.
+    COUNT_MAX_LABELS = 64
+    # Fewer labels than this are sorted by insertion, more by radix sort.
     RADIX_MIN_FLOAT32 = 64
     RADIX_MIN_FLOAT64 = 128
+
+cdef enum:
     # Binary searches run this many at a time.
     LANES = 8
-    # Up to this many labels the searches count the active labels instead (measured).
-    COUNT_MAX_LABELS = 16
+    # Up to this many labels the sorted path counts the active labels instead of
+    # searching (measured).
+    SEARCH_COUNT_MAX = 16
     # Thresholds compared per pass of the counting path over a row.
     BLOCK = 4
     # Float64 lanes of the compensated sums (fixed: the same bits on every build).
-    SUM_LANES = 8
+    SUM_LANES = 16
 
 # The thresholds in use; tests move them to run each path on the same rows.
 cdef Py_ssize_t direct_max_labels = DIRECT_MAX_LABELS
@@ -107,13 +115,26 @@ cdef inline Py_ssize_t _collect_indicator(
 ) noexcept nogil:
     """The classes j with target[j] != 0 (a 0/1 indicator row), ascending, to
     labels, marked in is_target; return how many there are.  Any value the
-    row holds gives an in-range label, so no bounds check is needed."""
-    cdef Py_ssize_t n_listed = 0, j
-    for j in range(n_classes):
-        if target[j] != 0:
-            labels[n_listed] = j
-            is_target[j] = 1
-            n_listed += 1
+    row holds gives an in-range label, so no bounds check is needed.  Runs of
+    32 zero bytes are skipped four words at a time."""
+    cdef:
+        Py_ssize_t n_listed = 0, j = 0, end
+        Py_ssize_t per_chunk = 32 // sizeof(target_t)
+        uint64_t words[4]
+    while j < n_classes:
+        end = n_classes
+        if j + per_chunk <= n_classes:
+            memcpy(words, &target[j], 32)
+            if (words[0] | words[1] | words[2] | words[3]) == 0:
+                j += per_chunk
+                continue
+            end = j + per_chunk
+        while j < end:
+            if target[j] != 0:
+                labels[n_listed] = j
+                is_target[j] = 1
+                n_listed += 1
+            j += 1
     return n_listed
 
 
@@ -305,7 +326,7 @@ cdef inline void _n_active_lanes(
     for l in range(LANES):
         score[l] = x[classes[l]]
         m[l] = 0
-    if n <= COUNT_MAX_LABELS:
+    if n <= SEARCH_COUNT_MAX:
         # few labels: count the active ones (the same m: the test is monotone
         # in the sorted shifts), LANES classes a vector, no dependent loads
         for i in range(n):
@@ -638,20 +659,40 @@ cdef inline void _two_sum_lanes(
         total[l] = s
 
 
-cdef inline void _add_product(double* total, double* error, double count, double value) noexcept nogil:
-    """Adds count * value (count < 2**31 an integer) to lane 0: the product split
-    as in _count_block, its exact high part by TwoSum."""
+cdef inline void _add_product(
+    double* total, double* error, double count, double value, Py_ssize_t lane
+) noexcept nogil:
+    """Adds count * value (count < 2**31 an integer) to lane lane % SUM_LANES:
+    the product split as in _count_block, its exact high part by TwoSum."""
     cdef:
         double high, a, s, b
         uint64_t bits
     memcpy(&bits, &value, 8)
     bits &= ~((<uint64_t> 1 << 31) - 1)
     memcpy(&high, &bits, 8)
+    lane = lane % SUM_LANES
     a = count * high
-    s = total[0] + a
-    b = s - total[0]
-    error[0] += ((total[0] - (s - b)) + (a - b)) + count * (value - high)
-    total[0] = s
+    s = total[lane] + a
+    b = s - total[lane]
+    error[lane] += ((total[lane] - (s - b)) + (a - b)) + count * (value - high)
+    total[lane] = s
+
+
+cdef inline double _lanes_total(double* total, double* error) noexcept nogil:
+    """The compensated sum of the lanes: halves added pairwise (TwoSum, lane l
+    and l + width), then total[0] + error[0]."""
+    cdef:
+        Py_ssize_t l, width = SUM_LANES // 2
+        double a, s, b
+    while width >= 1:
+        for l in range(width):
+            a = total[l + width]
+            s = total[l] + a
+            b = s - total[l]
+            error[l] += error[l + width] + ((total[l] - (s - b)) + (a - b))
+            total[l] = s
+        width //= 2
+    return total[0] + error[0]
 
 
 cdef inline bint _row_counted(
@@ -730,15 +771,10 @@ cdef inline bint _row_counted(
             for q in range(n_listed):
                 n_active += x[label] > threshold[q]
                 column[q] -= x[label] > threshold[q]
-            _add_product(total, error, -<double> n_active, x[label])
+            _add_product(total, error, -<double> n_active, x[label], 2 * i)
     for i in range(n_listed):
-        _add_product(total, error, <double> column[i], -threshold[i])
-    for i in range(1, SUM_LANES):
-        _add_product(total, error, 1.0, total[i])  # lane 0 gathers the lanes, in order
-    loss = error[0]
-    for i in range(1, SUM_LANES):
-        loss += error[i]
-    loss = total[0] + loss
+        _add_product(total, error, <double> column[i], -threshold[i], 2 * i + 1)
+    loss = _lanes_total(total, error)
     if not (loss - loss == 0):  # a float64 overflow (float64 scores only)
         for i in range(n_listed):
             is_target[labels[i]] = 1
