@@ -383,11 +383,19 @@ def test_cancellation_is_compensated(dtype):
 # ---------------------------------------------------------------------------
 # Random small rows with special values (hypothesis)
 # ---------------------------------------------------------------------------
-# Rows wider than 12 classes, with label counts at the kernel's crossovers:
-# direct loop up to 2 labels, counting up to 16, binary search above, radix
-# sort from 64 (float32) or 128 (float64) labels.
-WIDE_CLASSES = [16, 17, 18, 33, 65, 66, 129, 130]
-CROSSOVER_LABELS = [1, 2, 3, 15, 16, 17, 63, 64, 65, 127, 128, 129]
+# Rows wider than 12 classes (about the 16 float64 lanes of the counting path's
+# sums), with label counts at the kernel's crossovers: the direct loop up to
+# DIRECT_MAX_LABELS, the counting path (4 thresholds a pass) up to
+# COUNT_MAX_LABELS, the sorted path above (counting the active labels up to 16,
+# binary search above), radix sort from RADIX_MIN_FLOAT32/64 labels.
+WIDE_CLASSES = [16, 17, 18, 31, 32, 33, 65, 66, 129, 130]
+CROSSOVER_LABELS = sorted(
+    {1, 2, 3, 4, 5, 8, 9, 15, 16, 17}
+    | {limit + step
+       for limit in (_multilabel_margin.DIRECT_MAX_LABELS, _multilabel_margin.COUNT_MAX_LABELS,
+                     _multilabel_margin.RADIX_MIN_FLOAT32, _multilabel_margin.RADIX_MIN_FLOAT64)
+       for step in (-1, 0, 1) if limit + step > 0}
+)
 
 
 @st.composite
