@@ -11,17 +11,20 @@ in T::
     dloss_c = -1 / C * sum_{j in T, j == c} #{d in D : z_jd > 0}     c in T
 
 T may also come from a 0/1 indicator row (``indicator``: the classes whose
-entry is nonzero, ascending), read in place.  With the k shifts ``a_i = m -
-x[j_i]`` sorted descending, class d violates a prefix of m_d of them, so::
+entry is nonzero, ascending), read in place.  With the shifts ``a_i = m -
+x[j_i]``, for finite terms z_jd > 0 is exactly x[d] > -a_i, so (counting path)::
+
+    loss    = 1 / C * (sum_{d in D} cnt_d * x[d] + sum_i col_i * a_i)
+    cnt_d   = #{i : x[d] > -a_i},   col_i = #{d in D : x[d] > -a_i}
+
+and with the shifts sorted descending, class d violates a prefix of m_d of
+them (sorted path, many labels or infinite scores)::
 
     loss    = 1 / C * sum_{d in D} (P[m_d] + m_d * x[d])    P[m] = sum_{i < m} a_i
-    dloss_d =  m_d / C
 
-m_d comes from counting (few labels) or a binary search, P from compensated
-prefix sums; a row of at most DIRECT_MAX_LABELS labels takes the direct pair
-loop.  A NaN score or term makes the row's loss and gradient NaN.  The
-algorithm, its accuracy and its measured crossovers are in docs/design.md,
-"Kernels".
+A row of at most DIRECT_MAX_LABELS labels takes the direct pair loop.  A NaN
+score or term makes the row's loss and gradient NaN.  The algorithm, its
+accuracy and its measured crossovers are in docs/design.md, "Kernels".
 """
 
 from cython cimport floating
@@ -42,7 +45,7 @@ cpdef enum:
     # The crossovers between the paths (measured; module attributes, so that
     # tests can put examples on each boundary).
     # Rows with at most this many labels use the direct O(k * C) loop.
-    DIRECT_MAX_LABELS = 0
+    DIRECT_MAX_LABELS = 2
     # Rows of bounded finite scores with at most this many labels (and more
     # than DIRECT_MAX_LABELS) take the counting path, other rows the sorted shifts.
     COUNT_MAX_LABELS = 64
