@@ -1,6 +1,7 @@
 """The multi-label kernel's sorted algorithm against the plain O(k * C) pair loop.
 
-The kernel (``pyx/_multilabel_margin.pyx``) sorts the k shifts ``1 - x[j]`` and
+The kernel (``pyx/_multilabel_margin.pyx``) counts, for each class, the
+thresholds ``-(1 - x[j])`` it exceeds, or sorts the k shifts ``1 - x[j]`` and
 finds, by binary search, how many of them each non-target class violates.  The
 oracle here is the definition itself: every pair (j, d) evaluated with the
 floating-point predicate ``(1 - x[j]) + x[d] > 0`` in the input dtype, in NumPy.
@@ -13,8 +14,10 @@ floating-point predicate ``(1 - x[j]) + x[d] > 0`` in the input dtype, in NumPy.
   is inf or NaN in the input dtype makes the row inf or NaN, as in PyTorch.
   float32 losses must be within 1 ulp of the exact value, float64 within a
   relative 1e-13, also when the terms cancel against huge scores.
-- Both kernel paths (the direct loop for rows with few labels, the sorted one)
-  are run on the same rows through ``_multilabel_margin._set_direct_max_labels``.
+- The kernel's three paths (the direct loop for rows of one or two labels, the
+  counting path for rows of bounded finite scores and up to COUNT_MAX_LABELS
+  labels, the sorted one) are run on the same rows through
+  ``_set_direct_max_labels`` and ``_set_count_max_labels`` of the build in use.
 """
 
 import math
