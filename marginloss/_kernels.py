@@ -93,3 +93,18 @@ _build, multi_margin = _choose()
 def kernel_build():
     """'avx512', 'avx2' or 'baseline': the build of the multi-class kernels in use."""
     return _build
+
+
+def load_multilabel(build):
+    """The multi-label kernel module of build ``build`` (``_multilabel_margin``
+    and its ``_avx2``/``_avx512`` builds, the same bits), or the baseline
+    module if that build was not built."""
+    suffix = "" if build == "baseline" else f"_{build}"
+    try:
+        return importlib.import_module(f"{__package__}._multilabel_margin{suffix}")
+    except ImportError:  # not built (no compiler support)
+        return importlib.import_module(f"{__package__}._multilabel_margin")
+
+
+# The multi-label kernels follow the multi-class kernels' build.
+multilabel_margin = load_multilabel(_build)

@@ -15,7 +15,8 @@ from typing import Any, Callable, NamedTuple, Optional
 
 import numpy as np
 
-from . import _crammer_singer, _multilabel_margin
+from . import _crammer_singer
+from ._kernels import multilabel_margin as _multilabel_margin
 from ._kernels import multi_margin as _multi_margin
 from ._validation import (
     as_class_target,

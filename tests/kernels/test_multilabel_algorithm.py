@@ -1,6 +1,7 @@
 """The multi-label kernel's sorted algorithm against the plain O(k * C) pair loop.
 
-The kernel (``pyx/_multilabel_margin.pyx``) sorts the k shifts ``1 - x[j]`` and
+The kernel (``pyx/_multilabel_margin.pyx``) counts, for each class, the
+thresholds ``-(1 - x[j])`` it exceeds, or sorts the k shifts ``1 - x[j]`` and
 finds, by binary search, how many of them each non-target class violates.  The
 oracle here is the definition itself: every pair (j, d) evaluated with the
 floating-point predicate ``(1 - x[j]) + x[d] > 0`` in the input dtype, in NumPy.
@@ -13,8 +14,10 @@ floating-point predicate ``(1 - x[j]) + x[d] > 0`` in the input dtype, in NumPy.
   is inf or NaN in the input dtype makes the row inf or NaN, as in PyTorch.
   float32 losses must be within 1 ulp of the exact value, float64 within a
   relative 1e-13, also when the terms cancel against huge scores.
-- Both kernel paths (the direct loop for rows with few labels, the sorted one)
-  are run on the same rows through ``_multilabel_margin._set_direct_max_labels``.
+- The kernel's three paths (the direct loop for rows of one or two labels, the
+  counting path for rows of bounded finite scores and up to COUNT_MAX_LABELS
+  labels, the sorted one) are run on the same rows through
+  ``_set_direct_max_labels`` and ``_set_count_max_labels`` of the build in use.
 """
 
 import math
@@ -26,18 +29,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from marginloss import (
-    _multilabel_margin,
-    multilabel_margin_loss,
-    multilabel_margin_loss_and_grad,
-)
+from marginloss import _kernels, multilabel_margin_loss, multilabel_margin_loss_and_grad
+
+# The build in use (its thresholds are the ones that count).
+_multilabel_margin = _kernels.multilabel_margin
 
 DTYPES = [np.float32, np.float64]
 SCORE_KINDS = ["normal", "ties", "near_threshold", "huge_near_threshold", "extreme", "special"]
-PATHS = {"default": None, "direct": 1 << 40, "sorted": -1}
-# float32 loss vs the exact sum: the sorted path rounds once (1 ulp); the direct
-# loop also rounds every term to float32 first (2 ulps in the worst case).
-MAX_ULPS = {"default": 2, "direct": 2, "sorted": 1}
+# path: (direct loop's label threshold, counting path's); None keeps the defaults.
+PATHS = {"default": None, "direct": (1 << 40, 0), "sorted": (-1, -1),
+         "counted": (0, 1 << 40)}
+# float32 loss vs the exact sum: the sorted and counting paths round once (1 ulp);
+# the direct loop also rounds every term to float32 first (2 ulps in the worst case).
+MAX_ULPS = {"default": 2, "direct": 2, "sorted": 1, "counted": 1}
 
 
 def dtype_id(dtype):
@@ -58,12 +62,15 @@ class use_path:
 
     def __enter__(self):
         if self.threshold is not None:
-            self.previous = _multilabel_margin._set_direct_max_labels(self.threshold)
+            direct, counted = self.threshold
+            self.previous = (_multilabel_margin._set_direct_max_labels(direct),
+                             _multilabel_margin._set_count_max_labels(counted))
         return self
 
     def __exit__(self, *exc):
         if self.threshold is not None:
-            _multilabel_margin._set_direct_max_labels(self.previous)
+            _multilabel_margin._set_direct_max_labels(self.previous[0])
+            _multilabel_margin._set_count_max_labels(self.previous[1])
 
 
 # ---------------------------------------------------------------------------
@@ -263,7 +270,7 @@ def test_matches_pair_loop(rng, dtype, shape, kind, path):
         check_against_reference(x, t, max_ulps=MAX_ULPS[path])
 
 
-@pytest.mark.parametrize("path", ["direct", "sorted"])
+@pytest.mark.parametrize("path", ["direct", "sorted", "counted"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 def test_grad_output_signed_zeros_and_inf(rng, dtype, path):
     # (count * (1/C)) * grad_output: 0 * -1 = -0, 0 * inf = NaN, as the direct loop.
@@ -283,21 +290,22 @@ def test_direct_and_sorted_paths_agree(rng, dtype, kind):
     x = make_scores(rng, shape, dtype, kind, t)
     go = rng.standard_normal(shape[0])
     results = {}
-    for path in ("direct", "sorted"):
+    for path in ("direct", "sorted", "counted"):
         with use_path(path):
             results[path] = multilabel_margin_loss_and_grad(x, t, reduction="none",
                                                             grad_output=go)
             # the forward-only kernel gives the fused kernel's loss, bitwise
             forward = multilabel_margin_loss(x, t, reduction="none")
             assert forward.tobytes() == results[path][0].tobytes()
-    (direct_loss, direct_grad), (sorted_loss, sorted_grad) = results.values()
-    assert sorted_grad.tobytes() == direct_grad.tobytes()
-    np.testing.assert_array_equal(np.isnan(sorted_loss), np.isnan(direct_loss))
-    # The direct loop adds the terms rounded to the input dtype: close, not equal
-    # (float32: 1 + 2 ulps of the exact value apart at most).
-    rtol = 4e-7 if dtype is np.float32 else 1e-13
-    finite = np.isfinite(direct_loss) & np.isfinite(sorted_loss)
-    np.testing.assert_allclose(sorted_loss[finite], direct_loss[finite], rtol=rtol)
+    direct_loss, direct_grad = results.pop("direct")
+    for sorted_loss, sorted_grad in results.values():  # the sorted and the counting path
+        assert sorted_grad.tobytes() == direct_grad.tobytes()
+        np.testing.assert_array_equal(np.isnan(sorted_loss), np.isnan(direct_loss))
+        # The direct loop adds the terms rounded to the input dtype: close, not equal
+        # (float32: 1 + 2 ulps of the exact value apart at most).
+        rtol = 4e-7 if dtype is np.float32 else 1e-13
+        finite = np.isfinite(direct_loss) & np.isfinite(sorted_loss)
+        np.testing.assert_allclose(sorted_loss[finite], direct_loss[finite], rtol=rtol)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
@@ -326,7 +334,7 @@ def test_infinite_scores_in_sorted_labels(dtype):
     x[2, 4] = -inf   # pairs with the -inf label: -inf + inf, a NaN row
     x[3, 2] = 0.0    # no -inf label: only +inf shift is gone
     t = np.array([[0, 1, 2, -1, 0, 0]] * 4)
-    for path in ("direct", "sorted"):
+    for path in ("direct", "sorted", "counted"):
         with use_path(path):
             loss, grad = check_against_reference(x, t, max_ulps=MAX_ULPS[path])
     assert loss[0] == np.inf and np.isnan(loss[1]) and np.isnan(loss[2])
@@ -339,7 +347,7 @@ def test_float32_term_overflow_is_inf():
     big = np.finfo(np.float32).max
     x = np.array([[-big * 0.75, big * 0.75, 0.0]], dtype=np.float32)
     t = np.array([[0, -1, -1]])
-    for path in ("direct", "sorted"):
+    for path in ("direct", "sorted", "counted"):
         with use_path(path):
             loss, _ = check_against_reference(x, t, max_ulps=MAX_ULPS[path])
             assert loss[0] == np.inf
@@ -378,11 +386,19 @@ def test_cancellation_is_compensated(dtype):
 # ---------------------------------------------------------------------------
 # Random small rows with special values (hypothesis)
 # ---------------------------------------------------------------------------
-# Rows wider than 12 classes, with label counts at the kernel's crossovers:
-# direct loop up to 2 labels, counting up to 16, binary search above, radix
-# sort from 64 (float32) or 128 (float64) labels.
-WIDE_CLASSES = [16, 17, 18, 33, 65, 66, 129, 130]
-CROSSOVER_LABELS = [1, 2, 3, 15, 16, 17, 63, 64, 65, 127, 128, 129]
+# Rows wider than 12 classes (about the 16 float64 lanes of the counting path's
+# sums), with label counts at the kernel's crossovers: the direct loop up to
+# DIRECT_MAX_LABELS, the counting path (4 thresholds a pass) up to
+# COUNT_MAX_LABELS, the sorted path above (counting the active labels up to 16,
+# binary search above), radix sort from RADIX_MIN_FLOAT32/64 labels.
+WIDE_CLASSES = [16, 17, 18, 31, 32, 33, 65, 66, 129, 130]
+CROSSOVER_LABELS = sorted(
+    {1, 2, 3, 4, 5, 8, 9, 15, 16, 17}
+    | {limit + step
+       for limit in (_multilabel_margin.DIRECT_MAX_LABELS, _multilabel_margin.COUNT_MAX_LABELS,
+                     _multilabel_margin.RADIX_MIN_FLOAT32, _multilabel_margin.RADIX_MIN_FLOAT64)
+       for step in (-1, 0, 1) if limit + step > 0}
+)
 
 
 @st.composite

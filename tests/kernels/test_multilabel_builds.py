@@ -1,0 +1,84 @@
+"""The builds of the multi-label kernel give the same bits.
+
+``marginloss._multilabel_margin`` (x86-64 baseline), ``_multilabel_margin_avx2``
+and ``_multilabel_margin_avx512`` (the same source with ``-mavx2`` and with
+``-mavx512f -mavx512bw -mavx512dq -mavx512vl``) must agree bit for bit on every
+input (but for the sign of a NaN): the wider builds widen the vector registers
+of the counting passes and of the lane sums, they may not reorder or fuse any
+floating-point operation.  ``marginloss._kernels.multilabel_margin`` is the
+build in use (the multi-class kernels' build).
+"""
+
+import numpy as np
+import pytest
+
+from marginloss import _kernels, _losses
+
+BASELINE = _kernels.load_multilabel("baseline")
+WIDE_BUILDS = [
+    pytest.param(build, marks=pytest.mark.skipif(
+        not _kernels.cpu_supports(build)
+        or _kernels.load_multilabel(build) is BASELINE,
+        reason=f"the {build} build is not built, or this CPU cannot run it"))
+    for build in ("avx2", "avx512")
+]
+SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 1e-40, 3e38, -3e38])
+
+
+def _assert_same_bits(a, b):
+    """Bitwise equal, signed zeros included; a NaN matches any NaN."""
+    assert a.dtype == b.dtype and a.shape == b.shape
+    nan = np.isnan(a)
+    np.testing.assert_array_equal(nan, np.isnan(b))
+    np.testing.assert_array_equal(a[~nan].view(np.uint8), b[~nan].view(np.uint8))
+
+
+def _run(module, x, target, indicator, grad_output, stride, n_threads):
+    n_samples, n_classes = x.shape
+    forward = np.empty(n_samples)
+    scratch = _losses._new_multilabel_scratch(n_threads, n_classes, x.dtype, False)
+    module.loss(x, target, forward, *scratch, n_threads, 1.0, indicator)
+    assert not scratch[1].any()  # the class mask is left zeroed
+    fused = np.empty(n_samples)
+    gradient = np.empty_like(x)
+    scratch = _losses._new_multilabel_scratch(n_threads, n_classes, x.dtype, True)
+    module.loss_gradient(x, target, 1 / n_classes, grad_output, stride, fused, gradient,
+                         *scratch, n_threads, 1.0, indicator)
+    assert not scratch[1].any() and not scratch[4].any()
+    return forward, fused, gradient
+
+
+def _problem(rng, n_samples, n_classes, n_labels, dtype, specials, indicator):
+    x = rng.normal(scale=1.5, size=(n_samples, n_classes))
+    if specials:
+        mask = rng.random(x.shape) < 0.03
+        x[mask] = rng.choice(SPECIALS, size=mask.sum())
+    x = x.astype(dtype)
+    target = np.full((n_samples, n_classes), -1, dtype=np.int64)
+    for row in target:
+        k = min(n_labels, n_classes)
+        row[:k] = rng.integers(0, n_classes, k)  # duplicates too
+    if indicator:
+        flags = np.zeros(x.shape, dtype=np.uint8)
+        for n, row in enumerate(target):
+            flags[n, row[row >= 0]] = 1
+        target = flags
+    return x, target
+
+
+@pytest.mark.parametrize("build", WIDE_BUILDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("n_classes", [1, 3, 15, 16, 17, 33, 100, 257])
+@pytest.mark.parametrize("n_labels", [1, 3, 4, 5, 20, 63, 64, 65, 200])
+@pytest.mark.parametrize("specials", [False, True], ids=["finite", "specials"])
+def test_wide_builds_give_the_baseline_bits(build, dtype, n_classes, n_labels, specials):
+    wide = _kernels.load_multilabel(build)
+    rng = np.random.default_rng(n_classes * 1009 + n_labels * 7 + specials)
+    for indicator in (False, True):
+        x, target = _problem(rng, 40, n_classes, n_labels, dtype, specials, indicator)
+        grad_output = rng.choice([1.0, -2.5, 0.0, np.inf], size=40)
+        for n_threads in (1, 2):
+            expected = _run(BASELINE, x, target, indicator, grad_output, 1, 1)
+            got = _run(wide, x, target, indicator, grad_output, 1, n_threads)
+            for a, b in zip(expected, got):
+                _assert_same_bits(a, b)
