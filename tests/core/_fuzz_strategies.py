@@ -62,10 +62,10 @@ ROW_BLOCKS = (8, 16)
 # COUNT_MAX_LABELS (the non-target classes 8 at a time), binary search above;
 # insertion sort below RADIX_MIN_FLOAT32 / RADIX_MIN_FLOAT64 labels, radix sort
 # at or above.
-DIRECT_MAX_LABELS = getattr(_multilabel_margin, "DIRECT_MAX_LABELS", 2)
-COUNT_MAX_LABELS = getattr(_multilabel_margin, "COUNT_MAX_LABELS", 16)
-RADIX_MIN_FLOAT32 = getattr(_multilabel_margin, "RADIX_MIN_FLOAT32", 64)
-RADIX_MIN_FLOAT64 = getattr(_multilabel_margin, "RADIX_MIN_FLOAT64", 128)
+DIRECT_MAX_LABELS = _multilabel_margin.DIRECT_MAX_LABELS
+COUNT_MAX_LABELS = _multilabel_margin.COUNT_MAX_LABELS
+RADIX_MIN_FLOAT32 = _multilabel_margin.RADIX_MIN_FLOAT32
+RADIX_MIN_FLOAT64 = _multilabel_margin.RADIX_MIN_FLOAT64
 ML_LANES = 8
 
 

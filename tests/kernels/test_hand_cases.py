@@ -46,10 +46,10 @@ from marginloss import (
 
 DTYPES = [np.float32, np.float64]
 LANES = getattr(_kernels.multi_margin, "LANES", 16)  # classes per block (multi-class)
-COUNT_MAX_LABELS = getattr(_multilabel_margin, "COUNT_MAX_LABELS", 16)
-DIRECT_MAX_LABELS = getattr(_multilabel_margin, "DIRECT_MAX_LABELS", 2)
-RADIX_MIN = {np.float32: getattr(_multilabel_margin, "RADIX_MIN_FLOAT32", 64),
-             np.float64: getattr(_multilabel_margin, "RADIX_MIN_FLOAT64", 128)}
+COUNT_MAX_LABELS = _multilabel_margin.COUNT_MAX_LABELS
+DIRECT_MAX_LABELS = _multilabel_margin.DIRECT_MAX_LABELS
+RADIX_MIN = {np.float32: _multilabel_margin.RADIX_MIN_FLOAT32,
+             np.float64: _multilabel_margin.RADIX_MIN_FLOAT64}
 ML_LANES = 8  # non-target classes per step of the multi-label counting path
 BLOCK_CLASSES = [16, 17, 18, 31, 32, 33, 47, 48, 49]
 ROW_COUNTS = [7, 8, 9, 15, 16, 17, 31, 33]  # ROWS - 1, ROWS, ROWS + 1, 2 ROWS + 1
