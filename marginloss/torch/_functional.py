@@ -17,7 +17,7 @@ from .._losses import _settings, multi_margin_settings, multilabel_margin_settin
 from .._validation import check_weight
 from . import _eager
 from ._errors import CHECK_ERRORS, TORCHSCRIPT_UNSUPPORTED, TorchValueError, as_torch_error
-from ._ops import as_numpy
+from ._ops import TransformedLoss, as_numpy
 
 Tensor = torch.Tensor
 _KERNEL_DTYPES = (torch.float32, torch.float64)
@@ -109,6 +109,13 @@ def _with_weight(settings, weight):
         raise as_torch_error(error) from None
     return _settings(settings.loss, settings.p, settings.margin, array, settings.reduction,
                      settings.n_threads)
+
+
+def _captured(op, backward_op, input, target, arguments):
+    """The loss op (under torch.func's transforms, through `TransformedLoss`)."""
+    if not _is_compiling() and _functorch_active():
+        return TransformedLoss.apply(op, backward_op, input, target, arguments)
+    return op(input, target, *arguments)
 
 
 def _unsupported_by_torchscript(function):
@@ -231,9 +238,9 @@ def _slow_multi_margin(input, target, p, margin, weight, size_average, reduce, r
     if route == "op":
         if weight is not None and weight.requires_grad:
             _with_weight(settings, weight)  # raises
-        return torch.ops.marginloss.multi_margin_loss(input, target, settings.p,
-                                                      settings.margin, weight,
-                                                      settings.reduction)
+        return _captured(torch.ops.marginloss.multi_margin_loss,
+                         torch.ops.marginloss.multi_margin_loss_backward, input, target,
+                         (settings.p, settings.margin, weight, settings.reduction))
     if weight is not None:
         settings = _with_weight(settings, weight)
     return _eager.eager_loss(
@@ -324,8 +331,9 @@ def multilabel_margin_loss(input: torch.Tensor, target: torch.Tensor,
         settings = multilabel_margin_settings(reduction, None, size_average, reduce,
                                               stacklevel=3)
         if route == "op":
-            return torch.ops.marginloss.multilabel_margin_loss(input, target,
-                                                               settings.reduction)
+            return _captured(torch.ops.marginloss.multilabel_margin_loss,
+                             torch.ops.marginloss.multilabel_margin_loss_backward, input,
+                             target, (settings.reduction,))
     return _eager.eager_loss(
         _eager.MultiLabelMarginLossFunction, settings, input, target,
         (torch.ops.marginloss.multilabel_margin_loss_backward, target, (settings.reduction,)),

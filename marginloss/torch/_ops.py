@@ -161,3 +161,98 @@ def _multilabel_margin_backward(ctx, grad_output):
 
 multilabel_margin_loss_op.register_autograd(_multilabel_margin_backward,
                                             setup_context=_multilabel_margin_setup)
+
+
+# --------------------------------------------- no derivative of the gradient
+
+
+def _no_derivative(name):
+    def setup_context(ctx, inputs, output):
+        pass
+
+    def backward(ctx, grad):
+        raise RuntimeError(f"derivative for marginloss::{name} is not implemented")
+
+    return backward, setup_context
+
+
+for _op, _name in ((multi_margin_loss_backward_op, "multi_margin_loss_backward"),
+                   (multilabel_margin_loss_backward_op, "multilabel_margin_loss_backward")):
+    _backward, _setup = _no_derivative(_name)
+    _op.register_autograd(_backward, setup_context=_setup)
+
+
+# ------------------------------------------------------------------- vmap
+
+
+def _vmap_by_rows(op):
+    """A vmap rule for ``op``: the op once per entry of the batch, results stacked."""
+    def rule(info, in_dims, *args):
+        results = []
+        for index in range(info.batch_size):
+            sliced = [arg if dim is None else arg.select(dim, index)
+                      for arg, dim in zip(args, in_dims)]
+            results.append(op(*sliced))
+        return torch.stack(results), 0
+    return rule
+
+
+for _op in (multi_margin_loss_op, multi_margin_loss_backward_op, multilabel_margin_loss_op,
+            multilabel_margin_loss_backward_op):
+    _op.register_vmap(_vmap_by_rows(_op))
+
+
+# ------------------------------------------------- torch.func's transforms
+
+
+class TransformedLoss(torch.autograd.Function):
+    """The loss op under ``torch.func`` transforms (``grad``, ``vjp``, ``vmap``),
+    which need an autograd.Function with ``setup_context``.
+
+    ``apply(op, backward_op, input, target, arguments)``: ``op(input, target,
+    *arguments)``, and ``backward_op(grad_output, input, target, *arguments)``
+    in the backward pass.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(op, backward_op, input, target, arguments):
+        return op(input, target, *arguments)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, backward_op, input, target, arguments = inputs
+        ctx.save_for_backward(input, target)
+        ctx.backward_op = backward_op
+        ctx.arguments = arguments
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, target = ctx.saved_tensors
+        with torch.no_grad():
+            grad_input = ctx.backward_op(grad_output, input, target, *ctx.arguments)
+        if torch.is_grad_enabled():  # a transform that may differentiate the gradient
+            grad_input = _NoDerivative.apply(grad_input, input, grad_output,
+                                             ctx.backward_op._qualified_op_name)
+        return None, None, grad_input, None, None
+
+
+class _NoDerivative(torch.autograd.Function):
+    """The gradient of a loss, in a graph that depends on the input and
+    grad_output: differentiating it raises, as PyTorch's second derivative of
+    these losses does (``apply(gradient, input, grad_output, name)``)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(gradient, input, grad_output, name):
+        return gradient.clone()
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.name = inputs[3]
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise RuntimeError(f"derivative for {ctx.name} is not implemented")
