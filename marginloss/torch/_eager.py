@@ -21,7 +21,7 @@ from .._reductions import count_outside, count_outside_rows
 from .._threads import SERIAL_BELOW, effective_n_threads
 from .._validation import _unit_weight
 from ._errors import CHECK_ERRORS, as_torch_error, inplace_error
-from ._ops import as_numpy
+from ._ops import as_numpy, times_grad_output
 
 _INT64 = torch.int64
 _ONE = np.ones(1)  # grad_output = 1 for the kernels, stride 0
@@ -45,16 +45,17 @@ class _FusedLoss(torch.autograd.Function):
 
     ``forward(ctx, input, value, gradient, backward)`` returns the NumPy
     result ``value`` as a tensor and keeps ``gradient`` (for grad_output = 1)
-    and ``backward``, a call of the backward custom op with the loss's other
-    arguments.  No tensor is saved with ``save_for_backward``: the input is
-    kept with its version, and a change in place makes backward raise as
+    and ``backward``, ``(op, target, arguments)``: the backward custom op and
+    the loss's other arguments.  No tensor is saved with
+    ``save_for_backward`` (it costs more): the input and the target are kept
+    with their versions, and a change in place makes backward raise as
     PyTorch's saved tensors do.
     """
 
     @staticmethod
     def forward(ctx, input, value, gradient, backward):
         ctx.input = input
-        ctx.version = input._version
+        ctx.versions = (input._version, backward[1]._version)  # input, target
         ctx.gradient = gradient
         ctx.backward = backward
         return _from_numpy(value)
@@ -62,25 +63,23 @@ class _FusedLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output):
         input = ctx.input
-        if input._version != ctx.version:
-            raise inplace_error(input, ctx.version)
+        op, target, arguments = ctx.backward
+        versions = ctx.versions
+        if input._version != versions[0]:
+            raise inplace_error(input, versions[0])
+        if target._version != versions[1]:
+            raise inplace_error(target, versions[1])
         gradient = ctx.gradient
         ctx.gradient = None  # given away: the engine may keep it as input.grad
         if gradient is None or _is_grad_enabled():
             # A second backward of a retained graph, or create_graph=True: the
             # backward op, which computes the gradient again and has no
             # derivative (differentiating it raises, as PyTorch's does).
-            op, target, arguments = ctx.backward
             return op(grad_output, input, target, *arguments), None, None, None
         gradient = _from_numpy(gradient)
-        if grad_output.dim() == 0:
-            if grad_output.item() == 1.0:  # loss.backward(): the gradient as it is
-                return gradient, None, None, None
-            return gradient * grad_output, None, None, None
-        # 'none': one grad_output per row of a 2-D input, one for a 1-D or 0-d one.
-        per_sample = (grad_output.reshape(-1, 1) if gradient.dim() == 2
-                      else grad_output.reshape(()))
-        return gradient * per_sample, None, None, None  # times grad_output last, as PyTorch
+        if grad_output.dim() == 0 and grad_output.item() == 1.0:
+            return gradient, None, None, None  # loss.backward(): the gradient as it is
+        return times_grad_output(gradient, grad_output), None, None, None
 
 
 class MultiMarginLossFunction(_FusedLoss):
@@ -177,7 +176,7 @@ def eager_loss(function, settings, input, target, backward, lean):
     result = None
     if lean:
         n_samples, n_classes = input.shape
-        if n_samples:
+        if n_samples and n_classes:
             result = _lean(settings, input, target, grad, n_samples, n_classes)
     if result is None:
         result = _general(settings, input, target, grad)

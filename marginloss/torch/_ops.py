@@ -60,11 +60,19 @@ def _loss(settings, input, target):
 def _gradient(settings, grad_output, input, target):
     """The gradient times ``grad_output`` of ``settings()``'s loss."""
     try:
-        _, gradient = _engine.loss_and_gradient(settings(), as_numpy(input), as_numpy(target),
-                                                as_numpy(grad_output))
+        _, gradient = _engine.loss_and_gradient(settings(), as_numpy(input), as_numpy(target))
     except CHECK_ERRORS as error:
         raise as_torch_error(error) from None
-    return torch.from_numpy(gradient)
+    return times_grad_output(torch.from_numpy(gradient), grad_output)
+
+
+def times_grad_output(gradient, grad_output):
+    """The gradient for grad_output = 1 times ``grad_output``, last, as PyTorch's
+    kernels multiply (one grad_output per row of a 2-D input for 'none')."""
+    if grad_output.dim() == 0:
+        return gradient * grad_output
+    per_sample = grad_output.reshape(-1, 1) if gradient.dim() == 2 else grad_output.reshape(())
+    return gradient * per_sample
 
 
 # ------------------------------------------------------------ multi-class
