@@ -115,6 +115,12 @@ class MultiLabelMarginLossFunction(_FusedLoss):
     """
 
 
+# Function.apply without its Python wrapper, which unwraps the dead wrappers of
+# torch.func's transforms: none is active on the eager path.
+_apply = {function: super(torch.autograd.Function, function).apply
+          for function in (MultiMarginLossFunction, MultiLabelMarginLossFunction)}
+
+
 def _general(settings, input, target, grad):
     """``(value, gradient)`` through marginloss's whole call path (gradient None
     without ``grad``); its errors are also RuntimeErrors."""
@@ -183,7 +189,7 @@ def eager_loss(function, settings, input, target, backward, lean):
     value, gradient = result
     value = _asarray(value)
     if grad:
-        return function.apply(input, value, gradient, backward)
+        return _apply[function](input, value, gradient, backward)
     return _from_numpy(value)
 
 
