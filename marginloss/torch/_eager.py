@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .. import _engine
+from .. import _losses as _losses_module
 from .._engine import Problem, _new_problem, gradient_scale
 from .._reductions import count_outside, count_outside_rows
 from .._threads import SERIAL_BELOW, effective_n_threads
@@ -169,6 +170,59 @@ def _lean(settings, input, target, grad, n_samples, n_classes):
         return _engine.reduce(settings, problem, loss_out, deferred), gradient
     except CHECK_ERRORS as error:
         raise as_torch_error(error) from None
+
+
+_FLOAT32 = torch.float32
+_NP_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_array = np.array
+_pairwise_sum = _engine._pairwise_sum
+_MULTI_MARGIN_BACKWARD = torch.ops.marginloss.multi_margin_loss_backward
+_apply_multi_margin = _apply[MultiMarginLossFunction]
+
+
+def multi_margin_fast(input, target, settings, requires_grad):
+    """The loss of an eager multi-class call without a class weight, or None when
+    a cheap check fails (the caller then takes `eager_loss`).
+
+    The input is 2-D and C-contiguous with N, C > 0, the target int64 of shape
+    (N,) and contiguous, the reduction 'mean' or 'sum' (checked here).  The
+    kernel gives a row whose target is out of range a NaN loss, so the range
+    is checked only when the sum is NaN (by `eager_loss`, which raises).
+    """
+    n_samples, n_classes = input.shape
+    reduction = settings.reduction
+    if (not n_samples or not n_classes or reduction == "none" or target.dtype is not _INT64
+            or target.dim() != 1 or target.shape[0] != n_samples
+            or not input.is_contiguous() or not target.is_contiguous()):
+        return None
+    work = n_samples * n_classes
+    n_threads = 1 if work < SERIAL_BELOW else effective_n_threads(_get_num_threads(),
+                                                                  n_samples, work)
+    labels = target.numpy()
+    loss_out = _empty(n_samples)
+    kernels = _losses_module._multi_margin
+    if requires_grad:
+        scores = input.detach().numpy()
+        gradient = _empty_like(scores)
+        scale = 1.0 / (work if reduction == "mean" else n_classes)
+        kernels.loss_gradient(scores, labels, _unit_weight(n_classes), settings.margin,
+                              settings.p, scale, _ONE, 0, loss_out, gradient, n_threads)
+    else:
+        scores = input.numpy()
+        kernels.loss(scores, labels, _unit_weight(n_classes), settings.margin, settings.p,
+                     loss_out, n_threads)
+    total = _pairwise_sum(loss_out)
+    if reduction == "mean":
+        total = total / n_samples
+    if not -_FLOAT32_MAX <= total <= _FLOAT32_MAX:
+        return None  # NaN (a target out of range?) or a float32 overflow: the general path
+    value = _array(total, _NP_DTYPES[input.dtype])
+    if requires_grad:
+        return _apply_multi_margin(input, value, gradient,
+                                   (_MULTI_MARGIN_BACKWARD, target,
+                                    (settings.p, settings.margin, None, reduction)))
+    return _from_numpy(value)
 
 
 def eager_loss(function, settings, input, target, backward, lean):

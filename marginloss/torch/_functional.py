@@ -29,6 +29,10 @@ _functorch_active = torch._C._are_functorch_transforms_active
 _dispatch_modes = torch._C._len_torch_dispatch_stack
 _is_compiling = torch.compiler.is_compiling
 _forward_ad = torch.autograd.forward_ad
+_is_grad_enabled = torch.is_grad_enabled
+_multi_margin_fast = _eager.multi_margin_fast
+_MULTI_MARGIN_BACKWARD = torch.ops.marginloss.multi_margin_loss_backward
+_MULTILABEL_MARGIN_BACKWARD = torch.ops.marginloss.multilabel_margin_loss_backward
 try:
     from torch.utils._device import DeviceContext as _DeviceContext
 except ImportError:  # pragma: no cover - another PyTorch version
@@ -207,7 +211,13 @@ def multi_margin_loss(input: torch.Tensor, target: torch.Tensor, p: int = 1,
     if _plain_fast(input, target):
         settings = multi_margin_settings(p, margin, None, reduction, None, size_average,
                                          reduce, stacklevel=3)
-        if weight is not None:
+        if weight is None:
+            if input.dim() == 2 and settings.range_deferrable:
+                loss = _multi_margin_fast(input, target, settings,
+                                          input.requires_grad and _is_grad_enabled())
+                if loss is not None:
+                    return loss
+        else:
             _check_tensor(weight, "weight", optional=True)
             if not _plain_fast(input, weight):
                 return _slow_multi_margin(input, target, p, margin, weight, size_average,
@@ -215,8 +225,8 @@ def multi_margin_loss(input: torch.Tensor, target: torch.Tensor, p: int = 1,
             settings = _with_weight(settings, weight)
         return _eager.eager_loss(
             _eager.MultiMarginLossFunction, settings, input, target,
-            (torch.ops.marginloss.multi_margin_loss_backward, target,
-             (settings.p, settings.margin, weight, settings.reduction)),
+            (_MULTI_MARGIN_BACKWARD, target, (settings.p, settings.margin, weight,
+                                              settings.reduction)),
             _eager.multi_margin_lean(input, target, settings))
     return _slow_multi_margin(input, target, p, margin, weight, size_average, reduce,
                               reduction)
@@ -245,7 +255,7 @@ def _slow_multi_margin(input, target, p, margin, weight, size_average, reduce, r
         settings = _with_weight(settings, weight)
     return _eager.eager_loss(
         _eager.MultiMarginLossFunction, settings, input, target,
-        (torch.ops.marginloss.multi_margin_loss_backward, target,
+        (_MULTI_MARGIN_BACKWARD, target,
          (settings.p, settings.margin, weight, settings.reduction)),
         _eager.multi_margin_lean(input, target, settings))
 
@@ -336,5 +346,5 @@ def multilabel_margin_loss(input: torch.Tensor, target: torch.Tensor,
                              target, (settings.reduction,))
     return _eager.eager_loss(
         _eager.MultiLabelMarginLossFunction, settings, input, target,
-        (torch.ops.marginloss.multilabel_margin_loss_backward, target, (settings.reduction,)),
+        (_MULTILABEL_MARGIN_BACKWARD, target, (settings.reduction,)),
         _eager.multilabel_margin_lean(input, target, settings))
