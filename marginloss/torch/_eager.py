@@ -48,15 +48,18 @@ class _FusedLoss(torch.autograd.Function):
     result ``value`` as a tensor and keeps ``gradient`` (for grad_output = 1)
     and ``backward``, ``(op, target, arguments)``: the backward custom op and
     the loss's other arguments.  No tensor is saved with
-    ``save_for_backward`` (it costs more): the input and the target are kept
-    with their versions, and a change in place makes backward raise as
-    PyTorch's saved tensors do.
+    ``save_for_backward`` (it costs more): the input, the target (and a class
+    weight) are kept with their versions, and a change in place makes
+    backward raise as PyTorch's saved tensors do.
     """
 
     @staticmethod
     def forward(ctx, input, value, gradient, backward):
         ctx.input = input
         ctx.versions = (input._version, backward[1]._version)  # input, target
+        arguments = backward[2]
+        if len(arguments) == 4 and arguments[2] is not None:  # a multi-class weight
+            ctx.weight_version = arguments[2]._version
         ctx.gradient = gradient
         ctx.backward = backward
         return _from_numpy(value)
@@ -70,6 +73,10 @@ class _FusedLoss(torch.autograd.Function):
             raise inplace_error(input, versions[0])
         if target._version != versions[1]:
             raise inplace_error(target, versions[1])
+        if len(arguments) == 4 and arguments[2] is not None:
+            weight = arguments[2]
+            if weight._version != ctx.weight_version:
+                raise inplace_error(weight, ctx.weight_version)
         gradient = ctx.gradient
         ctx.gradient = None  # given away: the engine may keep it as input.grad
         if gradient is None or _is_grad_enabled():

@@ -87,8 +87,9 @@ def inplace_error(input, expected_version):
     return RuntimeError(
         "one of the variables needed for gradient computation has been modified by an "
         f"inplace operation: [{input.type()} {list(input.shape)}] is at version "
-        f"{input._version}; expected version {expected_version} instead. Hint: the input "
-        "of a marginloss.torch loss was changed in place between the loss and its backward."
+        f"{input._version}; expected version {expected_version} instead. Hint: the input, "
+        "target or class weight of a marginloss.torch loss was changed in place between "
+        "the loss and its backward pass."
     )
 
 
