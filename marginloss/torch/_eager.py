@@ -55,30 +55,26 @@ class _FusedLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, input, value, gradient, backward):
-        ctx.input = input
-        ctx.versions = (input._version, backward[1]._version)  # input, target
+        # One attribute: (input, its version, the target's, gradient, backward).
+        ctx.state = [input, input._version, backward[1]._version, gradient, backward]
         arguments = backward[2]
         if len(arguments) == 4 and arguments[2] is not None:  # a multi-class weight
             ctx.weight_version = arguments[2]._version
-        ctx.gradient = gradient
-        ctx.backward = backward
         return _from_numpy(value)
 
     @staticmethod
     def backward(ctx, grad_output):
-        input = ctx.input
-        op, target, arguments = ctx.backward
-        versions = ctx.versions
-        if input._version != versions[0]:
-            raise inplace_error(input, versions[0])
-        if target._version != versions[1]:
-            raise inplace_error(target, versions[1])
+        state = ctx.state
+        input, input_version, target_version, gradient, (op, target, arguments) = state
+        if input._version != input_version:
+            raise inplace_error(input, input_version)
+        if target._version != target_version:
+            raise inplace_error(target, target_version)
         if len(arguments) == 4 and arguments[2] is not None:
             weight = arguments[2]
             if weight._version != ctx.weight_version:
                 raise inplace_error(weight, ctx.weight_version)
-        gradient = ctx.gradient
-        ctx.gradient = None  # given away: the engine may keep it as input.grad
+        state[3] = None  # given away: the engine may keep it as input.grad
         if gradient is None or _is_grad_enabled():
             # A second backward of a retained graph, or create_graph=True: the
             # backward op, which computes the gradient again and has no
