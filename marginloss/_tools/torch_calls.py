@@ -1,7 +1,7 @@
 """``python -m marginloss._tools.torch_calls``: marginloss.torch's per-call cost against torch's.
 
 Times, in one process with ``torch.set_num_threads(2)`` (``--threads``), in
-interleaved rounds (ours, torch, ours, torch, ...), the medians of
+rounds of 20 calls (ours, torch, ours, torch, ...), case by case, the medians of
 
 - the loss's forward + backward on a fresh leaf gradient: the multi-class
   loss at (32, 10), (128, 10) and (512, 10), the multi-label loss at (32, 10)
@@ -81,40 +81,40 @@ def cases(compiled=False):
     return found
 
 
-def measure(found, rounds, budget):
-    """``{name: (ours, torch's)}``: median seconds per call over interleaved rounds."""
-    timings = {name: ([], []) for name, _, _ in found}
-    calls = {}
+def measure(found, rounds, calls):
+    """``{name: (ours, torch's)}``: median seconds per call over ``rounds``
+    rounds of ``calls`` calls, ours and torch's interleaved, one case after
+    the other (short rounds: a round that another process interrupts is an
+    outlier the median drops; one case at a time: one case's threads do not
+    slow the next one's)."""
+    results = {}
     for name, ours, theirs in found:
-        for step in (ours, theirs):
-            step()
-        start = time.perf_counter_ns()
-        ours()
-        elapsed = max(time.perf_counter_ns() - start, 1)
-        calls[name] = max(1, int(budget * 1e9 / elapsed))
-    for _ in range(rounds):
-        for name, ours, theirs in found:
+        timings = ([], [])
+        for _ in range(3):  # warm-up
+            ours()
+            theirs()
+        for _ in range(rounds):
             for index, step in enumerate((ours, theirs)):
                 start = time.perf_counter_ns()
-                for _ in range(calls[name]):
+                for _ in range(calls):
                     step()
-                timings[name][index].append((time.perf_counter_ns() - start) / calls[name])
-    return {name: (statistics.median(ours) * 1e-9, statistics.median(theirs) * 1e-9)
-            for name, (ours, theirs) in timings.items()}
+                timings[index].append((time.perf_counter_ns() - start) / calls)
+        results[name] = tuple(statistics.median(times) * 1e-9 for times in timings)
+    return results
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=31)
-    parser.add_argument("--budget", type=float, default=0.01,
-                        help="seconds of calls per entry and round")
+    parser.add_argument("--rounds", type=int, default=301)
+    parser.add_argument("--calls", type=int, default=20, help="calls per entry and round")
     parser.add_argument("--compiled", action="store_true",
                         help="also torch.compile at (16384, 100)")
     args = parser.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
-    results = measure(cases(args.compiled), args.rounds, args.budget)
+    found = cases(args.compiled)
+    results = measure(found, args.rounds, args.calls)
     print(f"| forward + backward, {args.threads} threads | marginloss.torch | torch | ratio |")
     print("|---|---|---|---|")
     for name, (ours, theirs) in results.items():

@@ -31,6 +31,7 @@ _is_compiling = torch.compiler.is_compiling
 _forward_ad = torch.autograd.forward_ad
 _is_grad_enabled = torch.is_grad_enabled
 _multi_margin_fast = _eager.multi_margin_fast
+_multilabel_margin_fast = _eager.multilabel_margin_fast
 _MULTI_MARGIN_BACKWARD = torch.ops.marginloss.multi_margin_loss_backward
 _MULTILABEL_MARGIN_BACKWARD = torch.ops.marginloss.multilabel_margin_loss_backward
 try:
@@ -330,6 +331,11 @@ def multilabel_margin_loss(input: torch.Tensor, target: torch.Tensor,
     if _plain_fast(input, target):
         settings = multilabel_margin_settings(reduction, None, size_average, reduce,
                                               stacklevel=3)
+        if input.dim() == 2 and settings.loss.name == "indices":
+            loss = _multilabel_margin_fast(input, target, settings,
+                                           input.requires_grad and _is_grad_enabled())
+            if loss is not None:
+                return loss
     else:
         _check_tensor(input, "input")
         _check_tensor(target, "target")
