@@ -240,3 +240,20 @@ class TrainingStepRatioTorch(Benchmark):
         return ours / theirs
 
     track_time_ratio_to_torch.unit = "ratio"
+
+
+def main():
+    """Print the per-call table: ``cd asv_benchmarks && python -m benchmarks.training_step``."""
+    torch, _ = common.import_torch()
+    benchmark = TrainingStepRatioTorch()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; medians of "
+          f"interleaved rounds (marginloss.torch / torch.nn)")
+    for case in RATIO_CASES:
+        benchmark.setup(case)
+        ours, theirs = interleaved_medians(benchmark.ours, benchmark.theirs, benchmark.rounds)
+        print(f"{case:34s} {ours * 1e6:10.1f} us {theirs * 1e6:10.1f} us {ours / theirs:7.2f}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
