@@ -184,6 +184,39 @@ def test_no_graph_break(loss, rng):
     assert explanation.graph_count == 1
 
 
+@pytest.mark.parametrize("loss", ["mm", "mlm"])
+def test_compile_with_changing_batch_sizes(loss, rng):
+    """Default dynamism: a new batch size recompiles with a symbolic one (our op's shape
+    function sees symbolic sizes); every size gives PyTorch's loss and gradient."""
+    case = CASES[1][1:] if loss == "mm" else CASES[7][1:]
+    x, target, ours, theirs, _, _ = _problem(rng, *case)
+    backend, graphs = _recording_backend()
+    compiled = torch.compile(lambda s, t: ours(s * 1.5, t), fullgraph=True, backend=backend)
+    for n_samples in (12, 20, 33):
+        x_new, target_new, *_ = _problem(rng, *case, n_samples=n_samples)
+        got, got_grad = _loss_and_grad(compiled, x_new, target_new)
+        expected, expected_grad = _loss_and_grad(lambda s, t: theirs(s * 1.5, t), x_new,
+                                                 target_new)
+        assert got.shape == expected.shape
+        torch.testing.assert_close(got, expected, **_tolerance(x.dtype))
+        torch.testing.assert_close(got_grad, expected_grad, **_tolerance(x.dtype))
+    assert all(_our_ops(graph) for graph in graphs["forward"])
+
+
+@pytest.mark.parametrize("loss", ["mm", "mlm"])
+def test_compile_under_no_grad(loss, rng):
+    """An inference graph (no backward): our op, PyTorch's loss."""
+    case = CASES[2][1:] if loss == "mm" else CASES[6][1:]
+    x, target, ours, theirs, _, _ = _problem(rng, *case)
+    backend, graphs = _recording_backend()
+    compiled = torch.compile(lambda s, t: ours(s - 0.25, t), fullgraph=True, backend=backend)
+    with torch.no_grad():
+        got = compiled(x, target)
+    assert not got.requires_grad
+    torch.testing.assert_close(got, theirs(x - 0.25, target), **_tolerance(x.dtype))
+    assert graphs["forward"] and _our_ops(graphs["forward"][0])
+
+
 class _Net(torch.nn.Module):
     """A small model ending in a criterion, as a training step compiles it."""
 

@@ -333,6 +333,28 @@ def test_inplace_change_of_target_raises(loss, rng):
     _both_raise(run, function, torch_function)
 
 
+@pytest.mark.parametrize("through", ["function", "module"])
+def test_inplace_change_of_class_weight_raises(through, rng):
+    """PyTorch saves the class weight for backward: a change in place (e.g. a module's
+    buffer updated between forward and backward) makes backward raise."""
+    x, target, function, torch_function = _inplace_problem(rng, "mm")
+    modules = {function: mt.MultiMarginLoss, torch_function: torch.nn.MultiMarginLoss}
+
+    def run(f):
+        leaf = x.clone().requires_grad_()
+        weight = torch.linspace(0.5, 2.0, 5, dtype=x.dtype)
+        if through == "module":
+            criterion = modules[f](p=2, weight=weight)
+            out = criterion(leaf, target)
+            criterion.weight.mul_(3)
+        else:
+            out = f(leaf, target, p=2, weight=weight, reduction="none")
+            weight[0] = 7.0
+        out.sum().backward()
+
+    _both_raise(run, function, torch_function)
+
+
 def test_no_inplace_change_no_error(rng):
     """Changing a copy (not the saved tensor) is fine, for both."""
     x, target, function, torch_function = _inplace_problem(rng, "mm")
