@@ -63,7 +63,10 @@ def _gradient(settings, grad_output, input, target):
         _, gradient = _engine.loss_and_gradient(settings(), as_numpy(input), as_numpy(target))
     except CHECK_ERRORS as error:
         raise as_torch_error(error) from None
-    return times_grad_output(torch.from_numpy(gradient), grad_output)
+    gradient = torch.from_numpy(gradient)
+    if grad_output.dim() == 0 and grad_output.item() == 1.0:
+        return gradient  # loss.backward(): no pass to multiply by 1
+    return times_grad_output(gradient, grad_output)
 
 
 def times_grad_output(gradient, grad_output):
