@@ -456,8 +456,8 @@ cdef inline bint _row_block(
         columns(x, n_classes, b * LANES, n_classes - b * LANES, &cols[b * LANES])
     # x[y]: picked from the columns by compares (a gather costs more up to LANES)
     if n_classes <= LANES:
-        xy = cols[0]
-        for i in range(1, n_classes):
+        xy = zero32  # every lane's y is in [0, C): each lane ends with its x[y]
+        for i in range(n_classes):
             xy = select_f32(eq_i32(y, set1_i32(i)), cols[i], xy)
     else:
         xy = gather_f32(x, add_i32(rows, y))
