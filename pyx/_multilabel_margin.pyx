@@ -690,19 +690,22 @@ cdef inline void _add_product(
     double* total, double* error, double count, double value, Py_ssize_t lane
 ) noexcept nogil:
     """Adds count * value (count < 2**31 an integer) to lane lane % SUM_LANES:
-    the product split as in _count_block, its exact high part by TwoSum."""
+    the product split as in _count_block, both exact parts by TwoSum (so that
+    the lane's error gathers rounding errors only)."""
     cdef:
-        double high, a, s, b
+        double high, part, s, b
         uint64_t bits
+        int k
     memcpy(&bits, &value, 8)
     bits &= ~((<uint64_t> 1 << 31) - 1)
     memcpy(&high, &bits, 8)
     lane = lane % SUM_LANES
-    a = count * high
-    s = total[lane] + a
-    b = s - total[lane]
-    error[lane] += ((total[lane] - (s - b)) + (a - b)) + count * (value - high)
-    total[lane] = s
+    for k in range(2):
+        part = count * high if k == 0 else count * (value - high)
+        s = total[lane] + part
+        b = s - total[lane]
+        error[lane] += (total[lane] - (s - b)) + (part - b)
+        total[lane] = s
 
 
 cdef inline double _lanes_total(double* total, double* error) noexcept nogil:
@@ -752,7 +755,7 @@ cdef inline bint _row_counted(
         double total[SUM_LANES]
         double error[SUM_LANES]
         Py_ssize_t n_blocks = (n_listed + BLOCK - 1) // BLOCK
-        Py_ssize_t i, q, b, label, n_active
+        Py_ssize_t i, q, b, label
         double loss
     if not (fabs(margin) <= bound):
         return False
@@ -782,23 +785,25 @@ cdef inline bint _row_counted(
         b = n_blocks - 1
         _count_block(x, n_classes, threshold + b * BLOCK, column + b * BLOCK, count, product,
                      gradient, coef, grad_output, bound, False, True, with_gradient)
+    # The passes counted every class; take the labels' classes out (each class
+    # once: is_target marks it until then): their products leave the sum before
+    # it is formed (subtracting them afterwards would cancel, a score of 1e30
+    # against terms of 1), their pairs leave the label columns.
+    for i in range(n_listed):
+        label = labels[i]
+        if is_target[label]:
+            is_target[label] = 0
+            product[label] = 0.0
+            if floating is double:
+                product[n_classes + label] = 0.0
+            for q in range(n_listed):
+                column[q] -= x[label] > threshold[q]
     for i in range(SUM_LANES):
         total[i] = 0.0
         error[i] = 0.0
     _two_sum_lanes(total, error, product, n_classes)
     if floating is double:
         _two_sum_lanes(total, error, product + n_classes, n_classes)
-    # The passes counted every class; take the labels' classes out (each class
-    # once: is_target marks it until then).
-    for i in range(n_listed):
-        label = labels[i]
-        if is_target[label]:
-            is_target[label] = 0
-            n_active = 0
-            for q in range(n_listed):
-                n_active += x[label] > threshold[q]
-                column[q] -= x[label] > threshold[q]
-            _add_product(total, error, -<double> n_active, x[label], 2 * i)
     for i in range(n_listed):
         _add_product(total, error, <double> column[i], -threshold[i], 2 * i + 1)
     loss = _lanes_total(total, error)

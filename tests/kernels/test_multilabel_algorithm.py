@@ -383,6 +383,24 @@ def test_cancellation_is_compensated(dtype):
     assert loss[0] > 0 and (grad[0, n_labels:] > 0).all()
 
 
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("huge", [1e16, 1e30, 1e200])
+def test_a_huge_label_score_leaves_the_other_terms(dtype, path, huge):
+    # Label 6's score is huge: it takes part in no active pair, so the loss is
+    # the five small terms, (3.278 + 0.835 + 3.177 + 7.793 + 3.32) / 7 = 2.629.
+    # Counting every class and then subtracting the labels' products (3 * huge
+    # added, then taken away) once cancelled the small terms to 0.
+    if dtype is np.float32 and huge > 1e38:
+        huge = 3e38
+    x = np.array([[-3.165, -0.823, 1.515, -3.0, 3.793, 1.473, huge]], dtype=dtype)
+    t = np.array([[2, 3, 5, 6, -1, 0, 5]])
+    with use_path(path):
+        loss, grad = check_against_reference(x, t)
+    np.testing.assert_allclose(loss[0], 18.403 / 7, rtol=1e-6 if dtype is np.float32 else 1e-14)
+    assert grad[0, 6] == 0
+
+
 # ---------------------------------------------------------------------------
 # Random small rows with special values (hypothesis)
 # ---------------------------------------------------------------------------
