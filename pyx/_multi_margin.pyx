@@ -397,10 +397,27 @@ ctypedef fused classes:
     _classes_10
     _classes_16
     _classes_any
+# and of p and with_gradient: a copy per case
+ctypedef struct _power_1:
+    char unused
+ctypedef struct _power_2:
+    char unused
+ctypedef fused power:
+    _power_1
+    _power_2
+ctypedef struct _loss_only:
+    char unused
+ctypedef struct _with_gradient:
+    char unused
+ctypedef fused fused_gradient:
+    _loss_only
+    _with_gradient
 
 
 cdef inline bint _row_block(
     classes* fixed,
+    power* fixed_p,
+    fused_gradient* fixed_gradient,
     const float* x,
     const int64_t* target,
     int32_t n_classes,
@@ -435,6 +452,9 @@ cdef inline bint _row_block(
     Returns False and writes nothing when a target is out of range or a score
     is not finite (the caller takes the row loop, which gives such rows NaN).
     ``target`` is read once: the checked lanes feed every gather and store.
+    The types of the NULL pointers ``fixed``, ``fixed_p`` and
+    ``fixed_gradient`` pick the copy: C (4, 10, 16 or any), p and
+    with_gradient fixed at compile time (the values passed must agree).
     """
     cdef:
         int valid, i, k, b, n_full, tail_start
@@ -462,6 +482,14 @@ cdef inline bint _row_block(
         n_classes = 10
     elif classes is _classes_16:
         n_classes = 16
+    if power is _power_1:
+        p = 1
+    else:
+        p = 2
+    if fused_gradient is _with_gradient:
+        with_gradient = True
+    else:
+        with_gradient = False
     if not valid:
         return False
     prefetch(x, 2 * ROWS * n_classes * 4, ROWS * n_classes * 4)  # two blocks ahead
@@ -658,6 +686,46 @@ cdef inline bint _row_block64(
     return True
 
 
+cdef inline bint _row_block_fixed(
+    classes* fixed,
+    const float* x,
+    const int64_t* target,
+    int32_t n_classes,
+    const double* weight,
+    int32_t weight_stride,
+    float margin,
+    int p,
+    bint with_gradient,
+    double scale,
+    const double* grad_output,
+    int32_t grad_output_stride,
+    const int32_t* row_of,
+    const int32_t* class_of,
+    double* loss_out,
+    float* gradient,
+) noexcept nogil:
+    """_row_block's copy for these C, p and with_gradient."""
+    if with_gradient:
+        if p == 1:
+            return _row_block(fixed, <_power_1*> NULL, <_with_gradient*> NULL, x, target,
+                              n_classes, weight, weight_stride, margin, p, with_gradient,
+                              scale, grad_output, grad_output_stride, row_of, class_of,
+                              loss_out, gradient)
+        return _row_block(fixed, <_power_2*> NULL, <_with_gradient*> NULL, x, target,
+                          n_classes, weight, weight_stride, margin, p, with_gradient,
+                          scale, grad_output, grad_output_stride, row_of, class_of,
+                          loss_out, gradient)
+    if p == 1:
+        return _row_block(fixed, <_power_1*> NULL, <_loss_only*> NULL, x, target,
+                          n_classes, weight, weight_stride, margin, p, with_gradient,
+                          scale, grad_output, grad_output_stride, row_of, class_of,
+                          loss_out, gradient)
+    return _row_block(fixed, <_power_2*> NULL, <_loss_only*> NULL, x, target,
+                      n_classes, weight, weight_stride, margin, p, with_gradient,
+                      scale, grad_output, grad_output_stride, row_of, class_of,
+                      loss_out, gradient)
+
+
 cdef inline bint _rows_at_once(
     const floating* x,
     const int64_t* target,
@@ -680,21 +748,21 @@ cdef inline bint _rows_at_once(
     ``classes`` tags)."""
     if floating is float:
         if n_classes == 4:
-            return _row_block(<_classes_4*> NULL, x, target, 4, weight,
+            return _row_block_fixed(<_classes_4*> NULL, x, target, 4, weight,
                               <int32_t> weight_stride, margin, p, with_gradient, scale,
                               grad_output, <int32_t> grad_output_stride, row_of, class_of,
                               loss_out, gradient)
         if n_classes == 10:
-            return _row_block(<_classes_10*> NULL, x, target, 10, weight,
+            return _row_block_fixed(<_classes_10*> NULL, x, target, 10, weight,
                               <int32_t> weight_stride, margin, p, with_gradient, scale,
                               grad_output, <int32_t> grad_output_stride, row_of, class_of,
                               loss_out, gradient)
         if n_classes == 16:
-            return _row_block(<_classes_16*> NULL, x, target, 16, weight,
+            return _row_block_fixed(<_classes_16*> NULL, x, target, 16, weight,
                               <int32_t> weight_stride, margin, p, with_gradient, scale,
                               grad_output, <int32_t> grad_output_stride, row_of, class_of,
                               loss_out, gradient)
-        return _row_block(<_classes_any*> NULL, x, target, <int32_t> n_classes, weight,
+        return _row_block_fixed(<_classes_any*> NULL, x, target, <int32_t> n_classes, weight,
                           <int32_t> weight_stride, margin, p, with_gradient, scale,
                           grad_output, <int32_t> grad_output_stride, row_of, class_of,
                           loss_out, gradient)
