@@ -749,23 +749,23 @@ cdef inline bint _rows_at_once(
     if floating is float:
         if n_classes == 4:
             return _row_block_fixed(<_classes_4*> NULL, x, target, 4, weight,
-                              <int32_t> weight_stride, margin, p, with_gradient, scale,
-                              grad_output, <int32_t> grad_output_stride, row_of, class_of,
-                              loss_out, gradient)
+                                    <int32_t> weight_stride, margin, p, with_gradient, scale,
+                                    grad_output, <int32_t> grad_output_stride, row_of,
+                                    class_of, loss_out, gradient)
         if n_classes == 10:
             return _row_block_fixed(<_classes_10*> NULL, x, target, 10, weight,
-                              <int32_t> weight_stride, margin, p, with_gradient, scale,
-                              grad_output, <int32_t> grad_output_stride, row_of, class_of,
-                              loss_out, gradient)
+                                    <int32_t> weight_stride, margin, p, with_gradient, scale,
+                                    grad_output, <int32_t> grad_output_stride, row_of,
+                                    class_of, loss_out, gradient)
         if n_classes == 16:
             return _row_block_fixed(<_classes_16*> NULL, x, target, 16, weight,
-                              <int32_t> weight_stride, margin, p, with_gradient, scale,
-                              grad_output, <int32_t> grad_output_stride, row_of, class_of,
-                              loss_out, gradient)
-        return _row_block_fixed(<_classes_any*> NULL, x, target, <int32_t> n_classes, weight,
-                          <int32_t> weight_stride, margin, p, with_gradient, scale,
-                          grad_output, <int32_t> grad_output_stride, row_of, class_of,
-                          loss_out, gradient)
+                                    <int32_t> weight_stride, margin, p, with_gradient, scale,
+                                    grad_output, <int32_t> grad_output_stride, row_of,
+                                    class_of, loss_out, gradient)
+        return _row_block_fixed(<_classes_any*> NULL, x, target, <int32_t> n_classes,
+                                weight, <int32_t> weight_stride, margin, p, with_gradient,
+                                scale, grad_output, <int32_t> grad_output_stride, row_of,
+                                class_of, loss_out, gradient)
     else:
         return _row_block64(x, target, <int32_t> n_classes, weight, <int32_t> weight_stride,
                             margin, p, with_gradient, scale, grad_output,
