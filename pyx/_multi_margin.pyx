@@ -476,12 +476,13 @@ cdef inline bint _row_block(
         f64v lane_slope[LANES]
         f32v cols[ROW_BLOCK_MAX_CLASSES]
         maskv non_finite
+    # (a C above ROW_BLOCK_MAX_CLASSES, which CFLAGS may lower, never comes here)
     if classes is _classes_4:
-        n_classes = 4
+        n_classes = 4 if ROW_BLOCK_MAX_CLASSES >= 4 else n_classes
     elif classes is _classes_10:
-        n_classes = 10
+        n_classes = 10 if ROW_BLOCK_MAX_CLASSES >= 10 else n_classes
     elif classes is _classes_16:
-        n_classes = 16
+        n_classes = 16 if ROW_BLOCK_MAX_CLASSES >= 16 else n_classes
     if power is _power_1:
         p = 1
     else:
