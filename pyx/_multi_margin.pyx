@@ -381,7 +381,43 @@ cdef inline void _column(
     total[0] = add_f64(total[0], term)
 
 
+# Tags of the class counts that get a copy of _row_block with C fixed at
+# compile time (its class loops unrolled, its masks and the division by C
+# constants); _classes_any: C at run time.
+ctypedef struct _classes_4:
+    char unused
+ctypedef struct _classes_10:
+    char unused
+ctypedef struct _classes_16:
+    char unused
+ctypedef struct _classes_any:
+    char unused
+ctypedef fused classes:
+    _classes_4
+    _classes_10
+    _classes_16
+    _classes_any
+# and of p and with_gradient: a copy per case
+ctypedef struct _power_1:
+    char unused
+ctypedef struct _power_2:
+    char unused
+ctypedef fused power:
+    _power_1
+    _power_2
+ctypedef struct _loss_only:
+    char unused
+ctypedef struct _with_gradient:
+    char unused
+ctypedef fused fused_gradient:
+    _loss_only
+    _with_gradient
+
+
 cdef inline bint _row_block(
+    classes* fixed,
+    power* fixed_p,
+    fused_gradient* fixed_gradient,
     const float* x,
     const int64_t* target,
     int32_t n_classes,
@@ -416,6 +452,9 @@ cdef inline bint _row_block(
     Returns False and writes nothing when a target is out of range or a score
     is not finite (the caller takes the row loop, which gives such rows NaN).
     ``target`` is read once: the checked lanes feed every gather and store.
+    The types of the NULL pointers ``fixed``, ``fixed_p`` and
+    ``fixed_gradient`` pick the copy: C (4, 10, 16 or any), p and
+    with_gradient fixed at compile time (the values passed must agree).
     """
     cdef:
         int valid, i, k, b, n_full, tail_start
@@ -437,6 +476,21 @@ cdef inline bint _row_block(
         f64v lane_slope[LANES]
         f32v cols[ROW_BLOCK_MAX_CLASSES]
         maskv non_finite
+    # (a C above ROW_BLOCK_MAX_CLASSES, which CFLAGS may lower, never comes here)
+    if classes is _classes_4:
+        n_classes = 4 if ROW_BLOCK_MAX_CLASSES >= 4 else n_classes
+    elif classes is _classes_10:
+        n_classes = 10 if ROW_BLOCK_MAX_CLASSES >= 10 else n_classes
+    elif classes is _classes_16:
+        n_classes = 16 if ROW_BLOCK_MAX_CLASSES >= 16 else n_classes
+    if power is _power_1:
+        p = 1
+    else:
+        p = 2
+    if fused_gradient is _with_gradient:
+        with_gradient = True
+    else:
+        with_gradient = False
     if not valid:
         return False
     prefetch(x, 2 * ROWS * n_classes * 4, ROWS * n_classes * 4)  # two blocks ahead
@@ -633,6 +687,46 @@ cdef inline bint _row_block64(
     return True
 
 
+cdef inline bint _row_block_fixed(
+    classes* fixed,
+    const float* x,
+    const int64_t* target,
+    int32_t n_classes,
+    const double* weight,
+    int32_t weight_stride,
+    float margin,
+    int p,
+    bint with_gradient,
+    double scale,
+    const double* grad_output,
+    int32_t grad_output_stride,
+    const int32_t* row_of,
+    const int32_t* class_of,
+    double* loss_out,
+    float* gradient,
+) noexcept nogil:
+    """_row_block's copy for these C, p and with_gradient."""
+    if with_gradient:
+        if p == 1:
+            return _row_block(fixed, <_power_1*> NULL, <_with_gradient*> NULL, x, target,
+                              n_classes, weight, weight_stride, margin, p, with_gradient,
+                              scale, grad_output, grad_output_stride, row_of, class_of,
+                              loss_out, gradient)
+        return _row_block(fixed, <_power_2*> NULL, <_with_gradient*> NULL, x, target,
+                          n_classes, weight, weight_stride, margin, p, with_gradient,
+                          scale, grad_output, grad_output_stride, row_of, class_of,
+                          loss_out, gradient)
+    if p == 1:
+        return _row_block(fixed, <_power_1*> NULL, <_loss_only*> NULL, x, target,
+                          n_classes, weight, weight_stride, margin, p, with_gradient,
+                          scale, grad_output, grad_output_stride, row_of, class_of,
+                          loss_out, gradient)
+    return _row_block(fixed, <_power_2*> NULL, <_loss_only*> NULL, x, target,
+                      n_classes, weight, weight_stride, margin, p, with_gradient,
+                      scale, grad_output, grad_output_stride, row_of, class_of,
+                      loss_out, gradient)
+
+
 cdef inline bint _rows_at_once(
     const floating* x,
     const int64_t* target,
@@ -650,11 +744,29 @@ cdef inline bint _rows_at_once(
     double* loss_out,
     floating* gradient,
 ) noexcept nogil:
-    """_row_block or _row_block64, by dtype."""
+    """_row_block or _row_block64, by dtype; float32 rows of 4, 10 or 16
+    classes take a copy of _row_block with C fixed at compile time (the
+    ``classes`` tags)."""
     if floating is float:
-        return _row_block(x, target, <int32_t> n_classes, weight, <int32_t> weight_stride,
-                          margin, p, with_gradient, scale, grad_output,
-                          <int32_t> grad_output_stride, row_of, class_of, loss_out, gradient)
+        if n_classes == 4:
+            return _row_block_fixed(<_classes_4*> NULL, x, target, 4, weight,
+                                    <int32_t> weight_stride, margin, p, with_gradient, scale,
+                                    grad_output, <int32_t> grad_output_stride, row_of,
+                                    class_of, loss_out, gradient)
+        if n_classes == 10:
+            return _row_block_fixed(<_classes_10*> NULL, x, target, 10, weight,
+                                    <int32_t> weight_stride, margin, p, with_gradient, scale,
+                                    grad_output, <int32_t> grad_output_stride, row_of,
+                                    class_of, loss_out, gradient)
+        if n_classes == 16:
+            return _row_block_fixed(<_classes_16*> NULL, x, target, 16, weight,
+                                    <int32_t> weight_stride, margin, p, with_gradient, scale,
+                                    grad_output, <int32_t> grad_output_stride, row_of,
+                                    class_of, loss_out, gradient)
+        return _row_block_fixed(<_classes_any*> NULL, x, target, <int32_t> n_classes,
+                                weight, <int32_t> weight_stride, margin, p, with_gradient,
+                                scale, grad_output, <int32_t> grad_output_stride, row_of,
+                                class_of, loss_out, gradient)
     else:
         return _row_block64(x, target, <int32_t> n_classes, weight, <int32_t> weight_stride,
                             margin, p, with_gradient, scale, grad_output,
@@ -668,6 +780,39 @@ cdef inline void _row_tables(int32_t* row_of, int32_t* class_of,
     for j in range(n_classes * ROWS):
         row_of[j] = j // n_classes
         class_of[j] = j % n_classes
+
+
+cdef inline void _block_or_rows(
+    const floating* x,
+    floating* gradient,
+    const int64_t* target,
+    Py_ssize_t n_classes,
+    const double* weight,
+    Py_ssize_t weight_stride,
+    floating margin,
+    int p,
+    bint with_gradient,
+    double scale,
+    const double* grad_output,
+    Py_ssize_t grad_output_stride,
+    const int32_t* row_of,
+    const int32_t* class_of,
+    double* loss_out,
+) noexcept nogil:
+    """ROWS rows: _rows_at_once, or the row loop where it declines."""
+    cdef Py_ssize_t n
+    if _rows_at_once(x, target, n_classes, weight, weight_stride, margin, p, with_gradient,
+                     scale, grad_output, grad_output_stride, row_of, class_of, loss_out,
+                     gradient):
+        return
+    for n in range(ROWS):
+        if with_gradient:
+            _checked_sample(x + n * n_classes, gradient + n * n_classes, n_classes, target[n],
+                            weight, weight_stride, margin, p, True, scale,
+                            grad_output[n * grad_output_stride], &loss_out[n])
+        else:
+            _checked_sample(x + n * n_classes, NULL, n_classes, target[n], weight,
+                            weight_stride, margin, p, False, scale, 0.0, &loss_out[n])
 
 
 cdef Py_ssize_t _blocks(
@@ -691,10 +836,9 @@ cdef Py_ssize_t _blocks(
     at most ROW_BLOCK_MAX_CLASSES classes, float64 rows of fewer than LANES);
     return how many rows they hold (0 otherwise)."""
     cdef:
-        Py_ssize_t b, n, n_blocks
+        Py_ssize_t b, n_blocks
         Py_ssize_t rows = ROWS
         Py_ssize_t max_classes = ROW_BLOCK_MAX_CLASSES if floating is float else LANES - 1
-        bint done
         int32_t row_of[ROW_BLOCK_MAX_CLASSES * ROWS]
         int32_t class_of[ROW_BLOCK_MAX_CLASSES * ROWS]
     if not (ROWS >= 8 and 1 <= n_classes <= max_classes
@@ -702,25 +846,31 @@ cdef Py_ssize_t _blocks(
         return 0
     n_blocks = n_samples // rows
     _row_tables(row_of, class_of, <int32_t> n_classes)
-    for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
+    # p and with_gradient as literals: each loop inlines its own copy
+    if with_gradient:
         if p == 1:
-            done = _rows_at_once(x + b * rows * n_classes, &target[b * rows], n_classes,
-                                 weight, weight_stride, margin, 1, with_gradient, scale,
-                                 grad_output + b * rows * grad_output_stride,
-                                 grad_output_stride, row_of, class_of, &loss_out[b * rows],
-                                 gradient + b * rows * n_classes)
+            for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
+                _block_or_rows(x + b * rows * n_classes, gradient + b * rows * n_classes,
+                               &target[b * rows], n_classes, weight, weight_stride, margin, 1,
+                               True, scale, grad_output + b * rows * grad_output_stride,
+                               grad_output_stride, row_of, class_of, &loss_out[b * rows])
         else:
-            done = _rows_at_once(x + b * rows * n_classes, &target[b * rows], n_classes,
-                                 weight, weight_stride, margin, 2, with_gradient, scale,
-                                 grad_output + b * rows * grad_output_stride,
-                                 grad_output_stride, row_of, class_of, &loss_out[b * rows],
-                                 gradient + b * rows * n_classes)
-        if not done:
-            for n in range(b * rows, b * rows + rows):
-                _checked_sample(x + n * n_classes, gradient + n * n_classes, n_classes,
-                                target[n], weight, weight_stride, margin, p, with_gradient,
-                                scale, grad_output[n * grad_output_stride]
-                                if with_gradient else 0.0, &loss_out[n])
+            for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
+                _block_or_rows(x + b * rows * n_classes, gradient + b * rows * n_classes,
+                               &target[b * rows], n_classes, weight, weight_stride, margin, 2,
+                               True, scale, grad_output + b * rows * grad_output_stride,
+                               grad_output_stride, row_of, class_of, &loss_out[b * rows])
+    else:
+        if p == 1:
+            for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
+                _block_or_rows(x + b * rows * n_classes, NULL, &target[b * rows], n_classes,
+                               weight, weight_stride, margin, 1, False, scale, NULL, 0,
+                               row_of, class_of, &loss_out[b * rows])
+        else:
+            for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
+                _block_or_rows(x + b * rows * n_classes, NULL, &target[b * rows], n_classes,
+                               weight, weight_stride, margin, 2, False, scale, NULL, 0,
+                               row_of, class_of, &loss_out[b * rows])
     return n_blocks * rows
 
 

@@ -6,7 +6,8 @@ lane mask; rows of fewer than LANES classes take a scalar loop, and in the
 AVX2 and AVX-512 builds float32 rows of up to 31 classes (float64: fewer
 than LANES) go 8 or 16 at a time (one row a vector lane, from 16 classes
 summing as the class blocks; a block with a bad target or a non-finite score
-takes the row loop, as do the last N % 8 or N % 16 rows).  These tests
+takes the row loop, as do the last N % 8 or N % 16 rows; float32 rows of 4,
+10 and 16 classes run a copy of the row block with C fixed).  These tests
 put the target, NaN and infinities in every kind of position of every layout
 (C just below, at and above multiples of LANES; N just below, at and above
 multiples of the row blocks) and compare with PyTorch, the NumPy reference
@@ -159,7 +160,7 @@ def test_row_blocks_match_torch(n_samples, n_classes, p, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-@pytest.mark.parametrize("n_classes", [3, 10, 15, 16, 23, 31])
+@pytest.mark.parametrize("n_classes", [3, 4, 10, 15, 16, 23, 31])
 @pytest.mark.parametrize("special", [np.nan, np.inf, -np.inf])
 def test_a_non_finite_score_in_a_row_block_leaves_its_other_rows_alone(n_classes, special,
                                                                        dtype):
