@@ -825,26 +825,21 @@ cdef inline bint _row_counted(
 # ------------------------------------------------------------------ one row
 
 
-cdef inline double _row_loss(
+cdef inline double _labels_loss(
     const floating* x,
-    const target_t* target,
     Py_ssize_t n_classes,
+    Py_ssize_t n_listed,
     Py_ssize_t* labels,
     unsigned char* is_target,
     floating* shift,
     double* prefix,
     floating margin,
-    bint indicator,
 ) noexcept nogil:
-    """sum_{j in T} sum_{d in D, z_jd > 0} z_jd for one row; NaN if x has a NaN.
-    Sorted shifts and binary searches, or the direct loop for few labels."""
-    cdef:
-        Py_ssize_t n_listed
-        double total
-    if indicator:
-        n_listed = _collect_indicator(target, n_classes, labels, is_target)
-    else:
-        n_listed = _collect_labels(target, n_classes, labels, is_target)
+    """sum_{j in T} sum_{d in D, z_jd > 0} z_jd for one row whose labels are
+    collected (labels[:n_listed], marked in is_target; cleared on return);
+    NaN if x has a NaN.  The counting path, the direct loop for few labels or
+    the sorted shifts."""
+    cdef double total
     if (direct_max_labels < n_listed <= count_max_labels
             and _row_counted(x, NULL, n_classes, 0.0, 0.0, n_listed, labels, is_target,
                              shift, prefix, NULL, margin, &total, False)):
@@ -860,29 +855,23 @@ cdef inline double _row_loss(
     return total
 
 
-cdef inline double _row_loss_gradient(
+cdef inline double _labels_loss_gradient(
     const floating* x,
-    const target_t* target,
     floating* gradient,
     Py_ssize_t n_classes,
     double coef,
     double grad_output,
+    Py_ssize_t n_listed,
     Py_ssize_t* labels,
     unsigned char* is_target,
     floating* shift,
     double* prefix,
     double* count,
     floating margin,
-    bint indicator,
 ) noexcept nogil:
-    """Row loss as _row_loss; writes the row's gradient, scaled by coef * grad_output."""
-    cdef:
-        Py_ssize_t n_listed
-        double total
-    if indicator:
-        n_listed = _collect_indicator(target, n_classes, labels, is_target)
-    else:
-        n_listed = _collect_labels(target, n_classes, labels, is_target)
+    """Row loss as _labels_loss; writes the row's gradient, scaled by coef *
+    grad_output.  is_target is cleared on return."""
+    cdef double total
     if (direct_max_labels < n_listed <= count_max_labels
             and _row_counted(x, gradient, n_classes, coef, grad_output, n_listed, labels,
                              is_target, shift, prefix, count, margin, &total, True)):
@@ -902,6 +891,57 @@ cdef inline double _row_loss_gradient(
     if total != total:
         _fill_nan(gradient, n_classes)
     return total
+
+
+cdef inline Py_ssize_t _row_labels(
+    const target_t* target,
+    Py_ssize_t n_classes,
+    Py_ssize_t* labels,
+    unsigned char* is_target,
+    bint indicator,
+) noexcept nogil:
+    """The row's labels (an index row or a 0/1 indicator row) to labels, marked
+    in is_target; return how many there are."""
+    if indicator:
+        return _collect_indicator(target, n_classes, labels, is_target)
+    return _collect_labels(target, n_classes, labels, is_target)
+
+
+cdef inline double _row_loss(
+    const floating* x,
+    const target_t* target,
+    Py_ssize_t n_classes,
+    Py_ssize_t* labels,
+    unsigned char* is_target,
+    floating* shift,
+    double* prefix,
+    floating margin,
+    bint indicator,
+) noexcept nogil:
+    """_labels_loss of the row's target."""
+    cdef Py_ssize_t n_listed = _row_labels(target, n_classes, labels, is_target, indicator)
+    return _labels_loss(x, n_classes, n_listed, labels, is_target, shift, prefix, margin)
+
+
+cdef inline double _row_loss_gradient(
+    const floating* x,
+    const target_t* target,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t* labels,
+    unsigned char* is_target,
+    floating* shift,
+    double* prefix,
+    double* count,
+    floating margin,
+    bint indicator,
+) noexcept nogil:
+    """_labels_loss_gradient of the row's target."""
+    cdef Py_ssize_t n_listed = _row_labels(target, n_classes, labels, is_target, indicator)
+    return _labels_loss_gradient(x, gradient, n_classes, coef, grad_output, n_listed, labels,
+                                 is_target, shift, prefix, count, margin)
 
 
 # ------------------------------------------------------------------ arrays
