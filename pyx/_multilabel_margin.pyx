@@ -1023,7 +1023,7 @@ def loss_gradient(
 # A sparse 0/1 label matrix, read as it is: the labels of sample n are
 # indices[indptr[n]:indptr[n + 1]] (ascending, no repeats: the Python layer
 # makes the matrix canonical), collected into the same per-thread scratch as a
-# dense row's and passed to the same row functions, so a sparse target gives
+# dense row's and passed to _labels_loss / _labels_loss_gradient: a sparse target gives
 # the dense indicator's bits.  Nothing of size N x C is read or made for the
 # target.  docs/design.md, "Sparse targets".
 
@@ -1066,68 +1066,6 @@ cdef inline void _csr_row_bounds(
     end[0] = last
 
 
-cdef inline double _csr_row_loss(
-    const floating* x,
-    Py_ssize_t n_classes,
-    Py_ssize_t n_listed,
-    Py_ssize_t* labels,
-    unsigned char* is_target,
-    floating* shift,
-    double* prefix,
-    floating margin,
-) noexcept nogil:
-    cdef double total
-    if (direct_max_labels < n_listed <= count_max_labels
-            and _row_counted(x, NULL, n_classes, 0.0, 0.0, n_listed, labels, is_target,
-                             shift, prefix, NULL, margin, &total, False)):
-        return total
-    if _has_nan(x, n_classes):
-        total = NAN
-    elif n_listed <= direct_max_labels:
-        total = _row_loss_direct(x, n_classes, n_listed, labels, is_target, margin)
-    else:
-        total = _row_loss_sorted(x, n_classes, n_listed, labels, is_target, shift, prefix,
-                                 margin)
-    _clear_labels(labels, n_listed, is_target)
-    return total
-
-
-cdef inline double _csr_row_loss_gradient(
-    const floating* x,
-    floating* gradient,
-    Py_ssize_t n_classes,
-    double coef,
-    double grad_output,
-    Py_ssize_t n_listed,
-    Py_ssize_t* labels,
-    unsigned char* is_target,
-    floating* shift,
-    double* prefix,
-    double* count,
-    floating margin,
-) noexcept nogil:
-    cdef double total
-    if (direct_max_labels < n_listed <= count_max_labels
-            and _row_counted(x, gradient, n_classes, coef, grad_output, n_listed, labels,
-                             is_target, shift, prefix, count, margin, &total, True)):
-        return total
-    if _has_nan(x, n_classes):
-        _clear_labels(labels, n_listed, is_target)
-        _fill_nan(gradient, n_classes)
-        return NAN
-    if n_listed <= direct_max_labels:
-        total = _row_loss_gradient_direct(x, gradient, n_classes, coef, grad_output,
-                                          n_listed, labels, is_target, count, margin)
-    else:
-        total = _row_loss_gradient_sorted(x, gradient, n_classes, coef, grad_output,
-                                          n_listed, labels, is_target, shift, prefix, count,
-                                          margin)
-    _clear_labels(labels, n_listed, is_target)
-    if total != total:
-        _fill_nan(gradient, n_classes)
-    return total
-
-
 def loss_csr(
     const floating[:, ::1] input,
     const csr_index_t[::1] indptr,
@@ -1156,7 +1094,7 @@ def loss_csr(
         _csr_row_bounds(row_ptr, n, n_entries, &start, &end)
         n_listed = _collect_csr_row(column, start, end, n_classes, &index_scratch[thread, 0],
                                     &is_target_scratch[thread, 0])
-        loss_out[n] = _csr_row_loss(
+        loss_out[n] = _labels_loss(
             &input[n, 0], n_classes, n_listed, &index_scratch[thread, 0],
             &is_target_scratch[thread, 0], &shift_scratch[thread, 0],
             &prefix_scratch[thread, 0], margin_in_dtype,
@@ -1195,7 +1133,7 @@ def loss_gradient_csr(
         _csr_row_bounds(row_ptr, n, n_entries, &start, &end)
         n_listed = _collect_csr_row(column, start, end, n_classes, &index_scratch[thread, 0],
                                     &is_target_scratch[thread, 0])
-        loss_out[n] = _csr_row_loss_gradient(
+        loss_out[n] = _labels_loss_gradient(
             &input[n, 0], &gradient_out[n, 0], n_classes, scale,
             grad_output[n * grad_output_stride],
             n_listed, &index_scratch[thread, 0], &is_target_scratch[thread, 0],
