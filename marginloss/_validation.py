@@ -467,6 +467,17 @@ def _scipy_csr_parts(target):
     is canonical CSR.  Other formats are converted once (O(nnz)), duplicate entries
     summed as SciPy sums them; the caller's matrix is never changed (a
     non-canonical CSR matrix is copied before its duplicates are summed)."""
+    shape = tuple(target.shape)
+    n_rows, n_columns = shape if len(shape) == 2 else (1, shape[0])
+    # SciPy's own routines trust the structure: check it before they read it
+    if target.format == "csr":
+        _check_compressed(target.indptr, target.indices, target.data, n_rows, n_columns)
+    elif target.format == "csc":
+        _check_compressed(target.indptr, target.indices, target.data, n_columns, n_rows)
+    elif target.format == "coo":
+        for axis, size in zip(target.coords, shape):
+            if axis.size and (int(axis.min()) < 0 or int(axis.max()) >= size):
+                raise _not_csr_error(f"a coordinate lies outside [0, {size})")
     if target.format != "csr":
         target = target.tocsr()  # a new matrix
         owned = True
@@ -494,7 +505,20 @@ def _sparse_shape_loss(shape, scores, input_shape):
 
 
 def _not_csr_error(what):
-    return ValueError(f"target is not a valid CSR matrix: {what}")
+    return ValueError(f"target is not a valid sparse matrix: {what}")
+
+
+def _check_compressed(indptr, indices, data, n_major, n_minor):
+    """Check the structure of compressed rows (or columns); return the number of entries."""
+    if indptr.ndim != 1 or indptr.shape[0] != n_major + 1:
+        raise _not_csr_error(f"indptr has shape {indptr.shape}, expected ({n_major + 1},)")
+    nnz = int(indptr[-1])
+    if int(indptr[0]) != 0 or nnz > indices.shape[0] or nnz > data.shape[0] or (
+            n_major and np.any(indptr[1:] < indptr[:-1])):
+        raise _not_csr_error("indptr must rise from 0 to at most the number of entries")
+    if nnz and (int(indices[:nnz].min()) < 0 or int(indices[:nnz].max()) >= n_minor):
+        raise _not_csr_error(f"an index lies outside [0, {n_minor})")
+    return nnz
 
 
 def as_sparse_indicator_target(target, scores, input_shape):
@@ -524,16 +548,9 @@ def as_sparse_indicator_target(target, scores, input_shape):
     n_samples, n_classes = scores.shape
     # The structure, so that the kernel reads only what is there (it also skips,
     # memory-safely, anything a caller's thread changes during the call).
-    if indptr.ndim != 1 or indptr.shape[0] != n_samples + 1:
-        raise _not_csr_error(f"indptr has shape {indptr.shape}, expected ({n_samples + 1},)")
-    nnz = int(indptr[-1])
-    if int(indptr[0]) != 0 or nnz > indices.shape[0] or nnz > data.shape[0] or (
-            n_samples and np.any(indptr[1:] < indptr[:-1])):
-        raise _not_csr_error("indptr must rise from 0 to at most the number of entries")
+    nnz = _check_compressed(indptr, indices, data, n_samples, n_classes)
     indices = indices[:nnz]
     data = data[:nnz]
-    if nnz and (int(indices.min()) < 0 or int(indices.max()) >= n_classes):
-        raise _not_csr_error(f"a column index lies outside [0, {n_classes})")
     if data.dtype.kind == "b":
         zero = ~data
     else:
