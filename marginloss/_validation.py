@@ -291,14 +291,19 @@ def as_scores(input):
     return scores, shape
 
 
+def sparse_index_target_error(target):
+    """The TypeError for a SciPy sparse target where class indices are read."""
+    return TypeError(
+        f"target must be a dense array of class indices, got a SciPy sparse "
+        f"{type(target).__name__} of shape {target.shape}; pass "
+        f"target_format='indicator' to the multi-label loss to read a sparse "
+        f"0/1 label matrix"
+    )
+
+
 def _as_index_array(target):
     if is_sparse(target):
-        raise TypeError(
-            f"target must be a dense array of class indices, got a SciPy sparse "
-            f"{type(target).__name__} of shape {target.shape}; pass "
-            f"target_format='indicator' to the multi-label loss to read a sparse "
-            f"0/1 label matrix"
-        )
+        raise sparse_index_target_error(target)
     array = _as_array(target, "target")
     if array.dtype.kind not in "iu":
         if array.size == 0 and not isinstance(target, np.ndarray):

@@ -297,6 +297,11 @@ def test_a_corrupted_csr_structure():
         with pytest.raises(ValueError, match="target is not a valid sparse matrix: indptr must "
                                              "rise from 0 to at most the number of entries"):
             multilabel_margin_loss(x, target, **INDICATOR)
+    target = sparse.csr_array(np.eye(2, 3, dtype=np.int64))
+    target.indptr = np.array([0, 1], dtype=target.indptr.dtype)  # one row short
+    with pytest.raises(ValueError, match=r"target is not a valid sparse matrix: indptr has "
+                                         r"shape \(2,\), expected \(3,\)"):
+        multilabel_margin_loss(x, target, **INDICATOR)
     target = sparse.csc_array(np.eye(2, 3, dtype=np.int64))
     target.indices[0] = 2  # past the last row
     with pytest.raises(ValueError, match=r"an index lies outside \[0, 2\)"):
@@ -334,3 +339,26 @@ def test_no_n_by_c_array_is_made_for_the_target(rng, gradient):
     finally:
         tracemalloc.stop()
     assert peak < n_samples * n_classes // 4, peak  # a quarter of a bool N x C
+
+
+# ---------------------------------------------------------------- Dask
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_dask_input_with_a_sparse_target(rng, reduction):
+    da = pytest.importorskip("dask.array")
+    scores = rng.normal(size=(60, 40)).astype(np.float32)
+    dense = _random_indicator(rng, 60, 40)
+    x = da.from_array(scores, chunks=(17, 40))
+    s = rng.uniform(0.5, 2.0, 60)
+    for target in (sparse.csr_array(dense), sparse.coo_matrix(dense.astype(np.int8))):
+        for kwargs in ({}, {"sample_weight": s}):
+            loss, gradient = multilabel_margin_loss_and_grad(x, target, reduction, **INDICATOR,
+                                                             **kwargs)
+            expected = multilabel_margin_loss_and_grad(scores, dense, reduction, **INDICATOR,
+                                                       **kwargs)
+            np.testing.assert_array_equal(np.asarray(loss.compute()), expected[0])
+            np.testing.assert_array_equal(gradient.compute(), expected[1])
+    with pytest.raises(TypeError, match="got a SciPy sparse csr_array of shape \\(60, 40\\); "
+                                        "pass target_format='indicator'"):
+        multilabel_margin_loss(x, sparse.csr_array(dense), reduction)
