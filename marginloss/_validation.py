@@ -480,7 +480,8 @@ def _scipy_csr_parts(target):
     elif target.format == "csc":
         _check_compressed(target.indptr, target.indices, target.data, n_columns, n_rows)
     elif target.format == "coo":
-        for axis, size in zip(target.coords, shape):
+        coords = target.coords if hasattr(target, "coords") else (target.row, target.col)
+        for axis, size in zip(coords, shape):
             if axis.size and (int(axis.min()) < 0 or int(axis.max()) >= size):
                 raise _not_csr_error(f"a coordinate lies outside [0, {size})")
     if target.format != "csr":

@@ -70,12 +70,12 @@ def _check_no_missing(values: np.ndarray, name: str) -> None:
 
 
 def _check_no_missing_sparse(y_true: Any) -> None:
-    """`_check_no_missing` of a sparse float ``y_true``, on its stored entries."""
+    """`_check_no_missing` of a sparse float (N, C) ``y_true``, on its stored entries."""
     entries = y_true.tocoo()
     missing = np.isnan(entries.data)
     if np.any(missing):
         first = int(np.flatnonzero(missing)[0])
-        index = ", ".join(str(int(axis[first])) for axis in entries.coords)
+        index = f"{int(entries.row[first])}, {int(entries.col[first])}"
         raise ValueError(
             f"y_true contains missing values (NaN, None or pandas' NA), the first at "
             f"y_true[{index}]; every sample needs a label: drop or fill them first"

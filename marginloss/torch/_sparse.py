@@ -62,6 +62,11 @@ def as_sparse_target(target):
         raise TorchTypeError(
             f"target must be a dense tensor or a sparse COO or CSR tensor, got layout {layout}"
         )
+    if target.device.type != "cpu":
+        raise TorchTypeError(
+            f"a sparse target must be on the CPU (it is read by marginloss's kernels), "
+            f"got a tensor on {target.device}"
+        )
     shape = tuple(target.shape)
     if len(shape) not in (1, 2) or target.dense_dim():
         raise TorchValueError(

@@ -179,6 +179,9 @@ def test_errors():
     with pytest.raises(mt.TorchTypeError, match="got torch.strided torch.float32 on meta"):
         mt.multilabel_margin_loss(torch.zeros(2, 3, device="meta"),
                                   torch.eye(2, 3, dtype=torch.int64).to_sparse())
+    with pytest.raises(mt.TorchTypeError, match="a sparse target must be on the CPU .*, got "
+                                                "a tensor on meta"):
+        mt.multilabel_margin_loss(x, torch.eye(2, 3, dtype=torch.int64).to_sparse().to("meta"))
     with pytest.raises(TypeError, match="input must be a torch.Tensor, got ndarray"):
         mt.multilabel_margin_loss(np.zeros((2, 3)), torch.eye(2, 3).to_sparse())
     with pytest.raises(ValueError, match="reduction must be one of"):
