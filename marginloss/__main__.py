@@ -91,6 +91,11 @@ def build_parser():
                             "few-labels problems, and two-thread speed-ups over PyTorch, each "
                             "beside its target (--repeat sets the interleaved rounds, "
                             f"default {_bench.FLOOR_ROUNDS})")
+    bench.add_argument("--sparse", action="store_true",
+                       help="instead, multi-label targets side by side: -1-padded indices, "
+                            "a bool indicator and a SciPy CSR matrix of the same 5 labels "
+                            "per sample, one-thread time over a copy of the scores "
+                            "(--repeat sets the interleaved rounds)")
     bench.add_argument("--only", default="", metavar="TEXT",
                        help="with --floor: only the problems whose name contains TEXT "
                             "(e.g. 'mm ', 'ml ', 'x10')")
@@ -104,6 +109,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command in (None, "demo"):
         return demo()
+    if args.sparse:
+        return _bench.sparse_main(
+            rounds=args.repeat if args.repeat is not None else _bench.FLOOR_ROUNDS)
     if args.floor:
         return _bench.floor_main(
             rounds=args.repeat if args.repeat is not None else _bench.FLOOR_ROUNDS,

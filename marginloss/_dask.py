@@ -24,8 +24,10 @@ from ._validation import (
     check_weight_total,
     class_target_shape_error,
     grad_output_shape_error,
+    is_sparse,
     label_target_shape_error,
     sample_weight_shape_error,
+    sparse_index_target_error,
 )
 
 # Block sums are added this many at a time (Dask's split_every), fixed so that
@@ -118,7 +120,11 @@ class _Batch:
             )
         self.n_samples, self.n_classes = scores.shape
         input_shape = scores.shape
-        target = target if isinstance(target, da.Array) else _as_array(target, "target")
+        if is_sparse(target):
+            if settings.loss.name != "indicator":
+                raise sparse_index_target_error(target)
+        elif not isinstance(target, da.Array):
+            target = _as_array(target, "target")
         _check_target_shape(settings, target, input_shape)
         if sample_weight is not None:
             if not isinstance(sample_weight, da.Array):
@@ -234,6 +240,8 @@ def _along_rows(array, rows):
     chunks = (rows,) + (-1,) * (array.ndim - 1)
     if isinstance(array, da.Array):
         return array.rechunk(chunks)
+    if is_sparse(array):  # blocks of SciPy sparse rows (CSR slices), never made dense
+        return da.from_array(array.tocsr(), chunks=chunks, asarray=False)
     return da.from_array(array, chunks=chunks)
 
 

@@ -132,7 +132,13 @@ _MULTILABEL_MARGIN_DOC = """
         'indicator': a 0/1 matrix of the input's shape (bool or integer,
         scikit-learn's ``MultiLabelBinarizer`` output) whose nonzero entries
         are the labels; read in place by the kernel when it is C-contiguous
-        bool, uint8, int32 or int64.  Never guessed from the values.
+        bool, uint8, int32 or int64.  It may be a SciPy sparse array or
+        matrix (CSR, CSC, COO, ...; ``MultiLabelBinarizer(sparse_output=True)``):
+        canonical CSR is read in place as rows of labels, other formats are
+        converted once at O(nnz); duplicate entries are summed and explicit
+        zeros are not labels, as SciPy defines them; no dense N x C target is
+        made.  Never guessed from the values; a sparse target needs
+        'indicator'.
     margin : float, default=1.0
         Keyword-only; PyTorch's loss has the fixed margin 1 (a marginloss
         extension).  A finite real, representable in the input's dtype.

@@ -18,6 +18,7 @@ from ._reductions import pairwise_sum as _pairwise_sum
 from ._threads import SERIAL_BELOW, effective_n_threads
 from ._validation import (
     _FLOAT32_MAX,
+    SparseRows,
     _unit_weight,
     as_grad_output,
     as_scores,
@@ -243,7 +244,9 @@ def _gradient_buffer(out, problem):
         buffer = np.empty_like(scores)
         return buffer, (buffer if len(input_shape) == 2 else buffer.reshape(input_shape)), False
     check_out(out, input_shape, scores.dtype)
-    read = (scores, problem.target, problem.weight, problem.grad_output)
+    target = problem.target
+    read = ((scores, target, problem.weight, problem.grad_output) if type(target) is not SparseRows
+            else (scores, target.indptr, target.indices, problem.grad_output))
     if not out.flags.aligned or any(
             array is not None and np.may_share_memory(out, array) for array in read):
         return np.empty_like(scores), out, True

@@ -19,6 +19,7 @@ from . import _crammer_singer
 from ._kernels import multilabel_margin as _multilabel_margin
 from ._kernels import multi_margin as _multi_margin
 from ._validation import (
+    SparseRows,
     as_class_target,
     as_indicator_target,
     as_label_target,
@@ -116,6 +117,10 @@ def _multilabel_scratch(n_threads, n_classes, dtype, gradient):
 
 def _multilabel_loss(indicator):
     def loss(scores, target, weight, margin, p, scratch, loss_out, n_threads):
+        if indicator and type(target) is SparseRows:  # a sparse target: its CSR rows
+            _multilabel_margin.loss_csr(scores, target.indptr, target.indices, loss_out,
+                                        *scratch, n_threads, margin)
+            return
         _multilabel_margin.loss(scores, target, loss_out, *scratch, n_threads, margin,
                                 indicator)
     return loss
@@ -124,6 +129,11 @@ def _multilabel_loss(indicator):
 def _multilabel_loss_gradient(indicator):
     def loss_gradient(scores, target, weight, margin, p, scale, grad_output, stride, scratch,
                       loss_out, gradient_out, n_threads):
+        if indicator and type(target) is SparseRows:
+            _multilabel_margin.loss_gradient_csr(scores, target.indptr, target.indices, scale,
+                                                 grad_output, stride, loss_out, gradient_out,
+                                                 *scratch, n_threads, margin)
+            return
         _multilabel_margin.loss_gradient(scores, target, scale, grad_output, stride, loss_out,
                                          gradient_out, *scratch, n_threads, margin, indicator)
     return loss_gradient

@@ -15,7 +15,9 @@ result (docs/design.md, "Python layer").
 import functools
 import math
 import numbers
+import sys
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
@@ -289,7 +291,19 @@ def as_scores(input):
     return scores, shape
 
 
+def sparse_index_target_error(target):
+    """The TypeError for a SciPy sparse target where class indices are read."""
+    return TypeError(
+        f"target must be a dense array of class indices, got a SciPy sparse "
+        f"{type(target).__name__} of shape {target.shape}; pass "
+        f"target_format='indicator' to the multi-label loss to read a sparse "
+        f"0/1 label matrix"
+    )
+
+
 def _as_index_array(target):
+    if is_sparse(target):
+        raise sparse_index_target_error(target)
     array = _as_array(target, "target")
     if array.dtype.kind not in "iu":
         if array.size == 0 and not isinstance(target, np.ndarray):
@@ -395,6 +409,8 @@ def as_indicator_target(target, scores, input_shape, check_range=True, n_threads
     or 1 (always checked).
     """
     n_samples, n_classes = scores.shape
+    if type(target) is not _ndarray and (type(target) is SparseTarget or is_sparse(target)):
+        return as_sparse_indicator_target(target, scores, input_shape)
     array = _as_array(target, "target")
     if array.dtype.kind not in "biu":
         raise TypeError(
@@ -407,18 +423,169 @@ def as_indicator_target(target, scores, input_shape, check_range=True, n_threads
         if bad.any():
             flat = int(np.flatnonzero(bad)[0])
             position = np.unravel_index(flat, array.shape) if array.ndim else ()
-            name = (f"target[{', '.join(str(int(i)) for i in position)}]" if array.ndim
-                    else "target")
-            raise ValueError(
-                f"target must hold only 0 and 1 with target_format='indicator'; "
-                f"got {name} = {array[position]}"
-            )
+            raise _indicator_value_error(position, array[position])
     array = array.reshape(n_samples, n_classes)
     if array.dtype.kind == "b":
         array = np.ascontiguousarray(array).view(np.uint8)
     elif array.dtype not in (np.dtype(np.uint8), np.dtype(np.int32), np.dtype(np.int64)):
         array = array.astype(np.int64)
     return as_kernel_array(array, array.dtype), loss_shape
+
+
+# ---------------------------------------------------------------- sparse indicator targets
+# A sparse 0/1 label matrix is read by the kernel as CSR rows (docs/design.md,
+# "Sparse targets"): nothing of the target's N x C size is made.
+
+
+def is_sparse(value):
+    """Whether ``value`` is a SciPy sparse array or matrix.  SciPy is looked for
+    only in ``sys.modules`` (a caller holding a sparse matrix has imported it),
+    so that SciPy stays optional and is never imported here."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and sparse.issparse(value)
+
+
+class SparseTarget(NamedTuple):
+    """A sparse 0/1 label matrix as canonical CSR parts, not yet checked: the
+    columns of row n are ``indices[indptr[n]:indptr[n + 1]]``, ascending and
+    without repeats, with their values in ``data``.  ``shape`` is the matrix's
+    shape ((C,) for one sample).  The torch layer passes its sparse tensors as one."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    shape: tuple
+
+
+class SparseRows(NamedTuple):
+    """The labels of each sample as the kernel reads them: those of row n are
+    ``indices[indptr[n]:indptr[n + 1]]``, ascending and without repeats
+    (int32 or int64, both arrays the same dtype, C-contiguous)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    shape: tuple
+
+
+def _scipy_csr_parts(target):
+    """A SciPy sparse array or matrix as canonical CSR parts, read in place when it
+    is canonical CSR.  Other formats are converted once (O(nnz)), duplicate entries
+    summed as SciPy sums them; the caller's matrix is never changed (a
+    non-canonical CSR matrix is copied before its duplicates are summed)."""
+    shape = tuple(target.shape)
+    n_rows, n_columns = shape if len(shape) == 2 else (1, shape[0])
+    # SciPy's own routines trust the structure: check it before they read it
+    if target.format == "csr":
+        _check_compressed(target.indptr, target.indices, target.data, n_rows, n_columns)
+    elif target.format == "csc":
+        _check_compressed(target.indptr, target.indices, target.data, n_columns, n_rows)
+    elif target.format == "coo":
+        coords = target.coords if hasattr(target, "coords") else (target.row, target.col)
+        for axis, size in zip(coords, shape):
+            if axis.size and (int(axis.min()) < 0 or int(axis.max()) >= size):
+                raise _not_csr_error(f"a coordinate lies outside [0, {size})")
+    if target.format != "csr":
+        target = target.tocsr()  # a new matrix
+        owned = True
+    else:
+        owned = False
+    if not target.has_canonical_format:
+        if not owned:
+            target = target.copy()
+        target.sum_duplicates()  # sorts each row's columns, sums repeats
+    return SparseTarget(target.indptr, target.indices, target.data, tuple(target.shape))
+
+
+def _sparse_shape_loss(shape, scores, input_shape):
+    """The loss's shape for a sparse target of ``shape`` (the dense indicator's rules)."""
+    n_samples, n_classes = scores.shape
+    if len(input_shape) == 2:
+        ok = shape == tuple(input_shape)
+        loss_shape = (n_samples,)
+    else:
+        ok = len(shape) <= 1 and math.prod(shape) == n_classes
+        loss_shape = ()
+    if not ok:
+        raise label_target_shape_error(shape, input_shape, LABEL_TARGETS["indicator"])
+    return loss_shape
+
+
+def _not_csr_error(what):
+    return ValueError(f"target is not a valid sparse matrix: {what}")
+
+
+def _check_compressed(indptr, indices, data, n_major, n_minor):
+    """Check the structure of compressed rows (or columns); return the number of entries."""
+    if indptr.ndim != 1 or indptr.shape[0] != n_major + 1:
+        raise _not_csr_error(f"indptr has shape {indptr.shape}, expected ({n_major + 1},)")
+    nnz = int(indptr[-1])
+    if int(indptr[0]) != 0 or nnz > indices.shape[0] or nnz > data.shape[0] or (
+            n_major and np.any(indptr[1:] < indptr[:-1])):
+        raise _not_csr_error("indptr must rise from 0 to at most the number of entries")
+    if nnz and (int(indices[:nnz].min()) < 0 or int(indices[:nnz].max()) >= n_minor):
+        raise _not_csr_error(f"an index lies outside [0, {n_minor})")
+    return nnz
+
+
+def as_sparse_indicator_target(target, scores, input_shape):
+    """A sparse 0/1 indicator target (SciPy's, or a `SparseTarget`) as `SparseRows`.
+
+    Returns ``(rows, loss_shape)``.  The checks and errors are the dense
+    indicator's (dtype, shape, values 0/1, at O(nnz)); explicit zeros are not
+    labels (they are left out, by a copy of the parts, only when there are some).
+    """
+    if type(target) is not SparseTarget:
+        dtype = target.dtype
+        if dtype.kind not in "biu":
+            raise TypeError(
+                f"target must be an integer or bool 0/1 indicator array with "
+                f"target_format='indicator', got a sparse {type(target).__name__} of "
+                f"dtype {dtype}"
+            )
+        _sparse_shape_loss(tuple(target.shape), scores, input_shape)  # before converting
+        target = _scipy_csr_parts(target)
+    indptr, indices, data, shape = target
+    if data.dtype.kind not in "biu":
+        raise TypeError(
+            f"target must be an integer or bool 0/1 indicator array with "
+            f"target_format='indicator', got a sparse target of dtype {data.dtype}"
+        )
+    loss_shape = _sparse_shape_loss(shape, scores, input_shape)
+    n_samples, n_classes = scores.shape
+    # The structure, so that the kernel reads only what is there (it also skips,
+    # memory-safely, anything a caller's thread changes during the call).
+    nnz = _check_compressed(indptr, indices, data, n_samples, n_classes)
+    indices = indices[:nnz]
+    data = data[:nnz]
+    if data.dtype.kind == "b":
+        zero = ~data
+    else:
+        bad = (data != 0) & (data != 1)
+        if bad.any():
+            entry = int(np.flatnonzero(bad)[0])
+            row = int(np.searchsorted(indptr, entry, side="right")) - 1
+            position = (row, int(indices[entry])) if len(shape) == 2 else (int(indices[entry]),)
+            raise _indicator_value_error(position, data[entry])
+        zero = data == 0
+    if zero.any():  # explicit zeros: not labels
+        keep = ~zero
+        kept = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
+        indptr = kept[indptr]
+        indices = indices[keep]
+    # SciPy's int32 or int64 indices are read in place; other dtypes, or two
+    # different ones, as int64
+    dtype = _INT32 if indptr.dtype == _INT32 and indices.dtype == _INT32 else _INT64
+    rows = SparseRows(as_kernel_array(indptr, dtype), as_kernel_array(indices, dtype),
+                      tuple(shape))
+    return rows, loss_shape
+
+
+def _indicator_value_error(position, value):
+    """The ValueError for an indicator entry other than 0 and 1."""
+    name = f"target[{', '.join(str(int(i)) for i in position)}]" if position else "target"
+    return ValueError(
+        f"target must hold only 0 and 1 with target_format='indicator'; got {name} = {value}"
+    )
 
 
 _ONE = np.ones(1)

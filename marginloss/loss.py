@@ -166,7 +166,8 @@ class MultiLabelMarginLoss(_MarginLoss):
     reduction : {'none', 'mean', 'sum'}, default='mean'
     target_format : {'indices', 'indicator'}, default='indices'
         Keyword-only: PyTorch's -1-padded class indices, or a 0/1 indicator
-        matrix (scikit-learn's format; see ``marginloss.multilabel_margin_loss``).
+        matrix (scikit-learn's format, dense or SciPy sparse; see
+        ``marginloss.multilabel_margin_loss``).
     margin : float, default=1.0
         The margin (PyTorch's is fixed at 1; keyword-only, a marginloss
         extension).

@@ -825,26 +825,21 @@ cdef inline bint _row_counted(
 # ------------------------------------------------------------------ one row
 
 
-cdef inline double _row_loss(
+cdef inline double _labels_loss(
     const floating* x,
-    const target_t* target,
     Py_ssize_t n_classes,
+    Py_ssize_t n_listed,
     Py_ssize_t* labels,
     unsigned char* is_target,
     floating* shift,
     double* prefix,
     floating margin,
-    bint indicator,
 ) noexcept nogil:
-    """sum_{j in T} sum_{d in D, z_jd > 0} z_jd for one row; NaN if x has a NaN.
-    Sorted shifts and binary searches, or the direct loop for few labels."""
-    cdef:
-        Py_ssize_t n_listed
-        double total
-    if indicator:
-        n_listed = _collect_indicator(target, n_classes, labels, is_target)
-    else:
-        n_listed = _collect_labels(target, n_classes, labels, is_target)
+    """sum_{j in T} sum_{d in D, z_jd > 0} z_jd for one row whose labels are
+    collected (labels[:n_listed], marked in is_target; cleared on return);
+    NaN if x has a NaN.  The counting path, the direct loop for few labels or
+    the sorted shifts."""
+    cdef double total
     if (direct_max_labels < n_listed <= count_max_labels
             and _row_counted(x, NULL, n_classes, 0.0, 0.0, n_listed, labels, is_target,
                              shift, prefix, NULL, margin, &total, False)):
@@ -860,29 +855,23 @@ cdef inline double _row_loss(
     return total
 
 
-cdef inline double _row_loss_gradient(
+cdef inline double _labels_loss_gradient(
     const floating* x,
-    const target_t* target,
     floating* gradient,
     Py_ssize_t n_classes,
     double coef,
     double grad_output,
+    Py_ssize_t n_listed,
     Py_ssize_t* labels,
     unsigned char* is_target,
     floating* shift,
     double* prefix,
     double* count,
     floating margin,
-    bint indicator,
 ) noexcept nogil:
-    """Row loss as _row_loss; writes the row's gradient, scaled by coef * grad_output."""
-    cdef:
-        Py_ssize_t n_listed
-        double total
-    if indicator:
-        n_listed = _collect_indicator(target, n_classes, labels, is_target)
-    else:
-        n_listed = _collect_labels(target, n_classes, labels, is_target)
+    """Row loss as _labels_loss; writes the row's gradient, scaled by coef *
+    grad_output.  is_target is cleared on return."""
+    cdef double total
     if (direct_max_labels < n_listed <= count_max_labels
             and _row_counted(x, gradient, n_classes, coef, grad_output, n_listed, labels,
                              is_target, shift, prefix, count, margin, &total, True)):
@@ -902,6 +891,57 @@ cdef inline double _row_loss_gradient(
     if total != total:
         _fill_nan(gradient, n_classes)
     return total
+
+
+cdef inline Py_ssize_t _row_labels(
+    const target_t* target,
+    Py_ssize_t n_classes,
+    Py_ssize_t* labels,
+    unsigned char* is_target,
+    bint indicator,
+) noexcept nogil:
+    """The row's labels (an index row or a 0/1 indicator row) to labels, marked
+    in is_target; return how many there are."""
+    if indicator:
+        return _collect_indicator(target, n_classes, labels, is_target)
+    return _collect_labels(target, n_classes, labels, is_target)
+
+
+cdef inline double _row_loss(
+    const floating* x,
+    const target_t* target,
+    Py_ssize_t n_classes,
+    Py_ssize_t* labels,
+    unsigned char* is_target,
+    floating* shift,
+    double* prefix,
+    floating margin,
+    bint indicator,
+) noexcept nogil:
+    """_labels_loss of the row's target."""
+    cdef Py_ssize_t n_listed = _row_labels(target, n_classes, labels, is_target, indicator)
+    return _labels_loss(x, n_classes, n_listed, labels, is_target, shift, prefix, margin)
+
+
+cdef inline double _row_loss_gradient(
+    const floating* x,
+    const target_t* target,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t* labels,
+    unsigned char* is_target,
+    floating* shift,
+    double* prefix,
+    double* count,
+    floating margin,
+    bint indicator,
+) noexcept nogil:
+    """_labels_loss_gradient of the row's target."""
+    cdef Py_ssize_t n_listed = _row_labels(target, n_classes, labels, is_target, indicator)
+    return _labels_loss_gradient(x, gradient, n_classes, coef, grad_output, n_listed, labels,
+                                 is_target, shift, prefix, count, margin)
 
 
 # ------------------------------------------------------------------ arrays
@@ -976,4 +1016,127 @@ def loss_gradient(
             &index_scratch[thread, 0], &is_target_scratch[thread, 0],
             &shift_scratch[thread, 0], &prefix_scratch[thread, 0], &count_scratch[thread, 0],
             margin_in_dtype, indicator,
+        ) / n_classes
+
+
+# ------------------------------------------------------------------ sparse targets (CSR rows)
+# A sparse 0/1 label matrix, read as it is: the labels of sample n are
+# indices[indptr[n]:indptr[n + 1]] (ascending, no repeats: the Python layer
+# makes the matrix canonical), collected into the same per-thread scratch as a
+# dense row's and passed to _labels_loss / _labels_loss_gradient: a sparse target gives
+# the dense indicator's bits.  Nothing of size N x C is read or made for the
+# target.  docs/design.md, "Sparse targets".
+
+ctypedef fused csr_index_t:
+    int32_t
+    int64_t
+
+
+cdef inline Py_ssize_t _collect_csr_row(
+    const csr_index_t* indices,
+    Py_ssize_t start,
+    Py_ssize_t end,
+    Py_ssize_t n_classes,
+    Py_ssize_t* labels,
+    unsigned char* is_target,
+) noexcept nogil:
+    """The labels indices[start:end] to labels, marked in is_target; return how
+    many.  An entry out of range or repeated is skipped (memory safety only: the
+    Python layer checked them, but a caller's thread may change them)."""
+    cdef Py_ssize_t n_listed = 0, i, label
+    for i in range(start, end):
+        label = indices[i]
+        if not _in_range(label, n_classes) or is_target[label]:
+            continue
+        labels[n_listed] = label
+        is_target[label] = 1
+        n_listed += 1
+    return n_listed
+
+
+cdef inline void _csr_row_bounds(
+    const csr_index_t* indptr, Py_ssize_t n, Py_ssize_t n_entries,
+    Py_ssize_t* start, Py_ssize_t* end,
+) noexcept nogil:
+    """[start, end) of row n, clamped to the entries (memory safety only)."""
+    cdef Py_ssize_t first = indptr[n], last = indptr[n + 1]
+    first = min(max(first, 0), n_entries)
+    last = min(max(last, first), n_entries)
+    start[0] = first
+    end[0] = last
+
+
+def loss_csr(
+    const floating[:, ::1] input,
+    const csr_index_t[::1] indptr,
+    const csr_index_t[::1] indices,
+    double[::1] loss_out,
+    Py_ssize_t[:, ::1] index_scratch,
+    unsigned char[:, ::1] is_target_scratch,
+    floating[:, ::1] shift_scratch,
+    double[:, ::1] prefix_scratch,
+    int n_threads,
+    double margin=1.0,
+):
+    """Per-sample loss as ``loss``, the labels of sample n read from the CSR rows
+    ``indices[indptr[n]:indptr[n + 1]]`` (indptr of N + 1 entries).  The same
+    per-thread scratch as ``loss``."""
+    cdef:
+        Py_ssize_t n_samples = input.shape[0]
+        Py_ssize_t n_classes = input.shape[1]
+        Py_ssize_t n_entries = indices.shape[0]
+        Py_ssize_t n, thread, start, end, n_listed
+        floating margin_in_dtype = <floating> margin
+        const csr_index_t* row_ptr = &indptr[0]
+        const csr_index_t* column = &indices[0] if n_entries else NULL
+    for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
+        thread = threadid()
+        _csr_row_bounds(row_ptr, n, n_entries, &start, &end)
+        n_listed = _collect_csr_row(column, start, end, n_classes, &index_scratch[thread, 0],
+                                    &is_target_scratch[thread, 0])
+        loss_out[n] = _labels_loss(
+            &input[n, 0], n_classes, n_listed, &index_scratch[thread, 0],
+            &is_target_scratch[thread, 0], &shift_scratch[thread, 0],
+            &prefix_scratch[thread, 0], margin_in_dtype,
+        ) / n_classes
+
+
+def loss_gradient_csr(
+    const floating[:, ::1] input,
+    const csr_index_t[::1] indptr,
+    const csr_index_t[::1] indices,
+    double scale,
+    const double[::1] grad_output,
+    Py_ssize_t grad_output_stride,
+    double[::1] loss_out,
+    floating[:, ::1] gradient_out,
+    Py_ssize_t[:, ::1] index_scratch,
+    unsigned char[:, ::1] is_target_scratch,
+    floating[:, ::1] shift_scratch,
+    double[:, ::1] prefix_scratch,
+    double[:, ::1] count_scratch,
+    int n_threads,
+    double margin=1.0,
+):
+    """Per-sample loss and gradient as ``loss_gradient``, the labels read from CSR
+    rows as in ``loss_csr``."""
+    cdef:
+        Py_ssize_t n_samples = input.shape[0]
+        Py_ssize_t n_classes = input.shape[1]
+        Py_ssize_t n_entries = indices.shape[0]
+        Py_ssize_t n, thread, start, end, n_listed
+        floating margin_in_dtype = <floating> margin
+        const csr_index_t* row_ptr = &indptr[0]
+        const csr_index_t* column = &indices[0] if n_entries else NULL
+    for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
+        thread = threadid()
+        _csr_row_bounds(row_ptr, n, n_entries, &start, &end)
+        n_listed = _collect_csr_row(column, start, end, n_classes, &index_scratch[thread, 0],
+                                    &is_target_scratch[thread, 0])
+        loss_out[n] = _labels_loss_gradient(
+            &input[n, 0], &gradient_out[n, 0], n_classes, scale,
+            grad_output[n * grad_output_stride],
+            n_listed, &index_scratch[thread, 0], &is_target_scratch[thread, 0],
+            &shift_scratch[thread, 0], &prefix_scratch[thread, 0], &count_scratch[thread, 0],
+            margin_in_dtype,
         ) / n_classes

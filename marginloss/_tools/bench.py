@@ -672,3 +672,115 @@ def floor_main(rounds=FLOOR_ROUNDS, only="", stdout=None, progress_stream=None):
         print(file=stdout)
         print("note: torch: not installed (no speed-ups over PyTorch)", file=stdout)
     return 0
+
+
+# ------------------------------------------------------------ --sparse
+
+# Sparse multi-label targets (docs/design.md, "Sparse targets"): the same k
+# labels per sample as PyTorch's -1-padded int64 target, a bool indicator and a
+# SciPy CSR matrix, each timed one-thread with out= over a one-thread copy of
+# the scores.  name: (N, C, k, target ratio of the sparse target).
+SPARSE_CASES = {
+    "ml 256x200000 k=5": (256, 200_000, 5, 2.0),
+    "ml 4096x1000 k=5": (4096, 1000, 5, 3.0),
+}
+SPARSE_KINDS = ("index", "bool", "sparse")
+
+
+def sparse_calls(n_samples, n_classes, k, seed=0):
+    """The one-thread fused calls (``out=``) with each kind of target of the same labels.
+
+    Returns
+    -------
+    calls : dict
+        ``{kind: (call, target bytes)}`` for the kinds 'index' (int64, -1-padded),
+        'bool' (a dense indicator) and 'sparse' (a SciPy CSR matrix of bools).
+    scores : ndarray of shape (N, C), float32
+
+    Examples
+    --------
+    >>> from marginloss._tools.bench import sparse_calls
+    >>> calls, scores = sparse_calls(8, 20, 3)
+    >>> losses = [float(call()[0]) for call, _ in calls.values()]
+    >>> losses[0] == losses[1] == losses[2]
+    True
+    """
+    from scipy import sparse
+
+    call, scores, target = floor_call("ml", n_samples, n_classes, "float32", {"k": k}, 1,
+                                      seed)
+    labels = np.sort(target[:, :k], axis=1)
+    indicator = np.zeros(scores.shape, dtype=bool)
+    indicator[np.arange(n_samples)[:, None], labels] = True
+    csr = sparse.csr_array((np.ones(labels.size, dtype=bool), labels.ravel(),
+                            np.arange(0, labels.size + 1, k)), shape=scores.shape)
+    out = faulted_like(scores)
+
+    def fused(target, target_format):
+        return lambda: marginloss.multilabel_margin_loss_and_grad(
+            scores, target, target_format=target_format, out=out, n_threads=1)
+
+    sparse_bytes = csr.data.nbytes + csr.indices.nbytes + csr.indptr.nbytes
+    return {"index": (call, target.nbytes),
+            "bool": (fused(indicator, "indicator"), indicator.nbytes),
+            "sparse": (fused(csr, "indicator"), sparse_bytes)}, scores
+
+
+def sparse_ratios(name, rounds=FLOOR_ROUNDS):
+    """``({kind: median CPU time / copy}, {kind: target bytes}, copy seconds)``:
+    per round, a one-thread ``np.copyto`` of the scores, then each kind's call."""
+    n_samples, n_classes, k, _ = SPARSE_CASES[name]
+    calls, scores = sparse_calls(n_samples, n_classes, k)
+    destination = faulted_like(scores)
+
+    def copy():
+        np.copyto(destination, scores)
+
+    copy()
+    for call, _ in calls.values():
+        call()  # warm-up
+    ratios = {kind: [] for kind in calls}
+    copies = []
+    for _ in range(rounds):
+        base = max(_elapsed(copy, time.thread_time), 1e-9)
+        copies.append(base)
+        for kind, (call, _) in calls.items():
+            ratios[kind].append(_elapsed(call, time.thread_time) / base)
+    return ({kind: float(np.median(values)) for kind, values in ratios.items()},
+            {kind: nbytes for kind, (_, nbytes) in calls.items()}, float(np.median(copies)))
+
+
+def sparse_main(rounds=FLOOR_ROUNDS, stdout=None, progress_stream=None):
+    """Print the sparse-target table (``--sparse``); return the exit status (0, or
+    1 without SciPy)."""
+    stdout = sys.stdout if stdout is None else stdout
+    try:
+        import scipy.sparse  # noqa: F401
+    except ImportError:
+        print("bench --sparse needs SciPy (pip install marginloss[sklearn])", file=stdout)
+        return 1
+    progress = Progress(len(SPARSE_CASES), progress_stream)
+    rows = []
+    try:
+        for name in SPARSE_CASES:
+            progress.start(f"sparse {name}")
+            rows.append((name, *sparse_ratios(name, rounds)))
+            progress.finish_step()
+    finally:
+        progress.close()
+    print(f"marginloss {marginloss.__version__} ({_kernels.kernel_build()} kernels), NumPy "
+          f"{np.__version__}; median of {rounds} interleaved round{'s' if rounds > 1 else ''} "
+          f"after a warm-up", file=stdout)
+    print(file=stdout)
+    print("multilabel_margin_loss_and_grad, one thread, out=, float32: CPU time / copy of the "
+          "scores (target MB)", file=stdout)
+    width = max(len(name) for name in SPARSE_CASES) + 2
+    kinds = "".join(f"{kind:>17s}" for kind in SPARSE_KINDS)
+    print(f"{'problem':{width}s}{'copy ms':>9s}{kinds}{'target':>8s}  met", file=stdout)
+    for name, ratios, nbytes, copy_seconds in rows:
+        target = SPARSE_CASES[name][-1]
+        cells = "".join(f"{ratios[kind]:8.2f} ({nbytes[kind] / 1e6:6.2f})"
+                        for kind in SPARSE_KINDS)
+        print(f"{name:{width}s}{copy_seconds * 1e3:9.2f}{cells}{target:7.1f}x  "
+              f"{'yes' if ratios['sparse'] <= target else 'NO'}", file=stdout)
+    return 0

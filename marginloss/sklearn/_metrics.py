@@ -25,13 +25,14 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.utils import assert_all_finite
 
-from .. import _arrays, functional
+from .. import _arrays, _validation, functional
 
 # the package's argument conversion (missing values are checked here, with
 # scikit-learn's wording) and losses, typed (for mypy --strict)
 _as_array: Callable[[object, str], np.ndarray] = _arrays._to_array
 _multi_margin_loss: Callable[..., Any] = functional.multi_margin_loss
 _multilabel_margin_loss: Callable[..., Any] = functional.multilabel_margin_loss
+_arrays_is_sparse: Callable[[object], bool] = _validation.is_sparse
 
 
 def _is_missing(value: object) -> bool:
@@ -65,6 +66,19 @@ def _check_no_missing(values: np.ndarray, name: str) -> None:
         raise ValueError(
             f"{name} contains missing values (NaN, None or pandas' NA), the first at "
             f"{name}[{index}]; every sample needs a label: drop or fill them first"
+        )
+
+
+def _check_no_missing_sparse(y_true: Any) -> None:
+    """`_check_no_missing` of a sparse float (N, C) ``y_true``, on its stored entries."""
+    entries = y_true.tocoo()
+    missing = np.isnan(entries.data)
+    if np.any(missing):
+        first = int(np.flatnonzero(missing)[0])
+        index = f"{int(entries.row[first])}, {int(entries.col[first])}"
+        raise ValueError(
+            f"y_true contains missing values (NaN, None or pandas' NA), the first at "
+            f"y_true[{index}]; every sample needs a label: drop or fill them first"
         )
 
 
@@ -231,9 +245,10 @@ def multilabel_margin_loss_metric(
 
     Parameters
     ----------
-    y_true : array_like of shape (N, C)
+    y_true : array_like or SciPy sparse array/matrix of shape (N, C)
         0/1 indicator matrix of the true labels (``MultiLabelBinarizer``'s
-        format).
+        format; its ``sparse_output=True`` CSR matrix is read as it is,
+        without a dense N x C copy).
     y_score : array_like of shape (N, C)
         Decision scores, one column per label.
     sample_weight : array_like of shape (N,), default=None
@@ -256,9 +271,18 @@ def multilabel_margin_loss_metric(
     >>> from marginloss.sklearn import multilabel_margin_loss_metric
     >>> round(multilabel_margin_loss_metric([[1, 0, 0, 1]], [[0.1, 0.2, 0.4, 0.8]]), 6)
     0.85
+    >>> from scipy.sparse import csr_array
+    >>> y_true = csr_array([[1, 0, 0, 1]])
+    >>> round(multilabel_margin_loss_metric(y_true, [[0.1, 0.2, 0.4, 0.8]]), 6)
+    0.85
     """
-    target = _as_array(y_true, "y_true")
-    _check_no_missing(target, "y_true")
+    if _arrays_is_sparse(y_true):  # read as it is (CSR rows), never made dense
+        target = y_true
+        if y_true.dtype.kind == "f":
+            _check_no_missing_sparse(y_true)
+    else:
+        target = _as_array(y_true, "y_true")
+        _check_no_missing(target, "y_true")
     scores = _as_array(y_score, "y_score")
     _check_finite_scores(scores)
     with _named_as(input="y_score", target="y_true"):
@@ -320,7 +344,8 @@ def multi_margin_scorer(**kwargs: Any) -> Callable[..., float]:
 
 def multilabel_margin_scorer(**kwargs: Any) -> Callable[..., float]:
     """A scorer for ``scoring=``: minus `multilabel_margin_loss_metric` of the
-    estimator's ``decision_function`` (targets as indicator matrices).
+    estimator's ``decision_function`` (targets as indicator matrices, dense or SciPy
+    sparse).
 
     Parameters
     ----------

@@ -15,7 +15,7 @@ import torch.nn.functional
 
 from .._losses import _settings, multi_margin_settings, multilabel_margin_settings
 from .._validation import check_weight
-from . import _eager
+from . import _eager, _sparse
 from ._errors import CHECK_ERRORS, TORCHSCRIPT_UNSUPPORTED, TorchValueError, as_torch_error
 from ._ops import TransformedLoss, as_numpy
 
@@ -29,6 +29,7 @@ _functorch_active = torch._C._are_functorch_transforms_active
 _dispatch_modes = torch._C._len_torch_dispatch_stack
 _is_compiling = torch.compiler.is_compiling
 _forward_ad = torch.autograd.forward_ad
+_STRIDED = torch.strided
 _is_grad_enabled = torch.is_grad_enabled
 _multi_margin_fast = _eager.multi_margin_fast
 _multilabel_margin_fast = _eager.multilabel_margin_fast
@@ -288,7 +289,15 @@ def multilabel_margin_loss(input: torch.Tensor, target: torch.Tensor,
     input : Tensor of shape (N, C), (C,) or ()
         Scores.
     target : Tensor of int, the shape of ``input`` (or (C,) for a 0-d input)
-        Class indices padded with -1, each in ``[-1, C-1]``.
+        Class indices padded with -1, each in ``[-1, C-1]``.  Or a sparse
+        COO or CSR tensor (``torch.sparse_coo``, ``torch.sparse_csr``) of the
+        input's shape, of integer or bool dtype: a 0/1 indicator matrix whose
+        nonzero entries are the labels (``target_format="indicator"`` of
+        ``marginloss.multilabel_margin_loss``), read without making a dense
+        N x C target.  PyTorch's own op takes dense targets only; a sparse
+        target needs a dense CPU float32/float64 input (float16 and bfloat16
+        under CPU autocast) and an eager call (not under ``torch.compile``,
+        ``torch.export``, ``torch.jit.trace`` or ``torch.func``).
     size_average, reduce : bool, default=None
         Deprecated, as in PyTorch: when either is given it overrides
         ``reduction`` with PyTorch's mapping (and a ``DeprecationWarning``).
@@ -299,7 +308,7 @@ def multilabel_margin_loss(input: torch.Tensor, target: torch.Tensor,
     loss : Tensor
         Of the input's dtype: a scalar for 'mean' and 'sum'; for 'none' shape
         (N,), or () for a 1-D input.  Differentiable once with respect to
-        ``input``.
+        ``input`` (with a sparse target too).
 
     Raises
     ------
@@ -327,7 +336,15 @@ def multilabel_margin_loss(input: torch.Tensor, target: torch.Tensor,
     >>> loss.backward()
     >>> x.grad
     tensor([[-0.5000,  0.5000,  0.5000, -0.5000]], dtype=torch.float64)
+
+    The same labels as a sparse 0/1 indicator matrix (classes 0 and 3):
+
+    >>> labels = torch.tensor([[1, 0, 0, 1]]).to_sparse_csr()
+    >>> multilabel_margin_loss(x.detach(), labels)
+    tensor(0.8500, dtype=torch.float64)
     """
+    if type(target) is Tensor and target.layout is not _STRIDED:
+        return _sparse_multilabel(input, target, size_average, reduce, reduction)
     if _plain_fast(input, target):
         settings = multilabel_margin_settings(reduction, None, size_average, reduce,
                                               stacklevel=3)
@@ -354,3 +371,10 @@ def multilabel_margin_loss(input: torch.Tensor, target: torch.Tensor,
         _eager.MultiLabelMarginLossFunction, settings, input, target,
         (_MULTILABEL_MARGIN_BACKWARD, target, (settings.reduction,)),
         _eager.multilabel_margin_lean(input, target, settings))
+
+
+def _sparse_multilabel(input, target, size_average, reduce, reduction):
+    """A sparse COO or CSR target: a 0/1 indicator matrix (``_sparse``)."""
+    _check_tensor(input, "input")
+    settings = multilabel_margin_settings(reduction, None, size_average, reduce, stacklevel=4)
+    return _sparse.multilabel_margin_loss(settings, _autocast(input), target, _capturing())

@@ -93,6 +93,10 @@ class MultiLabelMarginLoss(torch.nn.Module):
 
         loss = 1/C * sum_{j in T} sum_{d in D} max(0, 1 - x[j] + x[d])
 
+    A sparse COO or CSR target tensor is read as a 0/1 indicator matrix of
+    the labels, without a dense N x C target (PyTorch's own module takes
+    dense targets only; see `multilabel_margin_loss`).
+
     Parameters
     ----------
     size_average, reduce : bool, default=None
@@ -119,6 +123,8 @@ class MultiLabelMarginLoss(torch.nn.Module):
     >>> criterion = MultiLabelMarginLoss(reduction="none")
     >>> x = torch.tensor([[0.1, 0.2, 0.4, 0.8], [0.5, 0.2, -1.0, 0.3]])
     >>> criterion(x, torch.tensor([[3, 0, -1, 1], [0, -1, -1, -1]]))
+    tensor([0.8500, 0.3750])
+    >>> criterion(x, torch.tensor([[1, 0, 0, 1], [1, 0, 0, 0]]).to_sparse())
     tensor([0.8500, 0.3750])
     """
 
