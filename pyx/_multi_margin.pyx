@@ -48,14 +48,26 @@ cdef extern from *:
         SCATTER_MIN_CLASSES "ML_SCATTER_MIN_CLASSES"
 
 
-cdef inline double _sum_lanes(double* lanes) noexcept nogil:
-    """sum of the LANES partial sums, as a fixed pairwise tree (overwrites lanes)."""
-    cdef int k, half = LANES // 2
-    while half > 0:
-        for k in range(half):
-            lanes[k] += lanes[k + half]
-        half //= 2
-    return lanes[0]
+cdef inline double _sum_lanes(const double* lanes) noexcept nogil:
+    """sum of the LANES partial sums, as a fixed pairwise tree: halves 8, 4, 2, 1.
+
+    Written out in locals: as a loop over a stack array the last levels went
+    through memory, each scalar add waiting on a store-forward of a vector
+    store (about a fifth of a 50-class row's time)."""
+    cdef double a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3
+    a0 = lanes[0] + lanes[8]
+    a1 = lanes[1] + lanes[9]
+    a2 = lanes[2] + lanes[10]
+    a3 = lanes[3] + lanes[11]
+    a4 = lanes[4] + lanes[12]
+    a5 = lanes[5] + lanes[13]
+    a6 = lanes[6] + lanes[14]
+    a7 = lanes[7] + lanes[15]
+    b0 = a0 + a4
+    b1 = a1 + a5
+    b2 = a2 + a6
+    b3 = a3 + a7
+    return (b0 + b2) + (b1 + b3)
 
 
 cdef inline int _lane_of(Py_ssize_t y, Py_ssize_t base) noexcept nogil:
@@ -381,6 +393,19 @@ cdef inline void _column(
     total[0] = add_f64(total[0], term)
 
 
+ctypedef struct _Call:
+    # A call's arguments as the row blocks take them: the same for every
+    # block (the block's own rows: x, gradient, target, grad_output, loss_out).
+    Py_ssize_t n_classes
+    const double* weight
+    Py_ssize_t weight_stride  # 0: no weight (a stride-0 view of ones)
+    double margin  # already rounded to the input dtype: exact as float
+    double scale
+    Py_ssize_t grad_output_stride  # 0: a scalar grad_output
+    const int32_t* row_of  # _row_tables
+    const int32_t* class_of
+
+
 # Tags of the class counts that get a copy of _row_block with C fixed at
 # compile time (its class loops unrolled, its masks and the division by C
 # constants); _classes_any: C at run time.
@@ -419,20 +444,11 @@ cdef inline bint _row_block(
     power* fixed_p,
     fused_gradient* fixed_gradient,
     const float* x,
-    const int64_t* target,
-    int32_t n_classes,
-    const double* weight,
-    int32_t weight_stride,
-    float margin,
-    int p,
-    bint with_gradient,
-    double scale,
-    const double* grad_output,
-    int32_t grad_output_stride,
-    const int32_t* row_of,
-    const int32_t* class_of,
-    double* loss_out,
     float* gradient,
+    const int64_t* target,
+    const double* grad_output,
+    double* loss_out,
+    _Call call,
 ) noexcept nogil:
     """ROWS float32 rows at once, one row a vector lane: _row's formulas, term
     by term in its order, so the same bits.
@@ -454,22 +470,22 @@ cdef inline bint _row_block(
     ``target`` is read once: the checked lanes feed every gather and store.
     The types of the NULL pointers ``fixed``, ``fixed_p`` and
     ``fixed_gradient`` pick the copy: C (4, 10, 16 or any), p and
-    with_gradient fixed at compile time (the values passed must agree).
+    with_gradient fixed at compile time.
     """
     cdef:
+        int32_t n_classes = <int32_t> call.n_classes
+        const double* weight = call.weight
+        int32_t weight_stride = <int32_t> call.weight_stride
+        float margin = <float> call.margin
+        double scale = call.scale
+        int32_t grad_output_stride = <int32_t> call.grad_output_stride
+        const int32_t* row_of = call.row_of
+        const int32_t* class_of = call.class_of
+        int p
+        bint with_gradient, wide, same_weight, same_go, scatter_y
         int valid, i, k, b, n_full, tail_start
-        # rows of LANES classes or more sum as _row's class blocks
-        bint wide = n_classes >= LANES
-        # a parameter the same in every row needs no permutation (GCC takes
-        # these tests out of the loop: one copy of pass 2 per case)
-        bint same_weight = weight_stride == 0
-        bint same_go = grad_output_stride == 0
-        # gradient[y]: one scatter a block, or with few classes a select in
-        # each of the block's C vectors (cheaper than 16 scattered stores)
-        bint scatter_y = n_classes >= SCATTER_MIN_CLASSES
         maskv is_y
-        i32v y = targets(target, n_classes, &valid)
-        i32v rows, count, row_index
+        i32v y, rows, count, row_index
         f32v shift, z, zero32, active_value, inactive_value, value, gradient_y, xy
         f64v zero, total, slope, w, coef, twice_coef, go, lane, lane_slope_k
         f64v lane_total[LANES]
@@ -491,6 +507,16 @@ cdef inline bint _row_block(
         with_gradient = True
     else:
         with_gradient = False
+    # rows of LANES classes or more sum as _row's class blocks
+    wide = n_classes >= LANES
+    # a parameter the same in every row needs no permutation (GCC takes
+    # these tests out of the loop: one copy of pass 2 per case)
+    same_weight = weight_stride == 0
+    same_go = grad_output_stride == 0
+    # gradient[y]: one scatter a block, or with few classes a select in
+    # each of the block's C vectors (cheaper than 16 scattered stores)
+    scatter_y = n_classes >= SCATTER_MIN_CLASSES
+    y = targets(target, n_classes, &valid)
     if not valid:
         return False
     prefetch(x, 2 * ROWS * n_classes * 4, ROWS * n_classes * 4)  # two blocks ahead
@@ -594,25 +620,26 @@ cdef inline bint _row_block(
 
 cdef inline bint _row_block64(
     const double* x,
+    double* gradient,
     const int64_t* target,
-    int32_t n_classes,
-    const double* weight,
-    int32_t weight_stride,
-    double margin,
+    const double* grad_output,
+    double* loss_out,
+    _Call call,
     int p,
     bint with_gradient,
-    double scale,
-    const double* grad_output,
-    int32_t grad_output_stride,
-    const int32_t* row_of,
-    const int32_t* class_of,
-    double* loss_out,
-    double* gradient,
 ) noexcept nogil:
     """_row_block for float64 rows: each lane sums its row as _span does, the
     classes before y and after y apart from +0 in class order, then adds the
     two (also the terms of gradient[y], one by one: coef + coef + ...)."""
     cdef:
+        int32_t n_classes = <int32_t> call.n_classes
+        const double* weight = call.weight
+        int32_t weight_stride = <int32_t> call.weight_stride
+        double margin = call.margin
+        double scale = call.scale
+        int32_t grad_output_stride = <int32_t> call.grad_output_stride
+        const int32_t* row_of = call.row_of
+        const int32_t* class_of = call.class_of
         int valid, i
         i32v y = targets(target, n_classes, &valid)
         i32v rows, row_index, class_i
@@ -690,87 +717,56 @@ cdef inline bint _row_block64(
 cdef inline bint _row_block_fixed(
     classes* fixed,
     const float* x,
+    float* gradient,
     const int64_t* target,
-    int32_t n_classes,
-    const double* weight,
-    int32_t weight_stride,
-    float margin,
+    const double* grad_output,
+    double* loss_out,
+    _Call call,
     int p,
     bint with_gradient,
-    double scale,
-    const double* grad_output,
-    int32_t grad_output_stride,
-    const int32_t* row_of,
-    const int32_t* class_of,
-    double* loss_out,
-    float* gradient,
 ) noexcept nogil:
     """_row_block's copy for these C, p and with_gradient."""
     if with_gradient:
         if p == 1:
-            return _row_block(fixed, <_power_1*> NULL, <_with_gradient*> NULL, x, target,
-                              n_classes, weight, weight_stride, margin, p, with_gradient,
-                              scale, grad_output, grad_output_stride, row_of, class_of,
-                              loss_out, gradient)
-        return _row_block(fixed, <_power_2*> NULL, <_with_gradient*> NULL, x, target,
-                          n_classes, weight, weight_stride, margin, p, with_gradient,
-                          scale, grad_output, grad_output_stride, row_of, class_of,
-                          loss_out, gradient)
+            return _row_block(fixed, <_power_1*> NULL, <_with_gradient*> NULL, x, gradient,
+                              target, grad_output, loss_out, call)
+        return _row_block(fixed, <_power_2*> NULL, <_with_gradient*> NULL, x, gradient,
+                          target, grad_output, loss_out, call)
     if p == 1:
-        return _row_block(fixed, <_power_1*> NULL, <_loss_only*> NULL, x, target,
-                          n_classes, weight, weight_stride, margin, p, with_gradient,
-                          scale, grad_output, grad_output_stride, row_of, class_of,
-                          loss_out, gradient)
-    return _row_block(fixed, <_power_2*> NULL, <_loss_only*> NULL, x, target,
-                      n_classes, weight, weight_stride, margin, p, with_gradient,
-                      scale, grad_output, grad_output_stride, row_of, class_of,
-                      loss_out, gradient)
+        return _row_block(fixed, <_power_1*> NULL, <_loss_only*> NULL, x, gradient, target,
+                          grad_output, loss_out, call)
+    return _row_block(fixed, <_power_2*> NULL, <_loss_only*> NULL, x, gradient, target,
+                      grad_output, loss_out, call)
 
 
 cdef inline bint _rows_at_once(
     const floating* x,
+    floating* gradient,
     const int64_t* target,
-    Py_ssize_t n_classes,
-    const double* weight,
-    Py_ssize_t weight_stride,
-    floating margin,
+    const double* grad_output,
+    double* loss_out,
+    _Call call,
     int p,
     bint with_gradient,
-    double scale,
-    const double* grad_output,
-    Py_ssize_t grad_output_stride,
-    const int32_t* row_of,
-    const int32_t* class_of,
-    double* loss_out,
-    floating* gradient,
 ) noexcept nogil:
     """_row_block or _row_block64, by dtype; float32 rows of 4, 10 or 16
     classes take a copy of _row_block with C fixed at compile time (the
     ``classes`` tags)."""
     if floating is float:
-        if n_classes == 4:
-            return _row_block_fixed(<_classes_4*> NULL, x, target, 4, weight,
-                                    <int32_t> weight_stride, margin, p, with_gradient, scale,
-                                    grad_output, <int32_t> grad_output_stride, row_of,
-                                    class_of, loss_out, gradient)
-        if n_classes == 10:
-            return _row_block_fixed(<_classes_10*> NULL, x, target, 10, weight,
-                                    <int32_t> weight_stride, margin, p, with_gradient, scale,
-                                    grad_output, <int32_t> grad_output_stride, row_of,
-                                    class_of, loss_out, gradient)
-        if n_classes == 16:
-            return _row_block_fixed(<_classes_16*> NULL, x, target, 16, weight,
-                                    <int32_t> weight_stride, margin, p, with_gradient, scale,
-                                    grad_output, <int32_t> grad_output_stride, row_of,
-                                    class_of, loss_out, gradient)
-        return _row_block_fixed(<_classes_any*> NULL, x, target, <int32_t> n_classes,
-                                weight, <int32_t> weight_stride, margin, p, with_gradient,
-                                scale, grad_output, <int32_t> grad_output_stride, row_of,
-                                class_of, loss_out, gradient)
+        if call.n_classes == 4:
+            return _row_block_fixed(<_classes_4*> NULL, x, gradient, target, grad_output,
+                                    loss_out, call, p, with_gradient)
+        if call.n_classes == 10:
+            return _row_block_fixed(<_classes_10*> NULL, x, gradient, target, grad_output,
+                                    loss_out, call, p, with_gradient)
+        if call.n_classes == 16:
+            return _row_block_fixed(<_classes_16*> NULL, x, gradient, target, grad_output,
+                                    loss_out, call, p, with_gradient)
+        return _row_block_fixed(<_classes_any*> NULL, x, gradient, target, grad_output,
+                                loss_out, call, p, with_gradient)
     else:
-        return _row_block64(x, target, <int32_t> n_classes, weight, <int32_t> weight_stride,
-                            margin, p, with_gradient, scale, grad_output,
-                            <int32_t> grad_output_stride, row_of, class_of, loss_out, gradient)
+        return _row_block64(x, gradient, target, grad_output, loss_out, call, p,
+                            with_gradient)
 
 
 cdef inline void _row_tables(int32_t* row_of, int32_t* class_of,
@@ -786,33 +782,28 @@ cdef inline void _block_or_rows(
     const floating* x,
     floating* gradient,
     const int64_t* target,
-    Py_ssize_t n_classes,
-    const double* weight,
-    Py_ssize_t weight_stride,
-    floating margin,
+    const double* grad_output,
+    double* loss_out,
+    _Call call,
     int p,
     bint with_gradient,
-    double scale,
-    const double* grad_output,
-    Py_ssize_t grad_output_stride,
-    const int32_t* row_of,
-    const int32_t* class_of,
-    double* loss_out,
 ) noexcept nogil:
     """ROWS rows: _rows_at_once, or the row loop where it declines."""
-    cdef Py_ssize_t n
-    if _rows_at_once(x, target, n_classes, weight, weight_stride, margin, p, with_gradient,
-                     scale, grad_output, grad_output_stride, row_of, class_of, loss_out,
-                     gradient):
+    cdef:
+        Py_ssize_t n
+        Py_ssize_t n_classes = call.n_classes
+        floating margin = <floating> call.margin
+    if _rows_at_once(x, gradient, target, grad_output, loss_out, call, p, with_gradient):
         return
     for n in range(ROWS):
         if with_gradient:
             _checked_sample(x + n * n_classes, gradient + n * n_classes, n_classes, target[n],
-                            weight, weight_stride, margin, p, True, scale,
-                            grad_output[n * grad_output_stride], &loss_out[n])
+                            call.weight, call.weight_stride, margin, p, True, call.scale,
+                            grad_output[n * call.grad_output_stride], &loss_out[n])
         else:
-            _checked_sample(x + n * n_classes, NULL, n_classes, target[n], weight,
-                            weight_stride, margin, p, False, scale, 0.0, &loss_out[n])
+            _checked_sample(x + n * n_classes, NULL, n_classes, target[n], call.weight,
+                            call.weight_stride, margin, p, False, call.scale, 0.0,
+                            &loss_out[n])
 
 
 cdef Py_ssize_t _blocks(
@@ -838,39 +829,45 @@ cdef Py_ssize_t _blocks(
     cdef:
         Py_ssize_t b, n_blocks
         Py_ssize_t rows = ROWS
+        # the offsets of block b: its rows' scores and gradient, its samples
+        Py_ssize_t size = ROWS * n_classes
+        Py_ssize_t go_size = ROWS * grad_output_stride
         Py_ssize_t max_classes = ROW_BLOCK_MAX_CLASSES if floating is float else LANES - 1
         int32_t row_of[ROW_BLOCK_MAX_CLASSES * ROWS]
         int32_t class_of[ROW_BLOCK_MAX_CLASSES * ROWS]
+        _Call call
     if not (ROWS >= 8 and 1 <= n_classes <= max_classes
             and 0 <= weight_stride <= 1 and 0 <= grad_output_stride <= 1):
         return 0
     n_blocks = n_samples // rows
     _row_tables(row_of, class_of, <int32_t> n_classes)
+    call.n_classes = n_classes
+    call.weight = weight
+    call.weight_stride = weight_stride
+    call.margin = margin
+    call.scale = scale
+    call.grad_output_stride = grad_output_stride
+    call.row_of = row_of
+    call.class_of = class_of
     # p and with_gradient as literals: each loop inlines its own copy
     if with_gradient:
         if p == 1:
             for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
-                _block_or_rows(x + b * rows * n_classes, gradient + b * rows * n_classes,
-                               &target[b * rows], n_classes, weight, weight_stride, margin, 1,
-                               True, scale, grad_output + b * rows * grad_output_stride,
-                               grad_output_stride, row_of, class_of, &loss_out[b * rows])
+                _block_or_rows(x + b * size, gradient + b * size, &target[b * rows],
+                               grad_output + b * go_size, &loss_out[b * rows], call, 1, True)
         else:
             for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
-                _block_or_rows(x + b * rows * n_classes, gradient + b * rows * n_classes,
-                               &target[b * rows], n_classes, weight, weight_stride, margin, 2,
-                               True, scale, grad_output + b * rows * grad_output_stride,
-                               grad_output_stride, row_of, class_of, &loss_out[b * rows])
+                _block_or_rows(x + b * size, gradient + b * size, &target[b * rows],
+                               grad_output + b * go_size, &loss_out[b * rows], call, 2, True)
     else:
         if p == 1:
             for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
-                _block_or_rows(x + b * rows * n_classes, NULL, &target[b * rows], n_classes,
-                               weight, weight_stride, margin, 1, False, scale, NULL, 0,
-                               row_of, class_of, &loss_out[b * rows])
+                _block_or_rows(x + b * size, NULL, &target[b * rows], NULL, &loss_out[b * rows],
+                               call, 1, False)
         else:
             for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
-                _block_or_rows(x + b * rows * n_classes, NULL, &target[b * rows], n_classes,
-                               weight, weight_stride, margin, 2, False, scale, NULL, 0,
-                               row_of, class_of, &loss_out[b * rows])
+                _block_or_rows(x + b * size, NULL, &target[b * rows], NULL, &loss_out[b * rows],
+                               call, 2, False)
     return n_blocks * rows
 
 

@@ -16,6 +16,15 @@
 
 #include <stdint.h>
 
+/* For ml_columns' 4-class case: left to itself GCC called the whole of
+ * ml_columns out of line (it is large), the four columns going through
+ * memory. */
+#if defined(__GNUC__)
+#define ML_ALWAYS_INLINE static inline __attribute__((always_inline))
+#else
+#define ML_ALWAYS_INLINE static inline
+#endif
+
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) \
     && defined(__AVX512VL__)
 #include <immintrin.h>
@@ -40,34 +49,14 @@ static inline ml_i32 ml_iota_times(int32_t c) {
     return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
                                                 13, 14, 15), _mm512_set1_epi32(c));
 }
-static inline void ml_columns(const float *x, int32_t stride, int32_t first, int32_t n,
-                              ml_f32 *out) {
+static inline void ml_columns_rows(const float *x, int32_t stride, int32_t first, int32_t n,
+                                   ml_f32 *out) {
     /* out[k] = x[r * stride + first + k] in lane r (the block's 16 rows), for
      * k < min(n, 16): 16 masked row loads and a 16 x 16 transpose (64
      * shuffles), instead of one gather per column */
     __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
     __m512 r[16], t[16], u[16];
     int g, e;
-    if (stride == 4 && first == 0) {
-        /* rows of 4 classes: the block is 4 vectors of 4 rows each; a 4 x 4
-         * transpose in each 128-bit lane leaves row 4j + L of column e at
-         * position 4L + j, which one permute puts at position 4j + L */
-        const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14,
-                                                3, 7, 11, 15);
-        for (g = 0; g < 4; g++)
-            r[g] = _mm512_loadu_ps(x + 16 * g);
-        t[0] = _mm512_unpacklo_ps(r[0], r[1]);
-        t[1] = _mm512_unpackhi_ps(r[0], r[1]);
-        t[2] = _mm512_unpacklo_ps(r[2], r[3]);
-        t[3] = _mm512_unpackhi_ps(r[2], r[3]);
-        u[0] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[0]), _mm512_castps_pd(t[2])));
-        u[1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[0]), _mm512_castps_pd(t[2])));
-        u[2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[1]), _mm512_castps_pd(t[3])));
-        u[3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[1]), _mm512_castps_pd(t[3])));
-        for (e = 0; e < 4; e++)
-            out[e] = _mm512_permutexvar_ps(order, u[e]);
-        return;
-    }
     for (g = 0; g < 16; g++)
         r[g] = _mm512_maskz_loadu_ps(m, x + (intptr_t)g * stride + first);
     for (g = 0; g < 16; g += 2) {  /* in each 128-bit lane: pairs of rows */
@@ -90,6 +79,33 @@ static inline void ml_columns(const float *x, int32_t stride, int32_t first, int
         if (8 + e < n) out[8 + e] = _mm512_shuffle_f32x4(a_hi, b_hi, 0x88);
         if (12 + e < n) out[12 + e] = _mm512_shuffle_f32x4(a_hi, b_hi, 0xDD);
     }
+}
+ML_ALWAYS_INLINE void ml_columns(const float *x, int32_t stride, int32_t first, int32_t n,
+                                ml_f32 *out) {
+    /* ml_columns_rows, or for rows of 4 classes (stride 4, first 0): the
+     * block is 4 vectors of 4 rows each; a 4 x 4 transpose in each 128-bit
+     * lane leaves row 4j + L of column e at position 4L + j, which one
+     * permute puts at position 4j + L */
+    if (stride == 4 && first == 0) {
+        __m512 r[4], t[4], u[4];
+        int g, e;
+        const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14,
+                                                3, 7, 11, 15);
+        for (g = 0; g < 4; g++)
+            r[g] = _mm512_loadu_ps(x + 16 * g);
+        t[0] = _mm512_unpacklo_ps(r[0], r[1]);
+        t[1] = _mm512_unpackhi_ps(r[0], r[1]);
+        t[2] = _mm512_unpacklo_ps(r[2], r[3]);
+        t[3] = _mm512_unpackhi_ps(r[2], r[3]);
+        u[0] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[0]), _mm512_castps_pd(t[2])));
+        u[1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[0]), _mm512_castps_pd(t[2])));
+        u[2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[1]), _mm512_castps_pd(t[3])));
+        u[3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[1]), _mm512_castps_pd(t[3])));
+        for (e = 0; e < 4; e++)
+            out[e] = _mm512_permutexvar_ps(order, u[e]);
+        return;
+    }
+    ml_columns_rows(x, stride, first, n, out);
 }
 static inline ml_i32 ml_set1_i32(int32_t a) { return _mm512_set1_epi32(a); }
 static inline ml_i32 ml_add_i32(ml_i32 a, ml_i32 b) { return _mm512_add_epi32(a, b); }
