@@ -35,6 +35,7 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 include "_rows.pxi"
+include "_label_counts.pxi"
 
 ctypedef fused target_t:
     int32_t
@@ -667,6 +668,97 @@ cdef inline bint _count_block(
     return beyond
 
 
+cdef inline bint _counted_group(
+    const float* x,
+    float* gradient,
+    const unsigned char* is_target,
+    Py_ssize_t n_listed,
+    const float* threshold,
+    Py_ssize_t* column,
+    lc_f64* total,
+    lc_f64* error,
+    double coef,
+    double grad_output,
+    float bound,
+    bint with_gradient,
+) noexcept nogil:
+    """GROUP classes d of a float32 row, one a lane: cnt_d = #{i : x[d] >
+    threshold[i]} (column[i] += #{d : x[d] > threshold[i]}); cnt_d * x[d]
+    (exact in float64; 0 for a label's class) added to the lane sums by
+    TwoSum; gradient[d] = cnt_d * coef * grad_output.  Returns whether a score
+    is beyond bound (or NaN)."""
+    cdef:
+        lc_f32 v = load_f32(x)
+        lc_i32 count = zero_i32()
+        lc_f64 product, s, b
+        Py_ssize_t i
+    for i in range(n_listed):
+        column[i] += count_gt(&count, v, threshold[i])
+    count = zero_where(count, is_target)
+    product = mul_f64(cvt_i32_f64(count), cvt_f32_f64(v))      # exact
+    s = add_f64(total[0], product)
+    b = sub_f64(s, total[0])
+    error[0] = add_f64(error[0], add_f64(sub_f64(total[0], sub_f64(s, b)), sub_f64(product, b)))
+    total[0] = s
+    if with_gradient:
+        # grad_output multiplies last, as in PyTorch (0 * grad_output where inactive)
+        store_f32(gradient, mul_f64(mul_f64(cvt_i32_f64(count), set1_f64(coef)),
+                                    set1_f64(grad_output)))
+    return beyond_f32(v, bound)
+
+
+cdef inline bint _counted_pass(
+    const float* x,
+    float* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    const float* threshold,
+    Py_ssize_t* column,
+    const unsigned char* is_target,
+    double* total,
+    double* error,
+    float bound,
+    bint with_gradient,
+) noexcept nogil:
+    """_counted_group over a float32 row, in groups of GROUP classes (class d
+    in lane d % GROUP, the order of _two_sum_lanes), the last group padded
+    with scores below every threshold; the lane sums to total[:SUM_LANES],
+    error[:SUM_LANES].  The next row is prefetched on the way.  Returns
+    whether a score is beyond bound (or NaN)."""
+    cdef:
+        Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
+        lc_f64 lane_total = set1_f64(0.0), lane_error = set1_f64(0.0)
+        float x_rest[GROUP]
+        float gradient_rest[GROUP]
+        unsigned char is_target_rest[GROUP]
+        bint beyond = False
+    for g in range(n_whole // GROUP):
+        prefetch(x + n_classes + g * GROUP)
+        beyond |= _counted_group(x + g * GROUP, gradient + g * GROUP, is_target + g * GROUP,
+                                 n_listed, threshold, column, &lane_total, &lane_error, coef,
+                                 grad_output, bound, with_gradient)
+    if n_whole < n_classes:
+        for l in range(GROUP):
+            if n_whole + l < n_classes:
+                x_rest[l] = x[n_whole + l]
+                is_target_rest[l] = is_target[n_whole + l]
+                beyond |= not (fabs(x_rest[l]) <= bound)
+            else:
+                # below every threshold (-(margin - x[j]) >= -2 * bound): counts 0
+                x_rest[l] = -FLT_MAX
+                is_target_rest[l] = 1
+        _counted_group(x_rest, gradient_rest, is_target_rest, n_listed, threshold, column,
+                       &lane_total, &lane_error, coef, grad_output, bound, with_gradient)
+        if with_gradient:
+            for l in range(n_classes - n_whole):
+                gradient[n_whole + l] = gradient_rest[l]
+    store_f64(total, lane_total)
+    store_f64(error, lane_error)
+    return beyond
+
+
 cdef inline void _two_sum_lanes(
     double* total, double* error, const double* term, Py_ssize_t n
 ) noexcept nogil:
@@ -774,7 +866,11 @@ cdef inline bint _row_counted(
                 gradient[i] = <floating> (0.0 * coef * grad_output)
         row_total[0] = 0.0
         return True
-    if n_blocks == 1:
+    if floating is float:
+        if _counted_pass(x, gradient, n_classes, coef, grad_output, n_listed, threshold,
+                         column, is_target, total, error, bound, with_gradient):
+            return False
+    elif n_blocks == 1:
         if _count_block(x, n_classes, threshold, column, count, product, gradient, coef,
                         grad_output, bound, True, True, with_gradient):
             return False
@@ -792,21 +888,22 @@ cdef inline bint _row_counted(
     # The passes counted every class; take the labels' classes out (each class
     # once: is_target marks it until then): their products leave the sum before
     # it is formed (subtracting them afterwards would cancel, a score of 1e30
-    # against terms of 1), their pairs leave the label columns.
+    # against terms of 1; the float32 pass zeroes them itself), their pairs
+    # leave the label columns.
     for i in range(n_listed):
         label = labels[i]
         if is_target[label]:
             is_target[label] = 0
-            product[label] = 0.0
             if floating is double:
+                product[label] = 0.0
                 product[n_classes + label] = 0.0
             for q in range(n_listed):
                 column[q] -= x[label] > threshold[q]
-    for i in range(SUM_LANES):
-        total[i] = 0.0
-        error[i] = 0.0
-    _two_sum_lanes(total, error, product, n_classes)
     if floating is double:
+        for i in range(SUM_LANES):
+            total[i] = 0.0
+            error[i] = 0.0
+        _two_sum_lanes(total, error, product, n_classes)
         _two_sum_lanes(total, error, product + n_classes, n_classes)
     for i in range(n_listed):
         _add_product(total, error, <double> column[i], -threshold[i], 2 * i + 1)
