@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 #define LC_GROUP 16
+/* entries of a lc_store_lookup table */
+#define LC_TABLE 32
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) \
     && defined(__AVX512VL__)
@@ -87,6 +89,16 @@ static inline void lc_store_f32(float *p, lc_f64 a) {
     /* the 16 doubles rounded to float */
     _mm256_storeu_ps(p, _mm512_cvtpd_ps(a.lo));
     _mm256_storeu_ps(p + 8, _mm512_cvtpd_ps(a.hi));
+}
+static inline void lc_store_lookup(float *p, const float *table, lc_i32 index) {
+    /* p[l] = table[index[l]], index[l] < LC_TABLE */
+    _mm512_storeu_ps(p, _mm512_permutex2var_ps(_mm512_loadu_ps(table), index,
+                                               _mm512_loadu_ps(table + 16)));
+}
+static inline uint64_t lc_nonzero_bytes(const unsigned char *p) {
+    /* bit b: p[b] != 0, for 64 bytes */
+    __m512i v = _mm512_loadu_si512((const void *)p);
+    return (uint64_t)_mm512_test_epi8_mask(v, v);
 }
 
 #elif defined(__AVX2__)
@@ -183,6 +195,18 @@ static inline void lc_store_f32(float *p, lc_f64 x) {
     _mm256_storeu_ps(p, _mm256_setr_m128(_mm256_cvtpd_ps(x.a), _mm256_cvtpd_ps(x.b)));
     _mm256_storeu_ps(p + 8, _mm256_setr_m128(_mm256_cvtpd_ps(x.c), _mm256_cvtpd_ps(x.d)));
 }
+static inline void lc_store_lookup(float *p, const float *table, lc_i32 index) {
+    _mm256_storeu_ps(p, _mm256_i32gather_ps(table, index.a, 4));
+    _mm256_storeu_ps(p + 8, _mm256_i32gather_ps(table, index.b, 4));
+}
+static inline uint64_t lc_nonzero_bytes(const unsigned char *p) {
+    __m256i zero = _mm256_setzero_si256();
+    uint32_t lo = (uint32_t)_mm256_movemask_epi8(
+        _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)p), zero));
+    uint32_t hi = (uint32_t)_mm256_movemask_epi8(
+        _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + 32)), zero));
+    return ~(((uint64_t)hi << 32) | lo);
+}
 
 #else
 /* plain C, 16 lanes in arrays (GCC vectorises the loops for the baseline ISA) */
@@ -263,11 +287,27 @@ static inline void lc_store_f32(float *p, lc_f64 x) {
     int l;
     for (l = 0; l < LC_GROUP; l++) p[l] = (float)x.v[l];
 }
+static inline void lc_store_lookup(float *p, const float *table, lc_i32 index) {
+    int l;
+    for (l = 0; l < LC_GROUP; l++) p[l] = table[index.v[l]];
+}
+static inline uint64_t lc_nonzero_bytes(const unsigned char *p) {
+    uint64_t bits = 0;
+    int b;
+    for (b = 0; b < 64; b++) bits |= (uint64_t)(p[b] != 0) << b;
+    return bits;
+}
 #endif
 
 #if defined(__GNUC__)
+static inline int lc_lowest_bit(uint64_t bits) { return __builtin_ctzll(bits); }
 static inline void lc_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 #else
+static inline int lc_lowest_bit(uint64_t bits) {
+    int b = 0;
+    while (!(bits & 1)) { bits >>= 1; b++; }
+    return b;
+}
 static inline void lc_prefetch(const void *p) { (void)p; }
 #endif
 

@@ -2,11 +2,12 @@
 # and the few intrinsics the counting pass of _multilabel_margin.pyx calls
 # (included).
 
-from libc.stdint cimport int32_t
+from libc.stdint cimport int32_t, uint64_t
 
 cdef extern from "_label_counts.h" nogil:
     enum:
         GROUP "LC_GROUP"
+        TABLE "LC_TABLE"
     ctypedef struct lc_f32:
         pass
     ctypedef struct lc_i32:
@@ -27,3 +28,6 @@ cdef extern from "_label_counts.h" nogil:
     void store_f64 "lc_store_f64"(double* p, lc_f64 a)
     void store_f32 "lc_store_f32"(float* p, lc_f64 a)
     void prefetch "lc_prefetch"(const void* p)
+    void store_lookup "lc_store_lookup"(float* p, const float* table, lc_i32 index)
+    uint64_t nonzero_bytes "lc_nonzero_bytes"(const unsigned char* p)
+    int lowest_bit "lc_lowest_bit"(uint64_t bits)

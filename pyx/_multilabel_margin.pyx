@@ -123,12 +123,25 @@ cdef inline Py_ssize_t _collect_indicator(
 ) noexcept nogil:
     """The classes j with target[j] != 0 (a 0/1 indicator row), ascending, to
     labels, marked in is_target; return how many there are.  Any value the
-    row holds gives an in-range label, so no bounds check is needed.  Runs of
-    32 zero bytes are skipped four words at a time."""
+    row holds gives an in-range label, so no bounds check is needed.  A byte
+    row is read 64 bytes at a time (a bit mask of the nonzero bytes, walked by
+    its lowest set bit); wider entries skip runs of 32 zero bytes four words
+    at a time."""
     cdef:
-        Py_ssize_t n_listed = 0, j = 0, end
+        Py_ssize_t n_listed = 0, j = 0, end, label
         Py_ssize_t per_chunk = 32 // sizeof(target_t)
         uint64_t words[4]
+        uint64_t bits
+    if target_t is uint8_t:
+        while j + 64 <= n_classes:
+            bits = nonzero_bytes(<const unsigned char*> &target[j])
+            while bits:
+                label = j + lowest_bit(bits)
+                labels[n_listed] = label
+                is_target[label] = 1
+                n_listed += 1
+                bits &= bits - 1
+            j += 64
     while j < n_classes:
         end = n_classes
         if j + per_chunk <= n_classes:
@@ -679,14 +692,15 @@ cdef inline bint _counted_group(
     lc_f64* error,
     double coef,
     double grad_output,
+    const float* gradient_table,
     float bound,
     bint with_gradient,
 ) noexcept nogil:
     """GROUP classes d of a float32 row, one a lane: cnt_d = #{i : x[d] >
     threshold[i]} (column[i] += #{d : x[d] > threshold[i]}); cnt_d * x[d]
     (exact in float64; 0 for a label's class) added to the lane sums by
-    TwoSum; gradient[d] = cnt_d * coef * grad_output.  Returns whether a score
-    is beyond bound (or NaN)."""
+    TwoSum; gradient[d] = cnt_d * coef * grad_output (gradient_table[cnt_d]
+    when given).  Returns whether a score is beyond bound (or NaN)."""
     cdef:
         lc_f32 v = load_f32(x)
         lc_i32 count = zero_i32()
@@ -701,9 +715,12 @@ cdef inline bint _counted_group(
     error[0] = add_f64(error[0], add_f64(sub_f64(total[0], sub_f64(s, b)), sub_f64(product, b)))
     total[0] = s
     if with_gradient:
-        # grad_output multiplies last, as in PyTorch (0 * grad_output where inactive)
-        store_f32(gradient, mul_f64(mul_f64(cvt_i32_f64(count), set1_f64(coef)),
-                                    set1_f64(grad_output)))
+        if gradient_table != NULL:   # the same values, looked up by count
+            store_lookup(gradient, gradient_table, count)
+        else:
+            # grad_output multiplies last, as in PyTorch (0 * grad_output where inactive)
+            store_f32(gradient, mul_f64(mul_f64(cvt_i32_f64(count), set1_f64(coef)),
+                                        set1_f64(grad_output)))
     return beyond_f32(v, bound)
 
 
@@ -733,12 +750,19 @@ cdef inline bint _counted_pass(
         float x_rest[GROUP]
         float gradient_rest[GROUP]
         unsigned char is_target_rest[GROUP]
+        float table[TABLE]
+        float* gradient_table = NULL
         bint beyond = False
+    if with_gradient and n_listed < TABLE:
+        # each count's gradient, computed once a row (the same expression)
+        gradient_table = table
+        for l in range(TABLE):
+            table[l] = <float> (<double> l * coef * grad_output) if l <= n_listed else 0
     for g in range(n_whole // GROUP):
         prefetch(x + n_classes + g * GROUP)
         beyond |= _counted_group(x + g * GROUP, gradient + g * GROUP, is_target + g * GROUP,
                                  n_listed, threshold, column, &lane_total, &lane_error, coef,
-                                 grad_output, bound, with_gradient)
+                                 grad_output, gradient_table, bound, with_gradient)
     if n_whole < n_classes:
         for l in range(GROUP):
             if n_whole + l < n_classes:
@@ -750,7 +774,8 @@ cdef inline bint _counted_pass(
                 x_rest[l] = -FLT_MAX
                 is_target_rest[l] = 1
         _counted_group(x_rest, gradient_rest, is_target_rest, n_listed, threshold, column,
-                       &lane_total, &lane_error, coef, grad_output, bound, with_gradient)
+                       &lane_total, &lane_error, coef, grad_output, gradient_table, bound,
+                       with_gradient)
         if with_gradient:
             for l in range(n_classes - n_whole):
                 gradient[n_whole + l] = gradient_rest[l]
