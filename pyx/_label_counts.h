@@ -28,12 +28,16 @@ typedef struct { __m512d lo, hi; } lc_f64;
 
 static inline lc_f32 lc_load_f32(const float *p) { return _mm512_loadu_ps(p); }
 static inline lc_i32 lc_zero_i32(void) { return _mm512_setzero_si512(); }
-static inline int lc_count_gt(lc_i32 *count, lc_f32 v, float t) {
-    /* count[l] += v[l] > t; return #{l : v[l] > t} */
-    __mmask16 m = _mm512_cmp_ps_mask(v, _mm512_set1_ps(t), _CMP_GT_OQ);
-    *count = _mm512_mask_sub_epi32(*count, m, *count, _mm512_set1_epi32(-1));
-    return __builtin_popcount((unsigned)m);
+typedef __mmask16 lc_mask;
+static inline lc_mask lc_gt(lc_f32 v, float t) {
+    /* lane l: v[l] > t */
+    return _mm512_cmp_ps_mask(v, _mm512_set1_ps(t), _CMP_GT_OQ);
 }
+static inline lc_i32 lc_add_mask(lc_i32 count, lc_mask m) {
+    /* count[l] + m[l] */
+    return _mm512_mask_sub_epi32(count, m, count, _mm512_set1_epi32(-1));
+}
+static inline int lc_mask_count(lc_mask m) { return __builtin_popcount((unsigned)m); }
 static inline int lc_beyond(lc_f32 v, float bound) {
     /* whether a lane is NaN or |v| > bound */
     __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v),
@@ -118,13 +122,22 @@ static inline lc_i32 lc_zero_i32(void) {
     r.a = r.b = _mm256_setzero_si256();
     return r;
 }
-static inline int lc_count_gt(lc_i32 *count, lc_f32 v, float t) {
+typedef struct { __m256 a, b; } lc_mask;  /* true lanes all ones */
+static inline lc_mask lc_gt(lc_f32 v, float t) {
     __m256 s = _mm256_set1_ps(t);
-    __m256 ma = _mm256_cmp_ps(v.a, s, _CMP_GT_OQ), mb = _mm256_cmp_ps(v.b, s, _CMP_GT_OQ);
-    count->a = _mm256_sub_epi32(count->a, _mm256_castps_si256(ma));  /* true lanes are -1 */
-    count->b = _mm256_sub_epi32(count->b, _mm256_castps_si256(mb));
-    return __builtin_popcount((unsigned)(_mm256_movemask_ps(ma)
-                                         | (_mm256_movemask_ps(mb) << 8)));
+    lc_mask m;
+    m.a = _mm256_cmp_ps(v.a, s, _CMP_GT_OQ);
+    m.b = _mm256_cmp_ps(v.b, s, _CMP_GT_OQ);
+    return m;
+}
+static inline lc_i32 lc_add_mask(lc_i32 count, lc_mask m) {
+    count.a = _mm256_sub_epi32(count.a, _mm256_castps_si256(m.a));  /* true lanes are -1 */
+    count.b = _mm256_sub_epi32(count.b, _mm256_castps_si256(m.b));
+    return count;
+}
+static inline int lc_mask_count(lc_mask m) {
+    return __builtin_popcount((unsigned)(_mm256_movemask_ps(m.a)
+                                         | (_mm256_movemask_ps(m.b) << 8)));
 }
 static inline int lc_beyond(lc_f32 v, float bound) {
     __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
@@ -226,13 +239,21 @@ static inline lc_i32 lc_zero_i32(void) {
     for (l = 0; l < LC_GROUP; l++) r.v[l] = 0;
     return r;
 }
-static inline int lc_count_gt(lc_i32 *count, lc_f32 v, float t) {
+typedef struct { int32_t v[LC_GROUP]; } lc_mask;  /* 0 or 1 a lane */
+static inline lc_mask lc_gt(lc_f32 v, float t) {
+    lc_mask m;
+    int l;
+    for (l = 0; l < LC_GROUP; l++) m.v[l] = v.v[l] > t;
+    return m;
+}
+static inline lc_i32 lc_add_mask(lc_i32 count, lc_mask m) {
+    int l;
+    for (l = 0; l < LC_GROUP; l++) count.v[l] += m.v[l];
+    return count;
+}
+static inline int lc_mask_count(lc_mask m) {
     int l, n = 0;
-    for (l = 0; l < LC_GROUP; l++) {
-        int above = v.v[l] > t;
-        count->v[l] += above;
-        n += above;
-    }
+    for (l = 0; l < LC_GROUP; l++) n += m.v[l];
     return n;
 }
 static inline int lc_beyond(lc_f32 v, float bound) {

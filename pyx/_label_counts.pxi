@@ -16,7 +16,11 @@ cdef extern from "_label_counts.h" nogil:
         pass
     lc_f32 load_f32 "lc_load_f32"(const float* p)
     lc_i32 zero_i32 "lc_zero_i32"()
-    int count_gt "lc_count_gt"(lc_i32* count, lc_f32 v, float t)
+    ctypedef struct lc_mask:
+        pass
+    lc_mask gt "lc_gt"(lc_f32 v, float t)
+    lc_i32 add_mask "lc_add_mask"(lc_i32 count, lc_mask m)
+    int mask_count "lc_mask_count"(lc_mask m)
     bint beyond_f32 "lc_beyond"(lc_f32 v, float bound)
     lc_i32 zero_where "lc_zero_where"(lc_i32 a, const unsigned char* flag)
     lc_f64 cvt_i32_f64 "lc_cvt_i32_f64"(lc_i32 a)

@@ -622,7 +622,7 @@ cdef inline bint _count_block(
     const floating* x,
     Py_ssize_t n_classes,
     const floating* threshold,
-    Py_ssize_t* column,
+    int32_t* column,
     floating* count,
     double* product,
     floating* gradient,
@@ -687,7 +687,7 @@ cdef inline bint _counted_group(
     const unsigned char* is_target,
     Py_ssize_t n_listed,
     const float* threshold,
-    Py_ssize_t* column,
+    int32_t* column,
     lc_f64* total,
     lc_f64* error,
     double coef,
@@ -704,10 +704,13 @@ cdef inline bint _counted_group(
     cdef:
         lc_f32 v = load_f32(x)
         lc_i32 count = zero_i32()
+        lc_mask above
         lc_f64 product, s, b
         Py_ssize_t i
     for i in range(n_listed):
-        column[i] += count_gt(&count, v, threshold[i])
+        above = gt(v, threshold[i])
+        count = add_mask(count, above)
+        column[i] += mask_count(above)
     count = zero_where(count, is_target)
     product = mul_f64(cvt_i32_f64(count), cvt_f32_f64(v))      # exact
     s = add_f64(total[0], product)
@@ -732,7 +735,7 @@ cdef inline bint _counted_pass(
     double grad_output,
     Py_ssize_t n_listed,
     const float* threshold,
-    Py_ssize_t* column,
+    int32_t* column,
     const unsigned char* is_target,
     double* total,
     double* error,
@@ -872,7 +875,7 @@ cdef inline bint _row_counted(
     cdef:
         floating bound = (FLT_MAX if floating is float else DBL_MAX) / 4
         floating threshold[COUNT_MAX_LABELS + BLOCK]
-        Py_ssize_t column[COUNT_MAX_LABELS + BLOCK]
+        int32_t column[COUNT_MAX_LABELS + BLOCK]
         double total[SUM_LANES]
         double error[SUM_LANES]
         Py_ssize_t n_blocks = (n_listed + BLOCK - 1) // BLOCK
