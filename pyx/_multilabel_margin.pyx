@@ -745,7 +745,7 @@ cdef inline bint _counted_pass(
     """_counted_group over a float32 row, in groups of GROUP classes (class d
     in lane d % GROUP, the order of _two_sum_lanes), the last group padded
     with scores below every threshold; the lane sums to total[:SUM_LANES],
-    error[:SUM_LANES].  The next row is prefetched on the way.  Returns
+    error[:SUM_LANES].  A row further on is prefetched on the way.  Returns
     whether a score is beyond bound (or NaN)."""
     cdef:
         Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
@@ -756,13 +756,15 @@ cdef inline bint _counted_pass(
         float table[TABLE]
         float* gradient_table = NULL
         bint beyond = False
+        # the row prefetched: the next one, or the fourth on for short rows
+        Py_ssize_t ahead = n_classes if n_classes >= 256 else 4 * n_classes
     if with_gradient and n_listed < TABLE:
         # each count's gradient, computed once a row (the same expression)
         gradient_table = table
         for l in range(TABLE):
             table[l] = <float> (<double> l * coef * grad_output) if l <= n_listed else 0
     for g in range(n_whole // GROUP):
-        prefetch(x + n_classes + g * GROUP)
+        prefetch(x + ahead + g * GROUP)
         beyond |= _counted_group(x + g * GROUP, gradient + g * GROUP, is_target + g * GROUP,
                                  n_listed, threshold, column, &lane_total, &lane_error, coef,
                                  grad_output, gradient_table, bound, with_gradient)
@@ -1030,9 +1032,13 @@ cdef inline Py_ssize_t _row_labels(
     bint indicator,
 ) noexcept nogil:
     """The row's labels (an index row or a 0/1 indicator row) to labels, marked
-    in is_target; return how many there are."""
+    in is_target; return how many there are.  The start of the index row two
+    rows on is prefetched (an index row is read only up to its first -1, so
+    the hardware's stream prefetch does not see it)."""
     if indicator:
         return _collect_indicator(target, n_classes, labels, is_target)
+    prefetch(target + 2 * n_classes)
+    prefetch(<const char*> (target + 2 * n_classes) + 64)
     return _collect_labels(target, n_classes, labels, is_target)
 
 
