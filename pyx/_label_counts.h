@@ -35,9 +35,9 @@ static inline lc_mask lc_gt(lc_f32 v, float t) {
 }
 static inline lc_i32 lc_add_mask(lc_i32 count, lc_mask m) {
     /* count[l] + m[l] */
-    return _mm512_mask_sub_epi32(count, m, count, _mm512_set1_epi32(-1));
+    return _mm512_sub_epi32(count, _mm512_movm_epi32(m));  /* true lanes are -1 */
 }
-static inline int lc_mask_count(lc_mask m) { return __builtin_popcount((unsigned)m); }
+static inline int lc_mask_count(lc_mask m) { return __builtin_popcount(_cvtmask16_u32(m)); }
 static inline int lc_beyond(lc_f32 v, float bound) {
     /* whether a lane is NaN or |v| > bound */
     __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v),
