@@ -64,8 +64,11 @@ cdef enum:
     # Up to this many labels the sorted path counts the active labels instead of
     # searching (measured).
     SEARCH_COUNT_MAX = 16
-    # Thresholds compared per pass of the counting path over a row.
+    # Thresholds compared per pass of the counting path over a row (float64).
     BLOCK = 4
+    # The most labels the counting path can take (its stack arrays): tests and
+    # benchmarks may move its threshold up to here.
+    COUNT_CAPACITY = 256
     # Float64 lanes of the compensated sums (fixed: the same bits on every build).
     SUM_LANES = 16
 
@@ -84,12 +87,12 @@ def _set_direct_max_labels(Py_ssize_t n_labels):
 
 
 def _set_count_max_labels(Py_ssize_t n_labels):
-    """Rows with at most n_labels labels (and more than the direct loop's) take
-    the counting path; return the previous threshold.  For tests and benchmarks
-    only: not thread-safe."""
+    """Rows with at most n_labels labels (and more than the direct loop's; at
+    most COUNT_CAPACITY = 256) take the counting path; return the previous
+    threshold.  For tests and benchmarks only: not thread-safe."""
     global count_max_labels
     previous = count_max_labels
-    count_max_labels = min(n_labels, COUNT_MAX_LABELS)
+    count_max_labels = min(n_labels, COUNT_CAPACITY)
     return previous
 
 
@@ -704,10 +707,17 @@ cdef inline bint _counted_group(
     cdef:
         lc_f32 v = load_f32(x)
         lc_i32 count = zero_i32()
-        lc_mask above
+        lc_mask above, above_next
         lc_f64 product, s, b
-        Py_ssize_t i
-    for i in range(n_listed):
+        Py_ssize_t i = 0
+    while i + 2 <= n_listed:   # two thresholds a step: half the loop overhead
+        above = gt(v, threshold[i])
+        above_next = gt(v, threshold[i + 1])
+        count = add_mask(add_mask(count, above), above_next)
+        column[i] += mask_count(above)
+        column[i + 1] += mask_count(above_next)
+        i += 2
+    if i < n_listed:
         above = gt(v, threshold[i])
         count = add_mask(count, above)
         column[i] += mask_count(above)
@@ -876,8 +886,8 @@ cdef inline bint _row_counted(
     float64 overflow: the general paths take it."""
     cdef:
         floating bound = (FLT_MAX if floating is float else DBL_MAX) / 4
-        floating threshold[COUNT_MAX_LABELS + BLOCK]
-        int32_t column[COUNT_MAX_LABELS + BLOCK]
+        floating threshold[COUNT_CAPACITY + BLOCK]
+        int32_t column[COUNT_CAPACITY + BLOCK]
         double total[SUM_LANES]
         double error[SUM_LANES]
         Py_ssize_t n_blocks = (n_listed + BLOCK - 1) // BLOCK

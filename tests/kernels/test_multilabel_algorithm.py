@@ -406,12 +406,13 @@ def test_a_huge_label_score_leaves_the_other_terms(dtype, path, huge):
 # ---------------------------------------------------------------------------
 # Rows wider than 12 classes (about the 16 float64 lanes of the counting path's
 # sums), with label counts at the kernel's crossovers: the direct loop up to
-# DIRECT_MAX_LABELS, the counting path (4 thresholds a pass) up to
+# DIRECT_MAX_LABELS, the counting path (float32: 16-class groups, the gradient
+# looked up by count below 32 labels; float64: 4 thresholds a pass) up to
 # COUNT_MAX_LABELS, the sorted path above (counting the active labels up to 16,
 # binary search above), radix sort from RADIX_MIN_FLOAT32/64 labels.
-WIDE_CLASSES = [16, 17, 18, 31, 32, 33, 65, 66, 129, 130]
+WIDE_CLASSES = [16, 17, 18, 31, 32, 33, 63, 64, 65, 66, 129, 130]
 CROSSOVER_LABELS = sorted(
-    {1, 2, 3, 4, 5, 8, 9, 15, 16, 17}
+    {1, 2, 3, 4, 5, 8, 9, 15, 16, 17, 31, 32, 33}
     | {limit + step
        for limit in (_multilabel_margin.DIRECT_MAX_LABELS, _multilabel_margin.COUNT_MAX_LABELS,
                      _multilabel_margin.RADIX_MIN_FLOAT32, _multilabel_margin.RADIX_MIN_FLOAT64)
