@@ -35,11 +35,16 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
 include "_rows.pxi"
+include "_label_counts.pxi"
 
 ctypedef fused target_t:
     int32_t
     int64_t
     uint8_t  # indicator targets given as bool or uint8
+
+ctypedef fused index_t:
+    int32_t
+    int64_t
 
 cpdef enum:
     # The crossovers between the paths (measured; module attributes, so that
@@ -59,8 +64,11 @@ cdef enum:
     # Up to this many labels the sorted path counts the active labels instead of
     # searching (measured).
     SEARCH_COUNT_MAX = 16
-    # Thresholds compared per pass of the counting path over a row.
+    # Thresholds compared per pass of the counting path over a row (float64).
     BLOCK = 4
+    # The most labels the counting path can take (its stack arrays): tests and
+    # benchmarks may move its threshold up to here.
+    COUNT_CAPACITY = 256
     # Float64 lanes of the compensated sums (fixed: the same bits on every build).
     SUM_LANES = 16
 
@@ -79,12 +87,12 @@ def _set_direct_max_labels(Py_ssize_t n_labels):
 
 
 def _set_count_max_labels(Py_ssize_t n_labels):
-    """Rows with at most n_labels labels (and more than the direct loop's) take
-    the counting path; return the previous threshold.  For tests and benchmarks
-    only: not thread-safe."""
+    """Rows with at most n_labels labels (and more than the direct loop's; at
+    most COUNT_CAPACITY = 256) take the counting path; return the previous
+    threshold.  For tests and benchmarks only: not thread-safe."""
     global count_max_labels
     previous = count_max_labels
-    count_max_labels = min(n_labels, COUNT_MAX_LABELS)
+    count_max_labels = min(n_labels, COUNT_CAPACITY)
     return previous
 
 
@@ -118,12 +126,25 @@ cdef inline Py_ssize_t _collect_indicator(
 ) noexcept nogil:
     """The classes j with target[j] != 0 (a 0/1 indicator row), ascending, to
     labels, marked in is_target; return how many there are.  Any value the
-    row holds gives an in-range label, so no bounds check is needed.  Runs of
-    32 zero bytes are skipped four words at a time."""
+    row holds gives an in-range label, so no bounds check is needed.  A byte
+    row is read 64 bytes at a time (a bit mask of the nonzero bytes, walked by
+    its lowest set bit); wider entries skip runs of 32 zero bytes four words
+    at a time."""
     cdef:
-        Py_ssize_t n_listed = 0, j = 0, end
+        Py_ssize_t n_listed = 0, j = 0, end, label
         Py_ssize_t per_chunk = 32 // sizeof(target_t)
         uint64_t words[4]
+        uint64_t bits
+    if target_t is uint8_t:
+        while j + 64 <= n_classes:
+            bits = nonzero_bytes(<const unsigned char*> &target[j])
+            while bits:
+                label = j + lowest_bit(bits)
+                labels[n_listed] = label
+                is_target[label] = 1
+                n_listed += 1
+                bits &= bits - 1
+            j += 64
     while j < n_classes:
         end = n_classes
         if j + per_chunk <= n_classes:
@@ -604,7 +625,7 @@ cdef inline bint _count_block(
     const floating* x,
     Py_ssize_t n_classes,
     const floating* threshold,
-    Py_ssize_t* column,
+    int32_t* column,
     floating* count,
     double* product,
     floating* gradient,
@@ -660,6 +681,121 @@ cdef inline bint _count_block(
     column[1] += c1
     column[2] += c2
     column[3] += c3
+    return beyond
+
+
+cdef inline bint _counted_group(
+    const float* x,
+    float* gradient,
+    const unsigned char* is_target,
+    Py_ssize_t n_listed,
+    const float* threshold,
+    int32_t* column,
+    lc_f64* total,
+    lc_f64* error,
+    double coef,
+    double grad_output,
+    const float* gradient_table,
+    float bound,
+    bint with_gradient,
+) noexcept nogil:
+    """GROUP classes d of a float32 row, one a lane: cnt_d = #{i : x[d] >
+    threshold[i]} (column[i] += #{d : x[d] > threshold[i]}); cnt_d * x[d]
+    (exact in float64; 0 for a label's class) added to the lane sums by
+    TwoSum; gradient[d] = cnt_d * coef * grad_output (gradient_table[cnt_d]
+    when given).  Returns whether a score is beyond bound (or NaN)."""
+    cdef:
+        lc_f32 v = load_f32(x)
+        lc_i32 count = zero_i32()
+        lc_mask above, above_next
+        lc_f64 product, s, b
+        Py_ssize_t i = 0
+    while i + 2 <= n_listed:   # two thresholds a step: half the loop overhead
+        above = gt(v, threshold[i])
+        above_next = gt(v, threshold[i + 1])
+        count = add_mask(add_mask(count, above), above_next)
+        column[i] += mask_count(above)
+        column[i + 1] += mask_count(above_next)
+        i += 2
+    if i < n_listed:
+        above = gt(v, threshold[i])
+        count = add_mask(count, above)
+        column[i] += mask_count(above)
+    count = zero_where(count, is_target)
+    product = mul_f64(cvt_i32_f64(count), cvt_f32_f64(v))      # exact
+    s = add_f64(total[0], product)
+    b = sub_f64(s, total[0])
+    error[0] = add_f64(error[0], add_f64(sub_f64(total[0], sub_f64(s, b)), sub_f64(product, b)))
+    total[0] = s
+    if with_gradient:
+        if gradient_table != NULL:   # the same values, looked up by count
+            store_lookup(gradient, gradient_table, count)
+        else:
+            # grad_output multiplies last, as in PyTorch (0 * grad_output where inactive)
+            store_f32(gradient, mul_f64(mul_f64(cvt_i32_f64(count), set1_f64(coef)),
+                                        set1_f64(grad_output)))
+    return beyond_f32(v, bound)
+
+
+cdef inline bint _counted_pass(
+    const float* x,
+    float* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    const float* threshold,
+    int32_t* column,
+    const unsigned char* is_target,
+    double* total,
+    double* error,
+    float bound,
+    bint with_gradient,
+) noexcept nogil:
+    """_counted_group over a float32 row, in groups of GROUP classes (class d
+    in lane d % GROUP, the order of _two_sum_lanes), the last group padded
+    with scores below every threshold; the lane sums to total[:SUM_LANES],
+    error[:SUM_LANES].  A row further on is prefetched on the way.  Returns
+    whether a score is beyond bound (or NaN)."""
+    cdef:
+        Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
+        lc_f64 lane_total = set1_f64(0.0), lane_error = set1_f64(0.0)
+        float x_rest[GROUP]
+        float gradient_rest[GROUP]
+        unsigned char is_target_rest[GROUP]
+        float table[TABLE]
+        float* gradient_table = NULL
+        bint beyond = False
+        # the row prefetched: the next one, or the fourth on for short rows
+        Py_ssize_t ahead = n_classes if n_classes >= 256 else 4 * n_classes
+    if with_gradient and n_listed < TABLE:
+        # each count's gradient, computed once a row (the same expression)
+        gradient_table = table
+        for l in range(TABLE):
+            table[l] = <float> (<double> l * coef * grad_output) if l <= n_listed else 0
+    for g in range(n_whole // GROUP):
+        prefetch(x + ahead + g * GROUP)
+        beyond |= _counted_group(x + g * GROUP, gradient + g * GROUP, is_target + g * GROUP,
+                                 n_listed, threshold, column, &lane_total, &lane_error, coef,
+                                 grad_output, gradient_table, bound, with_gradient)
+    if n_whole < n_classes:
+        for l in range(GROUP):
+            if n_whole + l < n_classes:
+                x_rest[l] = x[n_whole + l]
+                is_target_rest[l] = is_target[n_whole + l]
+                beyond |= not (fabs(x_rest[l]) <= bound)
+            else:
+                # below every threshold (-(margin - x[j]) >= -2 * bound): counts 0
+                x_rest[l] = -FLT_MAX
+                is_target_rest[l] = 1
+        _counted_group(x_rest, gradient_rest, is_target_rest, n_listed, threshold, column,
+                       &lane_total, &lane_error, coef, grad_output, gradient_table, bound,
+                       with_gradient)
+        if with_gradient:
+            for l in range(n_classes - n_whole):
+                gradient[n_whole + l] = gradient_rest[l]
+    store_f64(total, lane_total)
+    store_f64(error, lane_error)
     return beyond
 
 
@@ -750,8 +886,8 @@ cdef inline bint _row_counted(
     float64 overflow: the general paths take it."""
     cdef:
         floating bound = (FLT_MAX if floating is float else DBL_MAX) / 4
-        floating threshold[COUNT_MAX_LABELS + BLOCK]
-        Py_ssize_t column[COUNT_MAX_LABELS + BLOCK]
+        floating threshold[COUNT_CAPACITY + BLOCK]
+        int32_t column[COUNT_CAPACITY + BLOCK]
         double total[SUM_LANES]
         double error[SUM_LANES]
         Py_ssize_t n_blocks = (n_listed + BLOCK - 1) // BLOCK
@@ -770,7 +906,11 @@ cdef inline bint _row_counted(
                 gradient[i] = <floating> (0.0 * coef * grad_output)
         row_total[0] = 0.0
         return True
-    if n_blocks == 1:
+    if floating is float:
+        if _counted_pass(x, gradient, n_classes, coef, grad_output, n_listed, threshold,
+                         column, is_target, total, error, bound, with_gradient):
+            return False
+    elif n_blocks == 1:
         if _count_block(x, n_classes, threshold, column, count, product, gradient, coef,
                         grad_output, bound, True, True, with_gradient):
             return False
@@ -788,21 +928,22 @@ cdef inline bint _row_counted(
     # The passes counted every class; take the labels' classes out (each class
     # once: is_target marks it until then): their products leave the sum before
     # it is formed (subtracting them afterwards would cancel, a score of 1e30
-    # against terms of 1), their pairs leave the label columns.
+    # against terms of 1; the float32 pass zeroes them itself), their pairs
+    # leave the label columns.
     for i in range(n_listed):
         label = labels[i]
         if is_target[label]:
             is_target[label] = 0
-            product[label] = 0.0
             if floating is double:
+                product[label] = 0.0
                 product[n_classes + label] = 0.0
             for q in range(n_listed):
                 column[q] -= x[label] > threshold[q]
-    for i in range(SUM_LANES):
-        total[i] = 0.0
-        error[i] = 0.0
-    _two_sum_lanes(total, error, product, n_classes)
     if floating is double:
+        for i in range(SUM_LANES):
+            total[i] = 0.0
+            error[i] = 0.0
+        _two_sum_lanes(total, error, product, n_classes)
         _two_sum_lanes(total, error, product + n_classes, n_classes)
     for i in range(n_listed):
         _add_product(total, error, <double> column[i], -threshold[i], 2 * i + 1)
@@ -901,9 +1042,13 @@ cdef inline Py_ssize_t _row_labels(
     bint indicator,
 ) noexcept nogil:
     """The row's labels (an index row or a 0/1 indicator row) to labels, marked
-    in is_target; return how many there are."""
+    in is_target; return how many there are.  The start of the index row two
+    rows on is prefetched (an index row is read only up to its first -1, so
+    the hardware's stream prefetch does not see it)."""
     if indicator:
         return _collect_indicator(target, n_classes, labels, is_target)
+    prefetch(target + 2 * n_classes)
+    prefetch(<const char*> (target + 2 * n_classes) + 64)
     return _collect_labels(target, n_classes, labels, is_target)
 
 
@@ -942,6 +1087,48 @@ cdef inline double _row_loss_gradient(
     cdef Py_ssize_t n_listed = _row_labels(target, n_classes, labels, is_target, indicator)
     return _labels_loss_gradient(x, gradient, n_classes, coef, grad_output, n_listed, labels,
                                  is_target, shift, prefix, count, margin)
+
+
+# ------------------------------------------------------------------ the target's range
+
+
+cdef inline Py_ssize_t _count_outside(const index_t* target, Py_ssize_t n, Py_ssize_t low,
+                                      Py_ssize_t high) noexcept nogil:
+    """#{i : not low <= target[i] < high}, one unsigned compare an entry (an
+    entry below low wraps around to a large offset), branch-free: the wide
+    builds read the target at memory speed."""
+    cdef:
+        Py_ssize_t i, count = 0
+        uint64_t first, span
+    if index_t is int32_t:
+        # bounds beyond int32's range exclude nothing more of it
+        low = max(low, <Py_ssize_t> -0x80000000)
+        high = min(high, <Py_ssize_t> 0x80000000)
+    if high <= low:
+        return n
+    first = <uint64_t> low
+    span = <uint64_t> high - first
+    for i in range(n):
+        count += <uint64_t> (<int64_t> target[i]) - first >= span
+    return count
+
+
+def count_outside_rows(const index_t[:, ::1] target, Py_ssize_t low, Py_ssize_t high,
+                       int n_threads):
+    """How many entries of the C-contiguous matrix ``target`` lie outside [low,
+    high): the Python layer's check of a whole index target (threads over rows)."""
+    cdef:
+        Py_ssize_t n_rows = target.shape[0], n_columns = target.shape[1]
+        Py_ssize_t n, count = 0
+    if n_rows == 0 or n_columns == 0:
+        return 0
+    if n_threads == 1:
+        with nogil:
+            count = _count_outside(&target[0, 0], n_rows * n_columns, low, high)
+        return count
+    for n in prange(n_rows, schedule="static", nogil=True, num_threads=n_threads):
+        count += _count_outside(&target[n, 0], n_columns, low, high)
+    return count
 
 
 # ------------------------------------------------------------------ arrays

@@ -17,7 +17,7 @@ cost a call.  See docs/design.md, "Python layer".
 """
 
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport INT32_MAX, INT32_MIN, int32_t, int64_t, uint32_t, uint64_t
 
 ctypedef fused index_t:
     int32_t
@@ -65,15 +65,37 @@ def pairwise_sum(const double[::1] values):
     return total
 
 
+cdef inline Py_ssize_t _outside(index_t value, index_t low, index_t span) noexcept nogil:
+    """1 if value lies outside [low, low + span), else 0: one unsigned compare
+    (a value below low wraps around to a large unsigned offset)."""
+    if index_t is int32_t:
+        return <uint32_t> value - <uint32_t> low >= <uint32_t> span
+    else:
+        return <uint64_t> value - <uint64_t> low >= <uint64_t> span
+
+
 cdef Py_ssize_t _count_outside(const index_t* target, Py_ssize_t n, Py_ssize_t low,
                                Py_ssize_t high, int n_threads) noexcept nogil:
-    cdef Py_ssize_t i, count = 0
+    """Branch-free, so that the compiler vectorises the loop."""
+    cdef:
+        Py_ssize_t i, count = 0
+        index_t first, span
+    if index_t is int32_t:
+        # bounds beyond int32's range exclude nothing more of it
+        low = max(low, <Py_ssize_t> INT32_MIN)
+        high = min(high, <Py_ssize_t> INT32_MAX + 1)
+    if high <= low:
+        return n
+    if index_t is int32_t and high - low > <Py_ssize_t> 0xFFFFFFFF:
+        return 0
+    first = <index_t> low
+    span = <index_t> (high - low)   # read back as unsigned
     if n_threads == 1:
         for i in range(n):
-            count += target[i] < low or target[i] >= high
+            count += _outside(target[i], first, span)
     else:
         for i in prange(n, schedule="static", num_threads=n_threads):
-            count += target[i] < low or target[i] >= high
+            count += _outside(target[i], first, span)
     return count
 
 

@@ -406,12 +406,13 @@ def test_a_huge_label_score_leaves_the_other_terms(dtype, path, huge):
 # ---------------------------------------------------------------------------
 # Rows wider than 12 classes (about the 16 float64 lanes of the counting path's
 # sums), with label counts at the kernel's crossovers: the direct loop up to
-# DIRECT_MAX_LABELS, the counting path (4 thresholds a pass) up to
+# DIRECT_MAX_LABELS, the counting path (float32: 16-class groups, the gradient
+# looked up by count below 32 labels; float64: 4 thresholds a pass) up to
 # COUNT_MAX_LABELS, the sorted path above (counting the active labels up to 16,
 # binary search above), radix sort from RADIX_MIN_FLOAT32/64 labels.
-WIDE_CLASSES = [16, 17, 18, 31, 32, 33, 65, 66, 129, 130]
+WIDE_CLASSES = [16, 17, 18, 31, 32, 33, 63, 64, 65, 66, 129, 130]
 CROSSOVER_LABELS = sorted(
-    {1, 2, 3, 4, 5, 8, 9, 15, 16, 17}
+    {1, 2, 3, 4, 5, 8, 9, 15, 16, 17, 31, 32, 33}
     | {limit + step
        for limit in (_multilabel_margin.DIRECT_MAX_LABELS, _multilabel_margin.COUNT_MAX_LABELS,
                      _multilabel_margin.RADIX_MIN_FLOAT32, _multilabel_margin.RADIX_MIN_FLOAT64)
@@ -491,3 +492,119 @@ def test_sorted_path_guards_out_of_range_targets(dtype):
                                          *scratch, np.zeros((1, c)), 1)
     assert loss[0] == loss[1] and not scratch[1].any()
     np.testing.assert_array_equal(gradient[0], gradient[1])
+
+
+# ---------------------------------------------------------------------------
+# Hand-computed rows on the counting pass's boundaries
+# ---------------------------------------------------------------------------
+# The float32 counting pass reads GROUP = 16 classes a vector (the last group
+# padded), looks the gradient up by count below 32 labels, and an indicator
+# byte row is read 64 bytes at a time: class counts at 16, 32, 64 +- 1 and
+# label counts at 16, 32 +- 1 put examples on each edge.
+EDGE_CLASSES = [3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 129]
+EDGE_LABELS = [3, 4, 5, 15, 16, 17, 31, 32, 33, 64]
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("n_classes", EDGE_CLASSES)
+def test_exact_ties_on_group_edges(dtype, n_classes, path):
+    # Labels 0 (score 1: shift 0) and C-1 listed twice (score 0.5: shift 0.5);
+    # the other classes score 0 (z = 0 against label 0, an exact tie: inactive;
+    # z = 0.5 against label C-1) but class C-2, at -0.5 (z = 0 against label
+    # C-1: a tie, inactive).  So C-3 classes are active twice, with z = 0.5:
+    # loss = 2 * (C-3) * 0.5 / C, gradient 2/C for them, 0 for class C-2 and
+    # label 0, -2 * (C-3) / C for label C-1.
+    c = n_classes
+    x = np.zeros((2, c), dtype=dtype)
+    x[:, 0] = 1.0
+    x[:, c - 1] = 0.5
+    x[:, c - 2] = -0.5
+    t = np.full((2, c), -1)
+    t[:, :3] = [0, c - 1, c - 1]
+    with use_path(path):
+        loss, grad = multilabel_margin_loss_and_grad(x, t, reduction="none")
+        check_against_reference(x, t, max_ulps=MAX_ULPS[path])
+    np.testing.assert_array_equal(loss, np.full(2, (c - 3) / c, dtype=dtype))
+    expected = np.zeros(c)
+    expected[1:c - 2] = 2 * (1.0 / c)
+    expected[c - 1] = -2 * (c - 3) * (1.0 / c)
+    np.testing.assert_array_equal(grad, np.tile(expected.astype(dtype), (2, 1)))
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("n_classes,n_labels",
+                         [(c, k) for c in (33, 64, 65, 129) for k in EDGE_LABELS if k < c])
+def test_exact_ties_on_label_counts(dtype, n_classes, n_labels, path):
+    # k labels at score 1 (shift 0): a class at 0 ties every label (z = 0,
+    # inactive), a class at 0.25 is active against all k of them.  Classes
+    # k, k+2, ... score 0.25, the others 0: with q of them at 0.25,
+    # loss = k * q * 0.25 / C, their gradient k/C, each label's -q/C.
+    c, k = n_classes, n_labels
+    x = np.zeros((3, c), dtype=dtype)
+    x[:, :k] = 1.0
+    above = np.arange(k, c, 2)
+    x[:, above] = 0.25
+    t = np.full((3, c), -1)
+    t[:, :k] = np.arange(k)
+    with use_path(path):
+        loss, grad = multilabel_margin_loss_and_grad(x, t, reduction="none")
+        check_against_reference(x, t, max_ulps=MAX_ULPS[path])
+    q = above.size
+    np.testing.assert_array_equal(loss, np.full(3, k * q * 0.25 / c, dtype=dtype))
+    expected = np.zeros(c)
+    expected[above] = k * (1.0 / c)
+    expected[:k] = -q * (1.0 / c)
+    np.testing.assert_array_equal(grad, np.tile(expected.astype(dtype), (3, 1)))
+    # the same rows as a 0/1 indicator target
+    flags = np.zeros((3, c), dtype=bool)
+    flags[:, :k] = True
+    with use_path(path):
+        loss2, grad2 = multilabel_margin_loss_and_grad(x, flags, reduction="none",
+                                                       target_format="indicator")
+    assert loss2.tobytes() == loss.tobytes() and grad2.tobytes() == grad.tobytes()
+
+
+@pytest.mark.parametrize("n_classes", [1, 63, 64, 65, 127, 128, 129, 200])
+def test_indicator_rows_on_chunk_edges(rng, n_classes):
+    # A bool row is read 64 bytes at a time, the rest byte by byte: labels on
+    # every chunk edge give the index target's bits.
+    x = rng.standard_normal((6, n_classes)).astype(np.float32)
+    flags = np.zeros((6, n_classes), dtype=bool)
+    edges = [j for j in (0, 62, 63, 64, 65, 126, 127, 128, 129, n_classes - 1)
+             if j < n_classes]
+    flags[0, edges] = True
+    flags[1, :] = True
+    flags[3, n_classes - 1] = True
+    flags[4] = rng.random(n_classes) < 0.1
+    flags[5, ::7] = True
+    t = np.full((6, n_classes), -1)
+    for n, row in enumerate(flags):
+        labels = np.flatnonzero(row)
+        t[n, :labels.size] = labels
+    expected = multilabel_margin_loss_and_grad(x, t, reduction="none")
+    for target in (flags, flags.view(np.uint8), flags.astype(np.int32), flags.astype(np.int64)):
+        got = multilabel_margin_loss_and_grad(x, target, reduction="none",
+                                              target_format="indicator")
+        assert got[0].tobytes() == expected[0].tobytes()
+        assert got[1].tobytes() == expected[1].tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_count_outside_rows(dtype, n_threads):
+    # One unsigned compare an entry: below low wraps around to a large offset.
+    info = np.iinfo(dtype)
+    values = np.array([-1, 0, 9, 10, -2, 11, info.min, info.max, 5, -1, 3, 4], dtype=dtype)
+    target = np.tile(values, (5, 1))
+    inside = (values >= -1) & (values < 10)
+    assert _multilabel_margin.count_outside_rows(target, -1, 10, n_threads) == 5 * (~inside).sum()
+    assert _multilabel_margin.count_outside_rows(target, info.min, 10, n_threads) == 5 * 3
+    assert _multilabel_margin.count_outside_rows(target, -1, 1 << 40, n_threads) == (
+        5 * 2 if dtype is np.int32 else 5 * 3)
+    assert _multilabel_margin.count_outside_rows(target, 5, 5, n_threads) == target.size
+    assert _multilabel_margin.count_outside_rows(target, -(1 << 40), 1 << 40, n_threads) == (
+        0 if dtype is np.int32 else 5 * 2)
+    assert _multilabel_margin.count_outside_rows(target[:0], -1, 10, n_threads) == 0
+    assert _multilabel_margin.count_outside_rows(target[:, :0], -1, 10, n_threads) == 0

@@ -82,3 +82,41 @@ def test_wide_builds_give_the_baseline_bits(build, dtype, n_classes, n_labels, s
             got = _run(wide, x, target, indicator, grad_output, 1, n_threads)
             for a, b in zip(expected, got):
                 _assert_same_bits(a, b)
+
+
+@pytest.mark.parametrize("build", WIDE_BUILDS)
+@pytest.mark.parametrize("n_classes", [31, 32, 63, 64, 65, 127, 129])
+@pytest.mark.parametrize("n_labels", [15, 16, 17, 31, 32, 33])
+@pytest.mark.parametrize("specials", [False, True], ids=["finite", "specials"])
+def test_wide_builds_on_group_edges(build, n_classes, n_labels, specials):
+    # float32 rows on the counting pass's edges: 16-class groups, the
+    # gradient looked up by count below 32 labels, 64-byte indicator chunks.
+    wide = _kernels.load_multilabel(build)
+    rng = np.random.default_rng(n_classes * 613 + n_labels * 11 + specials)
+    for indicator in (False, True):
+        x, target = _problem(rng, 24, n_classes, n_labels, np.float32, specials, indicator)
+        with np.errstate(over="ignore"):
+            x[::3] = np.round(x[::3] * 2) / 2  # ties: z = 0 exactly
+        grad_output = rng.choice([1.0, -2.5, 0.0, np.inf], size=24)
+        for n_threads in (1, 2):
+            expected = _run(BASELINE, x, target, indicator, grad_output, 1, 1)
+            got = _run(wide, x, target, indicator, grad_output, 1, n_threads)
+            for a, b in zip(expected, got):
+                _assert_same_bits(a, b)
+
+
+@pytest.mark.parametrize("build", WIDE_BUILDS)
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_wide_builds_count_outside_rows(build, dtype):
+    wide = _kernels.load_multilabel(build)
+    rng = np.random.default_rng(7)
+    info = np.iinfo(dtype)
+    for n_columns in (1, 3, 8, 15, 16, 17, 100):
+        target = rng.integers(-1, 10, size=(9, n_columns)).astype(dtype)
+        for value in (-2, 10, info.min, info.max):
+            target.flat[rng.integers(target.size)] = value
+            for low, high in ((-1, 10), (0, 10), (info.min, 0), (-5, 1 << 40)):
+                expected = int(((target < low) | (target >= high)).sum())
+                for n_threads in (1, 2):
+                    assert BASELINE.count_outside_rows(target, low, high, n_threads) == expected
+                    assert wide.count_outside_rows(target, low, high, n_threads) == expected

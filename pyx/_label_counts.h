@@ -1,0 +1,335 @@
+/* Groups of LC_GROUP = 16 classes: the few vector operations of the multi-label
+ * counting pass (_multilabel_margin.pyx, float32 scores) that Cython cannot
+ * write (compare masks, their counts, converts).  Each function is one or two
+ * intrinsics; the arithmetic and its order are in the .pyx.
+ *
+ *   lc_f32  16 floats     lc_i32  16 int32     lc_f64  16 doubles
+ *
+ * Every build has the same 16 lanes, so the same lane sums in the same order:
+ * AVX-512 (F, BW, DQ, VL) holds a group in one register (two for doubles),
+ * AVX2 in two (four), other targets in plain C arrays.  Every operation
+ * rounds as its scalar C form (no fused multiply-adds).
+ */
+#ifndef MARGINLOSS_LABEL_COUNTS_H
+#define MARGINLOSS_LABEL_COUNTS_H
+
+#include <stdint.h>
+
+#define LC_GROUP 16
+/* entries of a lc_store_lookup table */
+#define LC_TABLE 32
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) \
+    && defined(__AVX512VL__)
+#include <immintrin.h>
+typedef __m512 lc_f32;
+typedef __m512i lc_i32;
+typedef struct { __m512d lo, hi; } lc_f64;
+
+static inline lc_f32 lc_load_f32(const float *p) { return _mm512_loadu_ps(p); }
+static inline lc_i32 lc_zero_i32(void) { return _mm512_setzero_si512(); }
+typedef __mmask16 lc_mask;
+static inline lc_mask lc_gt(lc_f32 v, float t) {
+    /* lane l: v[l] > t */
+    return _mm512_cmp_ps_mask(v, _mm512_set1_ps(t), _CMP_GT_OQ);
+}
+static inline lc_i32 lc_add_mask(lc_i32 count, lc_mask m) {
+    /* count[l] + m[l] */
+    return _mm512_sub_epi32(count, _mm512_movm_epi32(m));  /* true lanes are -1 */
+}
+static inline int lc_mask_count(lc_mask m) { return __builtin_popcount(_cvtmask16_u32(m)); }
+static inline int lc_beyond(lc_f32 v, float bound) {
+    /* whether a lane is NaN or |v| > bound */
+    __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v),
+                                                    _mm512_set1_epi32(0x7FFFFFFF)));
+    return _mm512_cmp_ps_mask(a, _mm512_set1_ps(bound), _CMP_LE_OQ) != 0xFFFF;
+}
+static inline lc_i32 lc_zero_where(lc_i32 a, const unsigned char *flag) {
+    /* a[l], or 0 where flag[l] != 0 */
+    __mmask16 m = _mm_test_epi8_mask(_mm_loadu_si128((const __m128i *)flag),
+                                     _mm_set1_epi8(-1));
+    return _mm512_maskz_mov_epi32((__mmask16)~m, a);
+}
+static inline lc_f64 lc_cvt_i32_f64(lc_i32 a) {
+    lc_f64 r;
+    r.lo = _mm512_cvtepi32_pd(_mm512_castsi512_si256(a));
+    r.hi = _mm512_cvtepi32_pd(_mm512_extracti64x4_epi64(a, 1));
+    return r;
+}
+static inline lc_f64 lc_cvt_f32_f64(lc_f32 a) {
+    lc_f64 r;
+    r.lo = _mm512_cvtps_pd(_mm512_castps512_ps256(a));
+    r.hi = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(a), 1)));
+    return r;
+}
+static inline lc_f64 lc_set1_f64(double a) {
+    lc_f64 r;
+    r.lo = r.hi = _mm512_set1_pd(a);
+    return r;
+}
+static inline lc_f64 lc_add_f64(lc_f64 a, lc_f64 b) {
+    lc_f64 r;
+    r.lo = _mm512_add_pd(a.lo, b.lo);
+    r.hi = _mm512_add_pd(a.hi, b.hi);
+    return r;
+}
+static inline lc_f64 lc_sub_f64(lc_f64 a, lc_f64 b) {
+    lc_f64 r;
+    r.lo = _mm512_sub_pd(a.lo, b.lo);
+    r.hi = _mm512_sub_pd(a.hi, b.hi);
+    return r;
+}
+static inline lc_f64 lc_mul_f64(lc_f64 a, lc_f64 b) {
+    lc_f64 r;
+    r.lo = _mm512_mul_pd(a.lo, b.lo);
+    r.hi = _mm512_mul_pd(a.hi, b.hi);
+    return r;
+}
+static inline void lc_store_f64(double *p, lc_f64 a) {
+    _mm512_storeu_pd(p, a.lo);
+    _mm512_storeu_pd(p + 8, a.hi);
+}
+static inline void lc_store_f32(float *p, lc_f64 a) {
+    /* the 16 doubles rounded to float */
+    _mm256_storeu_ps(p, _mm512_cvtpd_ps(a.lo));
+    _mm256_storeu_ps(p + 8, _mm512_cvtpd_ps(a.hi));
+}
+static inline void lc_store_lookup(float *p, const float *table, lc_i32 index) {
+    /* p[l] = table[index[l]], index[l] < LC_TABLE */
+    _mm512_storeu_ps(p, _mm512_permutex2var_ps(_mm512_loadu_ps(table), index,
+                                               _mm512_loadu_ps(table + 16)));
+}
+static inline uint64_t lc_nonzero_bytes(const unsigned char *p) {
+    /* bit b: p[b] != 0, for 64 bytes */
+    __m512i v = _mm512_loadu_si512((const void *)p);
+    return (uint64_t)_mm512_test_epi8_mask(v, v);
+}
+
+#elif defined(__AVX2__)
+#include <immintrin.h>
+typedef struct { __m256 a, b; } lc_f32;
+typedef struct { __m256i a, b; } lc_i32;
+typedef struct { __m256d a, b, c, d; } lc_f64;
+
+static inline lc_f32 lc_load_f32(const float *p) {
+    lc_f32 r;
+    r.a = _mm256_loadu_ps(p);
+    r.b = _mm256_loadu_ps(p + 8);
+    return r;
+}
+static inline lc_i32 lc_zero_i32(void) {
+    lc_i32 r;
+    r.a = r.b = _mm256_setzero_si256();
+    return r;
+}
+typedef struct { __m256 a, b; } lc_mask;  /* true lanes all ones */
+static inline lc_mask lc_gt(lc_f32 v, float t) {
+    __m256 s = _mm256_set1_ps(t);
+    lc_mask m;
+    m.a = _mm256_cmp_ps(v.a, s, _CMP_GT_OQ);
+    m.b = _mm256_cmp_ps(v.b, s, _CMP_GT_OQ);
+    return m;
+}
+static inline lc_i32 lc_add_mask(lc_i32 count, lc_mask m) {
+    count.a = _mm256_sub_epi32(count.a, _mm256_castps_si256(m.a));  /* true lanes are -1 */
+    count.b = _mm256_sub_epi32(count.b, _mm256_castps_si256(m.b));
+    return count;
+}
+static inline int lc_mask_count(lc_mask m) {
+    return __builtin_popcount((unsigned)(_mm256_movemask_ps(m.a)
+                                         | (_mm256_movemask_ps(m.b) << 8)));
+}
+static inline int lc_beyond(lc_f32 v, float bound) {
+    __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+    __m256 s = _mm256_set1_ps(bound);
+    __m256 ok = _mm256_and_ps(_mm256_cmp_ps(_mm256_and_ps(v.a, abs_mask), s, _CMP_LE_OQ),
+                              _mm256_cmp_ps(_mm256_and_ps(v.b, abs_mask), s, _CMP_LE_OQ));
+    return _mm256_movemask_ps(ok) != 0xFF;
+}
+static inline lc_i32 lc_zero_where(lc_i32 a, const unsigned char *flag) {
+    __m128i f = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)flag), _mm_setzero_si128());
+    lc_i32 r;  /* f: 0xFF where the flag is 0; widened to 32-bit lanes */
+    r.a = _mm256_and_si256(a.a, _mm256_cvtepi8_epi32(f));
+    r.b = _mm256_and_si256(a.b, _mm256_cvtepi8_epi32(_mm_srli_si128(f, 8)));
+    return r;
+}
+static inline lc_f64 lc_cvt_i32_f64(lc_i32 a) {
+    lc_f64 r;
+    r.a = _mm256_cvtepi32_pd(_mm256_castsi256_si128(a.a));
+    r.b = _mm256_cvtepi32_pd(_mm256_extracti128_si256(a.a, 1));
+    r.c = _mm256_cvtepi32_pd(_mm256_castsi256_si128(a.b));
+    r.d = _mm256_cvtepi32_pd(_mm256_extracti128_si256(a.b, 1));
+    return r;
+}
+static inline lc_f64 lc_cvt_f32_f64(lc_f32 a) {
+    lc_f64 r;
+    r.a = _mm256_cvtps_pd(_mm256_castps256_ps128(a.a));
+    r.b = _mm256_cvtps_pd(_mm256_extractf128_ps(a.a, 1));
+    r.c = _mm256_cvtps_pd(_mm256_castps256_ps128(a.b));
+    r.d = _mm256_cvtps_pd(_mm256_extractf128_ps(a.b, 1));
+    return r;
+}
+static inline lc_f64 lc_set1_f64(double a) {
+    lc_f64 r;
+    r.a = r.b = r.c = r.d = _mm256_set1_pd(a);
+    return r;
+}
+static inline lc_f64 lc_add_f64(lc_f64 x, lc_f64 y) {
+    lc_f64 r;
+    r.a = _mm256_add_pd(x.a, y.a);
+    r.b = _mm256_add_pd(x.b, y.b);
+    r.c = _mm256_add_pd(x.c, y.c);
+    r.d = _mm256_add_pd(x.d, y.d);
+    return r;
+}
+static inline lc_f64 lc_sub_f64(lc_f64 x, lc_f64 y) {
+    lc_f64 r;
+    r.a = _mm256_sub_pd(x.a, y.a);
+    r.b = _mm256_sub_pd(x.b, y.b);
+    r.c = _mm256_sub_pd(x.c, y.c);
+    r.d = _mm256_sub_pd(x.d, y.d);
+    return r;
+}
+static inline lc_f64 lc_mul_f64(lc_f64 x, lc_f64 y) {
+    lc_f64 r;
+    r.a = _mm256_mul_pd(x.a, y.a);
+    r.b = _mm256_mul_pd(x.b, y.b);
+    r.c = _mm256_mul_pd(x.c, y.c);
+    r.d = _mm256_mul_pd(x.d, y.d);
+    return r;
+}
+static inline void lc_store_f64(double *p, lc_f64 x) {
+    _mm256_storeu_pd(p, x.a);
+    _mm256_storeu_pd(p + 4, x.b);
+    _mm256_storeu_pd(p + 8, x.c);
+    _mm256_storeu_pd(p + 12, x.d);
+}
+static inline void lc_store_f32(float *p, lc_f64 x) {
+    _mm256_storeu_ps(p, _mm256_setr_m128(_mm256_cvtpd_ps(x.a), _mm256_cvtpd_ps(x.b)));
+    _mm256_storeu_ps(p + 8, _mm256_setr_m128(_mm256_cvtpd_ps(x.c), _mm256_cvtpd_ps(x.d)));
+}
+static inline void lc_store_lookup(float *p, const float *table, lc_i32 index) {
+    _mm256_storeu_ps(p, _mm256_i32gather_ps(table, index.a, 4));
+    _mm256_storeu_ps(p + 8, _mm256_i32gather_ps(table, index.b, 4));
+}
+static inline uint64_t lc_nonzero_bytes(const unsigned char *p) {
+    __m256i zero = _mm256_setzero_si256();
+    uint32_t lo = (uint32_t)_mm256_movemask_epi8(
+        _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)p), zero));
+    uint32_t hi = (uint32_t)_mm256_movemask_epi8(
+        _mm256_cmpeq_epi8(_mm256_loadu_si256((const __m256i *)(p + 32)), zero));
+    return ~(((uint64_t)hi << 32) | lo);
+}
+
+#else
+/* plain C, 16 lanes in arrays (GCC vectorises the loops for the baseline ISA) */
+typedef struct { float v[LC_GROUP]; } lc_f32;
+typedef struct { int32_t v[LC_GROUP]; } lc_i32;
+typedef struct { double v[LC_GROUP]; } lc_f64;
+
+static inline lc_f32 lc_load_f32(const float *p) {
+    lc_f32 r;
+    int l;
+    for (l = 0; l < LC_GROUP; l++) r.v[l] = p[l];
+    return r;
+}
+static inline lc_i32 lc_zero_i32(void) {
+    lc_i32 r;
+    int l;
+    for (l = 0; l < LC_GROUP; l++) r.v[l] = 0;
+    return r;
+}
+typedef struct { int32_t v[LC_GROUP]; } lc_mask;  /* 0 or 1 a lane */
+static inline lc_mask lc_gt(lc_f32 v, float t) {
+    lc_mask m;
+    int l;
+    for (l = 0; l < LC_GROUP; l++) m.v[l] = v.v[l] > t;
+    return m;
+}
+static inline lc_i32 lc_add_mask(lc_i32 count, lc_mask m) {
+    int l;
+    for (l = 0; l < LC_GROUP; l++) count.v[l] += m.v[l];
+    return count;
+}
+static inline int lc_mask_count(lc_mask m) {
+    int l, n = 0;
+    for (l = 0; l < LC_GROUP; l++) n += m.v[l];
+    return n;
+}
+static inline int lc_beyond(lc_f32 v, float bound) {
+    int l, beyond = 0;
+    for (l = 0; l < LC_GROUP; l++)
+        beyond |= !(v.v[l] <= bound && -v.v[l] <= bound);
+    return beyond;
+}
+static inline lc_i32 lc_zero_where(lc_i32 a, const unsigned char *flag) {
+    int l;
+    for (l = 0; l < LC_GROUP; l++) a.v[l] = flag[l] ? 0 : a.v[l];
+    return a;
+}
+static inline lc_f64 lc_cvt_i32_f64(lc_i32 a) {
+    lc_f64 r;
+    int l;
+    for (l = 0; l < LC_GROUP; l++) r.v[l] = (double)a.v[l];
+    return r;
+}
+static inline lc_f64 lc_cvt_f32_f64(lc_f32 a) {
+    lc_f64 r;
+    int l;
+    for (l = 0; l < LC_GROUP; l++) r.v[l] = (double)a.v[l];
+    return r;
+}
+static inline lc_f64 lc_set1_f64(double a) {
+    lc_f64 r;
+    int l;
+    for (l = 0; l < LC_GROUP; l++) r.v[l] = a;
+    return r;
+}
+static inline lc_f64 lc_add_f64(lc_f64 x, lc_f64 y) {
+    int l;
+    for (l = 0; l < LC_GROUP; l++) x.v[l] = x.v[l] + y.v[l];
+    return x;
+}
+static inline lc_f64 lc_sub_f64(lc_f64 x, lc_f64 y) {
+    int l;
+    for (l = 0; l < LC_GROUP; l++) x.v[l] = x.v[l] - y.v[l];
+    return x;
+}
+static inline lc_f64 lc_mul_f64(lc_f64 x, lc_f64 y) {
+    int l;
+    for (l = 0; l < LC_GROUP; l++) x.v[l] = x.v[l] * y.v[l];
+    return x;
+}
+static inline void lc_store_f64(double *p, lc_f64 x) {
+    int l;
+    for (l = 0; l < LC_GROUP; l++) p[l] = x.v[l];
+}
+static inline void lc_store_f32(float *p, lc_f64 x) {
+    int l;
+    for (l = 0; l < LC_GROUP; l++) p[l] = (float)x.v[l];
+}
+static inline void lc_store_lookup(float *p, const float *table, lc_i32 index) {
+    int l;
+    for (l = 0; l < LC_GROUP; l++) p[l] = table[index.v[l]];
+}
+static inline uint64_t lc_nonzero_bytes(const unsigned char *p) {
+    uint64_t bits = 0;
+    int b;
+    for (b = 0; b < 64; b++) bits |= (uint64_t)(p[b] != 0) << b;
+    return bits;
+}
+#endif
+
+#if defined(__GNUC__)
+static inline int lc_lowest_bit(uint64_t bits) { return __builtin_ctzll(bits); }
+static inline void lc_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+#else
+static inline int lc_lowest_bit(uint64_t bits) {
+    int b = 0;
+    while (!(bits & 1)) { bits >>= 1; b++; }
+    return b;
+}
+static inline void lc_prefetch(const void *p) { (void)p; }
+#endif
+
+#endif
