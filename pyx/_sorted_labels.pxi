@@ -171,27 +171,40 @@ cdef inline Py_ssize_t _search_step(
     return position + (half & -(<Py_ssize_t> (not (shift[position + half] + score <= 0))))
 
 
+cdef extern from "_label_search.h" nogil:
+    # m[d] = _n_active(shift, n_listed, x[d]) for the leading whole vectors
+    # of classes, many a vector; returns how many classes it did (0 without AVX2).
+    Py_ssize_t _n_active_vectors_f32 "ml_n_active_f32" (
+        const float* shift, Py_ssize_t n_listed, const float* x, Py_ssize_t n_classes,
+        int32_t* m)
+    Py_ssize_t _n_active_vectors_f64 "ml_n_active_f64" (
+        const double* shift, Py_ssize_t n_listed, const double* x, Py_ssize_t n_classes,
+        int32_t* m)
+
+
 cdef inline void _n_active_lanes(
     const floating* shift,
     Py_ssize_t n_listed,
     const floating* x,
-    const Py_ssize_t* classes,
-    Py_ssize_t* m,
+    int32_t* m,
 ) noexcept nogil:
-    """m[l] = _n_active(shift, n_listed, x[classes[l]]) for LANES classes, the
-    searches interleaved step by step so that their latencies overlap."""
+    """m[l] = _n_active(shift, n_listed, x[l]) for LANES classes, the searches
+    interleaved step by step so that their latencies overlap."""
     cdef:
         floating score[LANES]
         Py_ssize_t i, l, half, n = n_listed
+        int32_t counted[LANES]
     for l in range(LANES):
-        score[l] = x[classes[l]]
-        m[l] = 0
+        score[l] = x[l]
+        counted[l] = 0
     if n <= SEARCH_COUNT_MAX:
         # few labels: count the active ones (the same m: the test is monotone
         # in the sorted shifts), LANES classes a vector, no dependent loads
         for i in range(n):
             for l in range(LANES):
-                m[l] += not (shift[i] + score[l] <= 0)
+                counted[l] += not (shift[i] + score[l] <= 0)
+        for l in range(LANES):
+            m[l] = counted[l]
         return
     # The eight positions stay in scalar locals: kept in an array, GCC (AVX-512)
     # packs their updates into a vector whose lanes the next loads read back
@@ -218,15 +231,27 @@ cdef inline void _n_active_lanes(
     m[7] = m7 + (not (shift[m7] + score[7] <= 0))
 
 
-cdef inline Py_ssize_t _non_targets(
-    Py_ssize_t n_classes, const unsigned char* is_target, Py_ssize_t* others
+cdef inline void _active_counts(
+    const floating* shift,
+    Py_ssize_t n_listed,
+    const floating* x,
+    Py_ssize_t n_classes,
+    int32_t* m,
 ) noexcept nogil:
-    """The classes d with is_target[d] == 0, ascending, in others; return how many."""
-    cdef Py_ssize_t d, n_others = 0
-    for d in range(n_classes):
-        others[n_others] = d
-        n_others += not is_target[d]
-    return n_others
+    """m[d] = _n_active(shift, n_listed, x[d]) for every class d (labels too):
+    whole vectors by _label_search.h where the build has them, then LANES
+    classes at a time, then one by one."""
+    cdef Py_ssize_t d
+    if floating is float:
+        d = _n_active_vectors_f32(shift, n_listed, x, n_classes, m)
+    else:
+        d = _n_active_vectors_f64(shift, n_listed, x, n_classes, m)
+    while d + LANES <= n_classes:
+        _n_active_lanes(shift, n_listed, x + d, m + d)
+        d += LANES
+    while d < n_classes:
+        m[d] = <int32_t> _n_active(shift, n_listed, x[d])
+        d += 1
 
 
 cdef inline double _active_sum(
@@ -285,6 +310,137 @@ cdef inline double _class_loss(
     return _active_sum(shift, prefix, prefix_error, m, score)
 
 
+cdef inline void _two_sum_lane(double* total, double* error, double a) noexcept nogil:
+    """total + error += a (TwoSum: the rounding error of total + a goes to error)."""
+    cdef double s = total[0] + a, b = s - total[0]
+    error[0] += (total[0] - (s - b)) + (a - b)
+    total[0] = s
+
+
+cdef inline bint _class_products(
+    const floating* x,
+    Py_ssize_t n_classes,
+    const int32_t* m,
+    const unsigned char* is_target,
+    floating* gradient,
+    double coef,
+    double grad_output,
+    floating bound,
+    bint split,
+    double* total,
+    double* error,
+    bint with_gradient,
+) noexcept nogil:
+    """Adds cnt_d * x[d] (cnt_d = m_d for d in D, 0 for a label) to lane
+    d % SUM_LANES of the compensated sums total + error: one exact product, or
+    (split) x's high part (low 31 significand bits cleared: exact for any
+    cnt_d < 2**31) and its rest, one TwoSum each.  with_gradient: gradient[d]
+    = cnt_d * coef * grad_output.  Returns whether a score is beyond bound (or
+    NaN): then the lanes are to be discarded."""
+    cdef:
+        Py_ssize_t d, l
+        int32_t count
+        floating score
+        double value, high
+        uint64_t bits
+        bint beyond = False
+    for d in range(n_classes):
+        count = m[d] * (not is_target[d])
+        score = x[d]
+        beyond = beyond | (not (fabs(score) <= bound))
+        if with_gradient:
+            # grad_output multiplies last, as in PyTorch (0 * grad_output where
+            # inactive); the labels' entries are rewritten afterwards
+            gradient[d] = <floating> (<double> count * coef * grad_output)
+        l = d % SUM_LANES
+        value = score
+        if not split:
+            _two_sum_lane(&total[l], &error[l], <double> count * value)   # exact
+        else:
+            memcpy(&bits, &value, 8)
+            bits &= ~((<uint64_t> 1 << 31) - 1)
+            memcpy(&high, &bits, 8)
+            _two_sum_lane(&total[l], &error[l], <double> count * high)    # exact
+            _two_sum_lane(&total[l], &error[l], <double> count * (value - high))
+    return beyond
+
+
+cdef inline double _row_sorted(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    Py_ssize_t* index,
+    const unsigned char* is_target,
+    floating* shift,
+    double* prefix,
+    double* label_count,
+    floating margin,
+    bint with_gradient,
+) noexcept nogil:
+    """The row loss from the m_d: sum_{d in D} m_d * x[d] + sum_i col_i * a_i
+    with col_i = #{d in D : m_d > i} (the counting path's formula, C + k
+    products in SUM_LANES compensated lanes, combined as _lanes_total); for a
+    row with a score (or margin) beyond a quarter of the dtype's largest value,
+    or a float64 overflow, sum_{d in D} _class_loss(m_d) in class order.
+    with_gradient: gradient_d = m_d, gradient_c = -sum_{i: j_i = c} col_i,
+    times coef, times grad_output.  index[:n_listed] holds the labels;
+    index[n_classes:] and shift[n_classes:] are scratch (after the sort)."""
+    cdef:
+        floating bound = (FLT_MAX if floating is float else DBL_MAX) / 4
+        Py_ssize_t* labels = index
+        int32_t* m = <int32_t*> (index + n_classes)          # m_d, every class
+        double* prefix_error = prefix + n_classes + 1
+        int32_t* column = <int32_t*> (shift + n_classes)      # col_i
+        # the histogram of the m_d in two halves (even and odd classes: fewer
+        # stalls on a repeated m), 2 * (n_listed + 1) <= 2 * (C + 1) int32
+        int32_t* histogram = <int32_t*> (prefix + 2 * (n_classes + 1))
+        double total[SUM_LANES]
+        double error[SUM_LANES]
+        Py_ssize_t i, d, n_pairs = n_classes // 2
+        int32_t above = 0
+        double loss
+        bint split = floating is double or n_listed >= (1 << 29)
+    _sorted_shifts(x, n_classes, n_listed, labels, shift, prefix, prefix_error, margin)
+    _active_counts(shift, n_listed, x, n_classes, m)
+    for i in range(2 * (n_listed + 1)):
+        histogram[i] = 0
+    for i in range(n_pairs):
+        histogram[m[2 * i] * (not is_target[2 * i])] += 1
+        histogram[n_listed + 1 + m[2 * i + 1] * (not is_target[2 * i + 1])] += 1
+    if n_classes % 2:
+        histogram[m[n_classes - 1] * (not is_target[n_classes - 1])] += 1
+    for i in range(n_listed - 1, -1, -1):
+        above += histogram[i + 1] + histogram[n_listed + 2 + i]
+        column[i] = above                                      # #{d in D : m_d > i}
+    for i in range(SUM_LANES):
+        total[i] = 0.0
+        error[i] = 0.0
+    loss = NAN
+    if (not _class_products(x, n_classes, m, is_target, gradient, coef, grad_output, bound,
+                            split, total, error, with_gradient)
+            and fabs(margin) <= bound):
+        for i in range(n_listed):
+            _add_product(total, error, <double> column[i], shift[i], i)
+        loss = _lanes_total(total, error)
+    if not (loss - loss == 0):
+        # infinite terms, NaN (inf - inf) or a float64 overflow: class by class
+        loss = 0.0
+        for d in range(n_classes):
+            loss += _class_loss(shift, prefix, prefix_error,
+                                m[d] * (not is_target[d]), x[d])
+    if with_gradient:
+        for i in range(n_listed):
+            label_count[labels[i]] -= column[i]
+        for i in range(n_listed):
+            gradient[labels[i]] = <floating> (label_count[labels[i]] * coef * grad_output)
+        for i in range(n_listed):
+            label_count[labels[i]] = 0
+    return loss
+
+
 cdef inline double _row_loss_sorted(
     const floating* x,
     Py_ssize_t n_classes,
@@ -295,46 +451,9 @@ cdef inline double _row_loss_sorted(
     double* prefix,
     floating margin,
 ) noexcept nogil:
-    """sum_{d in D} (P[m_d] + m_d * x[d]).  index[:n_listed] holds the labels."""
-    cdef:
-        Py_ssize_t* others = index + n_classes
-        double* prefix_error = prefix + n_classes + 1
-        Py_ssize_t m[LANES]
-        Py_ssize_t i, l, n_others
-        double total = 0.0
-    _sorted_shifts(x, n_classes, n_listed, index, shift, prefix, prefix_error, margin)
-    n_others = _non_targets(n_classes, is_target, others)
-    i = 0
-    while i + LANES <= n_others:
-        _n_active_lanes(shift, n_listed, x, others + i, m)
-        for l in range(LANES):
-            total += _class_loss(shift, prefix, prefix_error, m[l], x[others[i + l]])
-        i += LANES
-    while i < n_others:
-        total += _class_loss(shift, prefix, prefix_error,
-                             _n_active(shift, n_listed, x[others[i]]), x[others[i]])
-        i += 1
-    return total
-
-
-cdef inline double _class_loss_gradient(
-    const floating* x,
-    floating* gradient,
-    double coef,
-    double grad_output,
-    const floating* shift,
-    const double* prefix,
-    const double* prefix_error,
-    double* histogram,
-    Py_ssize_t m,
-    Py_ssize_t d,
-) noexcept nogil:
-    """_class_loss of class d, violating m labels; writes gradient_d =
-    m * coef * grad_output and counts d in histogram[m]."""
-    # grad_output multiplies last, as in PyTorch (0 * grad_output where inactive)
-    gradient[d] = <floating> (<double> m * coef * grad_output)
-    histogram[m] += 1
-    return _class_loss(shift, prefix, prefix_error, m, x[d])
+    """_row_sorted's loss.  index[:n_listed] holds the labels."""
+    return _row_sorted(x, NULL, n_classes, 0.0, 0.0, n_listed, index, is_target, shift,
+                       prefix, NULL, margin, False)
 
 
 cdef inline double _row_loss_gradient_sorted(
@@ -351,37 +470,6 @@ cdef inline double _row_loss_gradient_sorted(
     double* count,
     floating margin,
 ) noexcept nogil:
-    """Row loss as _row_loss_sorted; gradient_d = m_d, gradient_c = -sum_{i: j_i = c}
-    #{d : m_d > i}, times coef, times grad_output."""
-    cdef:
-        Py_ssize_t* labels = index
-        Py_ssize_t* others = index + n_classes
-        double* prefix_error = prefix + n_classes + 1
-        double* histogram = prefix + 2 * (n_classes + 1)   # histogram[m] = #{d : m_d = m}
-        Py_ssize_t m[LANES]
-        Py_ssize_t i, l, n_others
-        double total = 0.0, n_above = 0.0
-    _sorted_shifts(x, n_classes, n_listed, labels, shift, prefix, prefix_error, margin)
-    n_others = _non_targets(n_classes, is_target, others)
-    for i in range(n_listed + 1):
-        histogram[i] = 0.0
-    i = 0
-    while i + LANES <= n_others:
-        _n_active_lanes(shift, n_listed, x, others + i, m)
-        for l in range(LANES):
-            total += _class_loss_gradient(x, gradient, coef, grad_output, shift, prefix,
-                                          prefix_error, histogram, m[l], others[i + l])
-        i += LANES
-    while i < n_others:
-        total += _class_loss_gradient(x, gradient, coef, grad_output, shift, prefix,
-                                      prefix_error, histogram,
-                                      _n_active(shift, n_listed, x[others[i]]), others[i])
-        i += 1
-    for i in range(n_listed - 1, -1, -1):
-        n_above += histogram[i + 1]          # #{d : m_d > i}
-        count[labels[i]] -= n_above
-    for i in range(n_listed):
-        gradient[labels[i]] = <floating> (count[labels[i]] * coef * grad_output)
-    for i in range(n_listed):
-        count[labels[i]] = 0
-    return total
+    """_row_sorted's loss and gradient (times coef, times grad_output)."""
+    return _row_sorted(x, gradient, n_classes, coef, grad_output, n_listed, index, is_target,
+                       shift, prefix, count, margin, True)

@@ -1,0 +1,211 @@
+/* The binary searches of the multi-label sorted path, many classes a vector:
+ * for each class d, m[d] = #{i : not (shift[i] + x[d] <= 0)} over the
+ * descending shifts, a prefix (the predicate of _n_active in
+ * _sorted_labels.pxi, evaluated in the input dtype, so m is the same integer).
+ *
+ * ml_n_active_f32 / ml_n_active_f64 fill m for the leading whole vectors of
+ * classes and return how many classes they did; the .pxi does the rest (and
+ * everything on a build without AVX2: they return 0 there).  The search is
+ * _n_active's: position p = 0, length n; while n > 1, half = n / 2, p += half
+ * where shift[p + half] is active, n -= half; then p += whether shift[p] is.
+ * Every lane takes the same halves, so at step s a lane's position depends
+ * only on its s earlier outcomes: with AVX-512 the shifts the first steps can
+ * read (1, 2, 4, ... of them) are copied to registers once per row, and a
+ * permute replaces the gather there (float32: 6 steps, float64: 5).
+ * Compares are _CMP_NLE_UQ, "not (a <= 0)" (true for a NaN sum).
+ */
+#ifndef MARGINLOSS_LABEL_SEARCH_H
+#define MARGINLOSS_LABEL_SEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) \
+    && defined(__AVX512VL__)
+#include <immintrin.h>
+
+/* Steps taken by permutes: float32 levels of 1, 2, 4, 8, 16 shifts (one
+ * register) and 32 (two registers); float64 1, 2, 4, 8 (one), 16 (two). */
+#define ML_PERMUTE_STEPS_F32 6
+#define ML_PERMUTE_STEPS_F64 5
+
+static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
+                                        const float *x, ptrdiff_t n_classes, int32_t *m) {
+    float level[ML_PERMUTE_STEPS_F32][32];
+    int32_t half[64];
+    __m512 table[ML_PERMUTE_STEPS_F32][2];
+    int n_steps = 0, n_permuted, s;
+    ptrdiff_t n = n_listed, d, done = n_classes - n_classes % 16;
+    if (n_listed < 1)
+        return 0;
+    while (n > 1) {
+        half[n_steps++] = (int32_t)(n >> 1);
+        n -= n >> 1;
+    }
+    n_permuted = n_steps < ML_PERMUTE_STEPS_F32 ? n_steps : ML_PERMUTE_STEPS_F32;
+    for (s = 0; s < n_permuted; s++) {
+        /* node t of step s (outcomes so far, first in the high bit) reads
+         * shift[position(t) + half[s]] */
+        int t, width = 1 << s;
+        for (t = 0; t < 32; t++) {
+            int32_t position = 0;
+            int b;
+            for (b = 0; b < s; b++)
+                position += ((t >> (s - 1 - b)) & 1) * half[b];
+            level[s][t] = t < width ? shift[position + half[s]] : 0.0f;
+        }
+        table[s][0] = _mm512_loadu_ps(level[s]);
+        table[s][1] = _mm512_loadu_ps(level[s] + 16);
+    }
+    const __m512 zero = _mm512_setzero_ps();
+    const __m512i one = _mm512_set1_epi32(1);
+    for (d = 0; d < done; d += 16) {
+        __m512 score = _mm512_loadu_ps(x + d), v;
+        __m512i position = _mm512_setzero_si512(), node = _mm512_setzero_si512();
+        __mmask16 active;
+        for (s = 0; s < n_steps; s++) {
+            __m512i step = _mm512_set1_epi32(half[s]);
+            if (s < n_permuted) {
+                v = s < 5 ? _mm512_permutexvar_ps(node, table[s][0])
+                          : _mm512_permutex2var_ps(table[s][0], node, table[s][1]);
+            } else {
+                v = _mm512_i32gather_ps(_mm512_add_epi32(position, step), shift, 4);
+            }
+            active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
+            position = _mm512_mask_add_epi32(position, active, position, step);
+            node = _mm512_mask_add_epi32(_mm512_add_epi32(node, node), active,
+                                         _mm512_add_epi32(node, node), one);
+        }
+        v = _mm512_i32gather_ps(position, shift, 4);
+        active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
+        position = _mm512_mask_add_epi32(position, active, position, one);
+        _mm512_storeu_si512((void *)(m + d), position);
+    }
+    return done;
+}
+
+static inline ptrdiff_t ml_n_active_f64(const double *shift, ptrdiff_t n_listed,
+                                        const double *x, ptrdiff_t n_classes, int32_t *m) {
+    double level[ML_PERMUTE_STEPS_F64][16];
+    int32_t half[64];
+    __m512d table[ML_PERMUTE_STEPS_F64][2];
+    int n_steps = 0, n_permuted, s;
+    ptrdiff_t n = n_listed, d, done = n_classes - n_classes % 8;
+    if (n_listed < 1)
+        return 0;
+    while (n > 1) {
+        half[n_steps++] = (int32_t)(n >> 1);
+        n -= n >> 1;
+    }
+    n_permuted = n_steps < ML_PERMUTE_STEPS_F64 ? n_steps : ML_PERMUTE_STEPS_F64;
+    for (s = 0; s < n_permuted; s++) {
+        int t, width = 1 << s;
+        for (t = 0; t < 16; t++) {
+            int32_t position = 0;
+            int b;
+            for (b = 0; b < s; b++)
+                position += ((t >> (s - 1 - b)) & 1) * half[b];
+            level[s][t] = t < width ? shift[position + half[s]] : 0.0;
+        }
+        table[s][0] = _mm512_loadu_pd(level[s]);
+        table[s][1] = _mm512_loadu_pd(level[s] + 8);
+    }
+    const __m512d zero = _mm512_setzero_pd();
+    const __m256i one = _mm256_set1_epi32(1);
+    for (d = 0; d < done; d += 8) {
+        __m512d score = _mm512_loadu_pd(x + d), v;
+        __m256i position = _mm256_setzero_si256(), node = _mm256_setzero_si256();
+        __mmask8 active;
+        for (s = 0; s < n_steps; s++) {
+            __m256i step = _mm256_set1_epi32(half[s]);
+            if (s < n_permuted) {
+                __m512i index = _mm512_cvtepu32_epi64(node);
+                v = s < 4 ? _mm512_permutexvar_pd(index, table[s][0])
+                          : _mm512_permutex2var_pd(table[s][0], index, table[s][1]);
+            } else {
+                v = _mm512_i32gather_pd(_mm256_add_epi32(position, step), shift, 8);
+            }
+            active = _mm512_cmp_pd_mask(_mm512_add_pd(v, score), zero, _CMP_NLE_UQ);
+            position = _mm256_mask_add_epi32(position, active, position, step);
+            node = _mm256_mask_add_epi32(_mm256_add_epi32(node, node), active,
+                                         _mm256_add_epi32(node, node), one);
+        }
+        v = _mm512_i32gather_pd(position, shift, 8);
+        active = _mm512_cmp_pd_mask(_mm512_add_pd(v, score), zero, _CMP_NLE_UQ);
+        position = _mm256_mask_add_epi32(position, active, position, one);
+        _mm256_storeu_si256((__m256i *)(m + d), position);
+    }
+    return done;
+}
+
+#elif defined(__AVX2__)
+#include <immintrin.h>
+
+/* AVX2: 8 (float32) or 4 (float64) classes a vector, a gather each step. */
+static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
+                                        const float *x, ptrdiff_t n_classes, int32_t *m) {
+    ptrdiff_t d, n, done = n_classes - n_classes % 8;
+    const __m256 zero = _mm256_setzero_ps();
+    if (n_listed < 1)
+        return 0;
+    for (d = 0; d < done; d += 8) {
+        __m256 score = _mm256_loadu_ps(x + d), active;
+        __m256i position = _mm256_setzero_si256();
+        for (n = n_listed; n > 1; n -= n >> 1) {
+            __m256i step = _mm256_set1_epi32((int32_t)(n >> 1));
+            __m256 v = _mm256_i32gather_ps(shift, _mm256_add_epi32(position, step), 4);
+            active = _mm256_cmp_ps(_mm256_add_ps(v, score), zero, _CMP_NLE_UQ);
+            position = _mm256_add_epi32(position,
+                                        _mm256_and_si256(_mm256_castps_si256(active), step));
+        }
+        active = _mm256_cmp_ps(_mm256_add_ps(_mm256_i32gather_ps(shift, position, 4), score),
+                               zero, _CMP_NLE_UQ);
+        position = _mm256_sub_epi32(position, _mm256_castps_si256(active));  /* -1 where active */
+        _mm256_storeu_si256((__m256i *)(m + d), position);
+    }
+    return done;
+}
+
+static inline ptrdiff_t ml_n_active_f64(const double *shift, ptrdiff_t n_listed,
+                                        const double *x, ptrdiff_t n_classes, int32_t *m) {
+    ptrdiff_t d, n, done = n_classes - n_classes % 4;
+    const __m256d zero = _mm256_setzero_pd();
+    if (n_listed < 1)
+        return 0;
+    for (d = 0; d < done; d += 4) {
+        __m256d score = _mm256_loadu_pd(x + d), active;
+        __m128i position = _mm_setzero_si128();
+        for (n = n_listed; n > 1; n -= n >> 1) {
+            __m128i step = _mm_set1_epi32((int32_t)(n >> 1));
+            __m256d v = _mm256_i32gather_pd(shift, _mm_add_epi32(position, step), 8);
+            active = _mm256_cmp_pd(_mm256_add_pd(v, score), zero, _CMP_NLE_UQ);
+            /* the 64-bit all-ones lanes packed to 32 bits: the low halves */
+            __m128i bits = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+                _mm256_castpd_si256(active), _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)));
+            position = _mm_add_epi32(position, _mm_and_si128(bits, step));
+        }
+        active = _mm256_cmp_pd(_mm256_add_pd(_mm256_i32gather_pd(shift, position, 8), score),
+                               zero, _CMP_NLE_UQ);
+        position = _mm_sub_epi32(position, _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(
+            _mm256_castpd_si256(active), _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6))));
+        _mm_storeu_si128((__m128i *)(m + d), position);
+    }
+    return done;
+}
+
+#else
+
+/* Baseline: no vectors; the .pxi searches every class. */
+static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
+                                        const float *x, ptrdiff_t n_classes, int32_t *m) {
+    (void)shift; (void)n_listed; (void)x; (void)n_classes; (void)m;
+    return 0;
+}
+static inline ptrdiff_t ml_n_active_f64(const double *shift, ptrdiff_t n_listed,
+                                        const double *x, ptrdiff_t n_classes, int32_t *m) {
+    (void)shift; (void)n_listed; (void)x; (void)n_classes; (void)m;
+    return 0;
+}
+
+#endif
+#endif
