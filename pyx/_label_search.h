@@ -24,17 +24,39 @@
     && defined(__AVX512VL__)
 #include <immintrin.h>
 
-/* Steps taken by permutes: float32 levels of 1, 2, 4, 8, 16 shifts (one
- * register) and 32 (two registers); float64 1, 2, 4, 8 (one), 16 (two). */
-#define ML_PERMUTE_STEPS_F32 6
+/* float32: the shifts step s can read (2**s of them, s < 9: up to 16
+ * registers) and the final test's are looked up by permutes of registers
+ * loaded from a table built once per row (a permute per 32 entries, then
+ * blends on the node's bits 5, 6, 7), gathers beyond; float64: permutes for
+ * the steps of 1, 2, 4, 8 (one register) and 16 (two) shifts. */
+#define ML_LOOKUP_BITS_F32 8
 #define ML_PERMUTE_STEPS_F64 5
+
+static inline __m512 ml_lookup_f32(const float *table, int bits, __m512i node) {
+    /* table[node] in each lane, for a table of 2**bits floats (bits <= 8) */
+    __m512 v[8];
+    int g, b, n;
+    if (bits <= 4)
+        return _mm512_permutexvar_ps(node, _mm512_load_ps(table));
+    n = 1 << (bits - 5);
+    for (g = 0; g < n; g++)
+        v[g] = _mm512_permutex2var_ps(_mm512_load_ps(table + 32 * g), node,
+                                      _mm512_load_ps(table + 32 * g + 16));
+    for (b = 5; n > 1; b++, n >>= 1) {
+        __mmask16 high = _mm512_test_epi32_mask(node, _mm512_set1_epi32(1 << b));
+        for (g = 0; g < n / 2; g++)
+            v[g] = _mm512_mask_blend_ps(high, v[2 * g], v[2 * g + 1]);
+    }
+    return v[0];
+}
 
 static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
                                         const float *x, ptrdiff_t n_classes, int32_t *m) {
-    float level[ML_PERMUTE_STEPS_F32][32];
-    int32_t half[64];
-    __m512 table[ML_PERMUTE_STEPS_F32][2];
-    int n_steps = 0, n_permuted, s;
+    /* level[s][t]: the shift that step s reads at node t (the outcomes so
+     * far, first in the high bit); level[n_steps]: the final test's */
+    float level[ML_LOOKUP_BITS_F32 + 1][256] __attribute__((aligned(64)));
+    int32_t position[2][256], half[64];
+    int n_steps = 0, n_lookup, s, t;
     ptrdiff_t n = n_listed, d, done = n_classes - n_classes % 16;
     if (n_listed < 1)
         return 0;
@@ -42,44 +64,41 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
         half[n_steps++] = (int32_t)(n >> 1);
         n -= n >> 1;
     }
-    n_permuted = n_steps < ML_PERMUTE_STEPS_F32 ? n_steps : ML_PERMUTE_STEPS_F32;
-    for (s = 0; s < n_permuted; s++) {
-        /* node t of step s (outcomes so far, first in the high bit) reads
-         * shift[position(t) + half[s]] */
-        int t, width = 1 << s;
-        for (t = 0; t < 32; t++) {
-            int32_t position = 0;
-            int b;
-            for (b = 0; b < s; b++)
-                position += ((t >> (s - 1 - b)) & 1) * half[b];
-            level[s][t] = t < width ? shift[position + half[s]] : 0.0f;
+    n_lookup = n_steps < ML_LOOKUP_BITS_F32 + 1 ? n_steps + 1 : ML_LOOKUP_BITS_F32 + 1;
+    position[0][0] = 0;
+    for (s = 0; s < n_lookup; s++) {
+        int32_t *from = position[s & 1], *to = position[(s + 1) & 1];
+        int32_t step = s < n_steps ? half[s] : 0;
+        int width = 1 << s;
+        for (t = 0; t < width; t++) {
+            level[s][t] = shift[from[t] + step];
+            if (s + 1 < n_lookup) {
+                to[2 * t] = from[t];
+                to[2 * t + 1] = from[t] + step;
+            }
         }
-        table[s][0] = _mm512_loadu_ps(level[s]);
-        table[s][1] = _mm512_loadu_ps(level[s] + 16);
+        for (; t < 16; t++)
+            level[s][t] = 0.0f;
     }
     const __m512 zero = _mm512_setzero_ps();
     const __m512i one = _mm512_set1_epi32(1);
     for (d = 0; d < done; d += 16) {
         __m512 score = _mm512_loadu_ps(x + d), v;
-        __m512i position = _mm512_setzero_si512(), node = _mm512_setzero_si512();
+        __m512i at = _mm512_setzero_si512(), node = _mm512_setzero_si512();
         __mmask16 active;
-        for (s = 0; s < n_steps; s++) {
-            __m512i step = _mm512_set1_epi32(half[s]);
-            if (s < n_permuted) {
-                v = s < 5 ? _mm512_permutexvar_ps(node, table[s][0])
-                          : _mm512_permutex2var_ps(table[s][0], node, table[s][1]);
-            } else {
-                v = _mm512_i32gather_ps(_mm512_add_epi32(position, step), shift, 4);
-            }
+        for (s = 0; s <= n_steps; s++) {
+            __m512i step = s < n_steps ? _mm512_set1_epi32(half[s]) : one;
+            if (s < n_lookup)
+                v = ml_lookup_f32(level[s], s, node);
+            else
+                v = _mm512_i32gather_ps(s < n_steps ? _mm512_add_epi32(at, step) : at,
+                                        shift, 4);
             active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
-            position = _mm512_mask_add_epi32(position, active, position, step);
+            at = _mm512_mask_add_epi32(at, active, at, step);
             node = _mm512_mask_add_epi32(_mm512_add_epi32(node, node), active,
                                          _mm512_add_epi32(node, node), one);
         }
-        v = _mm512_i32gather_ps(position, shift, 4);
-        active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
-        position = _mm512_mask_add_epi32(position, active, position, one);
-        _mm512_storeu_si512((void *)(m + d), position);
+        _mm512_storeu_si512((void *)(m + d), at);
     }
     return done;
 }

@@ -317,6 +317,45 @@ cdef inline void _two_sum_lane(double* total, double* error, double a) noexcept 
     total[0] = s
 
 
+cdef inline bint _class_product(
+    const floating* x,
+    const int32_t* m,
+    const unsigned char* is_target,
+    floating* gradient,
+    double coef,
+    double grad_output,
+    floating bound,
+    bint split,
+    double* total,
+    double* error,
+    Py_ssize_t d,
+    bint with_gradient,
+) noexcept nogil:
+    """Adds cnt_d * x[d] (cnt_d = m_d for d in D, 0 for a label) to the
+    compensated sum total + error: one exact product, or (split) x's high part
+    (low 31 significand bits cleared: exact for any cnt_d < 2**31) and its
+    rest, one TwoSum each.  with_gradient: gradient[d] = cnt_d * coef *
+    grad_output.  Returns whether x[d] is beyond bound (or NaN)."""
+    cdef:
+        double count = m[d] * (not is_target[d])
+        floating score = x[d]
+        double value = score, high
+        uint64_t bits
+    if with_gradient:
+        # grad_output multiplies last, as in PyTorch (0 * grad_output where
+        # inactive); the labels' entries are rewritten afterwards
+        gradient[d] = <floating> (count * coef * grad_output)
+    if not split:
+        _two_sum_lane(total, error, count * value)                # exact
+    else:
+        memcpy(&bits, &value, 8)
+        bits &= ~((<uint64_t> 1 << 31) - 1)
+        memcpy(&high, &bits, 8)
+        _two_sum_lane(total, error, count * high)                 # exact
+        _two_sum_lane(total, error, count * (value - high))
+    return not (fabs(score) <= bound)
+
+
 cdef inline bint _class_products(
     const floating* x,
     Py_ssize_t n_classes,
@@ -331,37 +370,20 @@ cdef inline bint _class_products(
     double* error,
     bint with_gradient,
 ) noexcept nogil:
-    """Adds cnt_d * x[d] (cnt_d = m_d for d in D, 0 for a label) to lane
-    d % SUM_LANES of the compensated sums total + error: one exact product, or
-    (split) x's high part (low 31 significand bits cleared: exact for any
-    cnt_d < 2**31) and its rest, one TwoSum each.  with_gradient: gradient[d]
-    = cnt_d * coef * grad_output.  Returns whether a score is beyond bound (or
-    NaN): then the lanes are to be discarded."""
+    """_class_product of class d into lane d % SUM_LANES, for every class (the
+    lanes as in _two_sum_lanes, so that GCC vectorises them).  Returns whether a
+    score is beyond bound (or NaN): then the lanes are to be discarded."""
     cdef:
-        Py_ssize_t d, l
-        int32_t count
-        floating score
-        double value, high
-        uint64_t bits
+        Py_ssize_t i, l, n_whole = n_classes - n_classes % SUM_LANES
         bint beyond = False
-    for d in range(n_classes):
-        count = m[d] * (not is_target[d])
-        score = x[d]
-        beyond = beyond | (not (fabs(score) <= bound))
-        if with_gradient:
-            # grad_output multiplies last, as in PyTorch (0 * grad_output where
-            # inactive); the labels' entries are rewritten afterwards
-            gradient[d] = <floating> (<double> count * coef * grad_output)
-        l = d % SUM_LANES
-        value = score
-        if not split:
-            _two_sum_lane(&total[l], &error[l], <double> count * value)   # exact
-        else:
-            memcpy(&bits, &value, 8)
-            bits &= ~((<uint64_t> 1 << 31) - 1)
-            memcpy(&high, &bits, 8)
-            _two_sum_lane(&total[l], &error[l], <double> count * high)    # exact
-            _two_sum_lane(&total[l], &error[l], <double> count * (value - high))
+    for i in range(n_whole // SUM_LANES):
+        for l in range(SUM_LANES):
+            beyond |= _class_product(x, m, is_target, gradient, coef, grad_output, bound,
+                                     split, &total[l], &error[l], i * SUM_LANES + l,
+                                     with_gradient)
+    for l in range(n_classes - n_whole):
+        beyond |= _class_product(x, m, is_target, gradient, coef, grad_output, bound, split,
+                                 &total[l], &error[l], n_whole + l, with_gradient)
     return beyond
 
 
@@ -402,7 +424,7 @@ cdef inline double _row_sorted(
         Py_ssize_t i, d, n_pairs = n_classes // 2
         int32_t above = 0
         double loss
-        bint split = floating is double or n_listed >= (1 << 29)
+        bint split = floating is double or n_listed >= (1 << 29), beyond
     _sorted_shifts(x, n_classes, n_listed, labels, shift, prefix, prefix_error, margin)
     _active_counts(shift, n_listed, x, n_classes, m)
     for i in range(2 * (n_listed + 1)):
@@ -419,9 +441,13 @@ cdef inline double _row_sorted(
         total[i] = 0.0
         error[i] = 0.0
     loss = NAN
-    if (not _class_products(x, n_classes, m, is_target, gradient, coef, grad_output, bound,
-                            split, total, error, with_gradient)
-            and fabs(margin) <= bound):
+    if split:  # (a literal flag: each call inlined for its case)
+        beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                 bound, True, total, error, with_gradient)
+    else:
+        beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                 bound, False, total, error, with_gradient)
+    if not beyond and fabs(margin) <= bound:
         for i in range(n_listed):
             _add_product(total, error, <double> column[i], shift[i], i)
         loss = _lanes_total(total, error)
