@@ -319,7 +319,7 @@ cdef inline void _two_sum_lane(double* total, double* error, double a) noexcept 
 
 cdef inline bint _class_product(
     const floating* x,
-    const int32_t* m,
+    int32_t* m,
     const unsigned char* is_target,
     floating* gradient,
     double coef,
@@ -331,16 +331,18 @@ cdef inline bint _class_product(
     Py_ssize_t d,
     bint with_gradient,
 ) noexcept nogil:
-    """Adds cnt_d * x[d] (cnt_d = m_d for d in D, 0 for a label) to the
+    """m[d] = cnt_d (m_d for d in D, 0 for a label); adds cnt_d * x[d] to the
     compensated sum total + error: one exact product, or (split) x's high part
     (low 31 significand bits cleared: exact for any cnt_d < 2**31) and its
     rest, one TwoSum each.  with_gradient: gradient[d] = cnt_d * coef *
     grad_output.  Returns whether x[d] is beyond bound (or NaN)."""
     cdef:
-        double count = m[d] * (not is_target[d])
+        int32_t counted = m[d] * (not is_target[d])
+        double count = counted
         floating score = x[d]
         double value = score, high
         uint64_t bits
+    m[d] = counted
     if with_gradient:
         # grad_output multiplies last, as in PyTorch (0 * grad_output where
         # inactive); the labels' entries are rewritten afterwards
@@ -359,7 +361,7 @@ cdef inline bint _class_product(
 cdef inline bint _class_products(
     const floating* x,
     Py_ssize_t n_classes,
-    const int32_t* m,
+    int32_t* m,
     const unsigned char* is_target,
     floating* gradient,
     double coef,
@@ -427,26 +429,27 @@ cdef inline double _row_sorted(
         bint split = floating is double or n_listed >= (1 << 29), beyond
     _sorted_shifts(x, n_classes, n_listed, labels, shift, prefix, prefix_error, margin)
     _active_counts(shift, n_listed, x, n_classes, m)
-    for i in range(2 * (n_listed + 1)):
-        histogram[i] = 0
-    for i in range(n_pairs):
-        histogram[m[2 * i] * (not is_target[2 * i])] += 1
-        histogram[n_listed + 1 + m[2 * i + 1] * (not is_target[2 * i + 1])] += 1
-    if n_classes % 2:
-        histogram[m[n_classes - 1] * (not is_target[n_classes - 1])] += 1
-    for i in range(n_listed - 1, -1, -1):
-        above += histogram[i + 1] + histogram[n_listed + 2 + i]
-        column[i] = above                                      # #{d in D : m_d > i}
     for i in range(SUM_LANES):
         total[i] = 0.0
         error[i] = 0.0
-    loss = NAN
     if split:  # (a literal flag: each call inlined for its case)
         beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
                                  bound, True, total, error, with_gradient)
     else:
         beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
                                  bound, False, total, error, with_gradient)
+    # m[d] is now 0 for the labels' classes
+    for i in range(2 * (n_listed + 1)):
+        histogram[i] = 0
+    for i in range(n_pairs):
+        histogram[m[2 * i]] += 1
+        histogram[n_listed + 1 + m[2 * i + 1]] += 1
+    if n_classes % 2:
+        histogram[m[n_classes - 1]] += 1
+    for i in range(n_listed - 1, -1, -1):
+        above += histogram[i + 1] + histogram[n_listed + 2 + i]
+        column[i] = above                                      # #{d in D : m_d > i}
+    loss = NAN
     if not beyond and fabs(margin) <= bound:
         for i in range(n_listed):
             _add_product(total, error, <double> column[i], shift[i], i)
@@ -455,8 +458,7 @@ cdef inline double _row_sorted(
         # infinite terms, NaN (inf - inf) or a float64 overflow: class by class
         loss = 0.0
         for d in range(n_classes):
-            loss += _class_loss(shift, prefix, prefix_error,
-                                m[d] * (not is_target[d]), x[d])
+            loss += _class_loss(shift, prefix, prefix_error, m[d], x[d])
     if with_gradient:
         for i in range(n_listed):
             label_count[labels[i]] -= column[i]
