@@ -25,7 +25,7 @@
 #include <immintrin.h>
 
 /* float32: the shifts step s can read (2**s of them, s < 9: up to 16
- * registers) and the final test's are looked up by permutes of registers
+ * registers) are looked up by permutes of registers
  * loaded from a table built once per row (a permute per 32 entries, then
  * blends on the node's bits 5, 6, 7), gathers beyond; float64: permutes for
  * the steps of 1, 2, 4, 8 (one register) and 16 (two) shifts. */
@@ -52,29 +52,31 @@ static inline __m512 ml_lookup_f32(const float *table, int bits, __m512i node) {
 
 static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
                                         const float *x, ptrdiff_t n_classes, int32_t *m) {
-    /* level[s][t]: the shift that step s reads at node t (the outcomes so
-     * far, first in the high bit); level[n_steps]: the final test's */
+    /* The search over the n_listed + 1 answers: m in [at, at + n - 1], n =
+     * n_listed + 1; while n > 1, half = n / 2, at += half where shift[at +
+     * half - 1] is active, n -= half (the same m as _n_active, with one test
+     * fewer for most n: 8 for 200 labels).  level[s][t]: the shift that step
+     * s reads at node t (the outcomes so far, first in the high bit). */
     float level[ML_LOOKUP_BITS_F32 + 1][256] __attribute__((aligned(64)));
     int32_t position[2][256], half[64];
     int n_steps = 0, n_lookup, s, t;
-    ptrdiff_t n = n_listed, d, done = n_classes - n_classes % 16;
+    ptrdiff_t n = n_listed + 1, d, done = n_classes - n_classes % 16;
     if (n_listed < 1)
         return 0;
     while (n > 1) {
         half[n_steps++] = (int32_t)(n >> 1);
         n -= n >> 1;
     }
-    n_lookup = n_steps < ML_LOOKUP_BITS_F32 + 1 ? n_steps + 1 : ML_LOOKUP_BITS_F32 + 1;
+    n_lookup = n_steps < ML_LOOKUP_BITS_F32 + 1 ? n_steps : ML_LOOKUP_BITS_F32 + 1;
     position[0][0] = 0;
     for (s = 0; s < n_lookup; s++) {
         int32_t *from = position[s & 1], *to = position[(s + 1) & 1];
-        int32_t step = s < n_steps ? half[s] : 0;
         int width = 1 << s;
         for (t = 0; t < width; t++) {
-            level[s][t] = shift[from[t] + step];
+            level[s][t] = shift[from[t] + half[s] - 1];
             if (s + 1 < n_lookup) {
                 to[2 * t] = from[t];
-                to[2 * t + 1] = from[t] + step;
+                to[2 * t + 1] = from[t] + half[s];
             }
         }
         for (; t < 16; t++)
@@ -86,12 +88,12 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
         __m512 score = _mm512_loadu_ps(x + d), v;
         __m512i at = _mm512_setzero_si512(), node = _mm512_setzero_si512();
         __mmask16 active;
-        for (s = 0; s <= n_steps; s++) {
-            __m512i step = s < n_steps ? _mm512_set1_epi32(half[s]) : one;
+        for (s = 0; s < n_steps; s++) {
+            __m512i step = _mm512_set1_epi32(half[s]);
             if (s < n_lookup)
                 v = ml_lookup_f32(level[s], s, node);
             else
-                v = _mm512_i32gather_ps(s < n_steps ? _mm512_add_epi32(at, step) : at,
+                v = _mm512_i32gather_ps(_mm512_sub_epi32(_mm512_add_epi32(at, step), one),
                                         shift, 4);
             active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
             at = _mm512_mask_add_epi32(at, active, at, step);
