@@ -5,13 +5,14 @@
  *
  * ml_n_active_f32 / ml_n_active_f64 fill m for the leading whole vectors of
  * classes and return how many classes they did; the .pxi does the rest (and
- * everything on a build without AVX-512: they return 0 there).  The search is
- * _n_active's: position p = 0, length n; while n > 1, half = n / 2, p += half
- * where shift[p + half] is active, n -= half; then p += whether shift[p] is.
- * Every lane takes the same halves, so at step s a lane's position depends
- * only on its s earlier outcomes: with AVX-512 the shifts the first steps can
- * read (1, 2, 4, ... of them) are copied to registers once per row, and a
- * permute replaces the gather there (float32: 6 steps, float64: 5).
+ * everything on a build without AVX-512: they return 0 there).  float64 runs
+ * _n_active's search: position p = 0, length n; while n > 1, half = n / 2,
+ * p += half where shift[p + half] is active, n -= half; then p += whether
+ * shift[p] is.  float32 searches the n + 1 answers (no final test).  Every
+ * lane takes the same halves, so at step s a lane's position depends only on
+ * its s earlier outcomes: the 2**s shifts step s can read are copied to
+ * tables once per row, and permutes replace the gathers there (float32:
+ * tables up to 256 shifts, float64: the first 5 steps).
  * Compares are _CMP_NLE_UQ, "not (a <= 0)" (true for a NaN sum).
  */
 #ifndef MARGINLOSS_LABEL_SEARCH_H
