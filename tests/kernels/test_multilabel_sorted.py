@@ -2,12 +2,14 @@
 
 The sorted path (``pyx/_sorted_labels.pxi``) sorts a row's shifts
 ``a_i = m - x[j_i]`` descending, finds for every class d the number m_d of
-shifts it violates (a vector binary search in ``pyx/_label_search.h`` on the
-AVX2 and AVX-512 builds: permutes of per-row tables for the first steps, then
-gathers), and forms the loss from the m_d.  Every row here is forced onto it
+shifts it violates (on the AVX-512 build a vector binary search in
+``pyx/_label_search.h``: permutes of per-row tables for the first steps, then
+gathers; elsewhere 8 scalar searches interleaved), and forms the loss from the
+m_d.  Every row here is forced onto it
 (``_set_direct_max_labels(-1)``, ``_set_count_max_labels(-1)`` on each build),
 and the label counts and class counts sit on its boundaries: the insertion/radix
-sort threshold ± 1, the search's table sizes (2**s shifts, s = 4 ... 9) ± 1,
+sort threshold ± 1, the search's table sizes (2**s shifts, s = 4 ... 9) ± 1
+(past 512 labels float32 gathers a step),
 the vector widths (8, 16) ± 1 and the lane sums' 16.
 
 - Gradients: the pair counts, bitwise (count * (1/C) * grad_output).
