@@ -1,0 +1,503 @@
+# The sorted path of the multi-label kernels (included by _multilabel_margin.pyx):
+# rows with many labels (or infinite scores).  The shifts a_i = margin - x[j_i]
+# sorted descending, their prefix sums P, and for each non-label class d the
+# number m_d of shifts it violates (a prefix):
+#
+#     loss    = sum_{d in D} (P[m_d] + m_d * x[d])
+#     dloss_d = m_d,   dloss_c = -sum_{i: j_i = c} #{d : m_d > i}
+#
+# (times 1 / C).  docs/design.md, "Kernels", has the reasoning.
+
+
+# ------------------------------------------------------------------ sort (descending shifts)
+
+
+cdef inline void _insertion_sort(floating* key, Py_ssize_t* label, Py_ssize_t n) noexcept nogil:
+    """Sort key[:n] descending, moving label along: O(n**2), for small n."""
+    cdef:
+        Py_ssize_t i, j, v
+        floating k
+    for i in range(1, n):
+        k = key[i]
+        v = label[i]
+        j = i
+        while j > 0 and key[j - 1] < k:
+            key[j] = key[j - 1]
+            label[j] = label[j - 1]
+            j -= 1
+        key[j] = k
+        label[j] = v
+
+
+cdef inline uint64_t _descending_bits(floating value) noexcept nogil:
+    """An unsigned integer that orders the floats (not NaN) in descending order:
+    the IEEE bits with the sign bit set for negatives (larger magnitude, larger
+    key) and all other bits flipped for positives."""
+    cdef:
+        uint32_t bits32
+        uint64_t bits64
+    if floating is float:
+        memcpy(&bits32, &value, 4)
+        return bits32 ^ (((bits32 >> 31) - 1) & 0x7FFFFFFF)
+    else:
+        memcpy(&bits64, &value, 8)
+        return bits64 ^ (((bits64 >> 63) - 1) & (~(<uint64_t> 0) >> 1))
+
+
+cdef void _radix_sort(
+    floating* key, Py_ssize_t* label, Py_ssize_t n,
+    floating* key_buffer, Py_ssize_t* label_buffer,
+) noexcept nogil:
+    """Sort key[:n] descending, moving label along: LSD radix sort on bytes of
+    _descending_bits (stable counting passes, skipped where all keys share the
+    byte), through the buffers of n elements each."""
+    cdef:
+        Py_ssize_t counts[8 * 256]
+        Py_ssize_t* count
+        int n_passes = 4 if floating is float else 8
+        int p, shift
+        Py_ssize_t i, total, position, digit
+        uint64_t bits
+        floating* source_key = key
+        Py_ssize_t* source_label = label
+        floating* target_key = key_buffer
+        Py_ssize_t* target_label = label_buffer
+        floating* swap_key
+        Py_ssize_t* swap_label
+    memset(counts, 0, n_passes * 256 * sizeof(Py_ssize_t))
+    for i in range(n):
+        bits = _descending_bits(key[i])
+        for p in range(n_passes):
+            counts[p * 256 + ((bits >> (8 * p)) & 255)] += 1
+    for p in range(n_passes):
+        count = counts + p * 256
+        shift = 8 * p
+        if count[(_descending_bits(source_key[0]) >> shift) & 255] == n:
+            continue
+        total = 0
+        for digit in range(256):
+            position = count[digit]
+            count[digit] = total
+            total += position
+        for i in range(n):
+            digit = (_descending_bits(source_key[i]) >> shift) & 255
+            position = count[digit]
+            count[digit] = position + 1
+            target_key[position] = source_key[i]
+            target_label[position] = source_label[i]
+        swap_key = source_key
+        source_key = target_key
+        target_key = swap_key
+        swap_label = source_label
+        source_label = target_label
+        target_label = swap_label
+    if source_key != key:
+        memcpy(key, source_key, n * sizeof(floating))
+        memcpy(label, source_label, n * sizeof(Py_ssize_t))
+
+
+cdef inline void _sort_descending(
+    floating* key, Py_ssize_t* label, Py_ssize_t n,
+    floating* key_buffer, Py_ssize_t* label_buffer,
+) noexcept nogil:
+    """Sort key[:n] descending, moving label along (buffers of n elements)."""
+    cdef Py_ssize_t radix_min
+    if floating is float:
+        radix_min = RADIX_MIN_FLOAT32
+    else:
+        radix_min = RADIX_MIN_FLOAT64
+    if n < radix_min:
+        _insertion_sort(key, label, n)
+    else:
+        _radix_sort(key, label, n, key_buffer, label_buffer)
+
+
+# ------------------------------------------------------------------ one row, sorted shifts
+
+
+cdef inline void _sorted_shifts(
+    const floating* x,
+    Py_ssize_t n_classes,
+    Py_ssize_t n_listed,
+    Py_ssize_t* labels,
+    floating* shift,
+    double* prefix,
+    double* prefix_error,
+    floating margin,
+) noexcept nogil:
+    """shift[i] = margin - x[labels[i]] sorted descending (labels moved along);
+    prefix[m] + prefix_error[m] = sum_{i < m} shift[i] (TwoSum).  The sort
+    uses shift[n_classes:] and labels[n_classes:] as buffers."""
+    cdef:
+        Py_ssize_t i
+        double total = 0.0, error = 0.0, a, s, b
+    for i in range(n_listed):
+        shift[i] = margin - x[labels[i]]
+    _sort_descending(shift, labels, n_listed, shift + n_classes, labels + n_classes)
+    prefix[0] = 0.0
+    prefix_error[0] = 0.0
+    for i in range(n_listed):
+        a = shift[i]
+        s = total + a
+        b = s - total
+        error += (total - (s - b)) + (a - b)
+        total = s
+        prefix[i + 1] = total
+        prefix_error[i + 1] = error
+
+
+cdef inline Py_ssize_t _n_active(
+    const floating* shift, Py_ssize_t n_listed, floating score
+) noexcept nogil:
+    """m = #{i : not (shift[i] + score <= 0)}, a prefix of the descending shifts.
+
+    Branch-free binary search: shift[:lo] are known active, and the first
+    inactive index lies in [lo, lo + n]."""
+    cdef Py_ssize_t lo = 0, half, n = n_listed
+    if n == 0:
+        return 0
+    while n > 1:
+        half = n >> 1
+        lo += half & -(<Py_ssize_t> (not (shift[lo + half] + score <= 0)))
+        n -= half
+    return lo + (not (shift[lo] + score <= 0))
+
+
+cdef inline Py_ssize_t _search_step(
+    const floating* shift, Py_ssize_t position, Py_ssize_t half, floating score
+) noexcept nogil:
+    """position + half if shift[position + half] is active, else position: one
+    step of the branch-free search of _n_active."""
+    return position + (half & -(<Py_ssize_t> (not (shift[position + half] + score <= 0))))
+
+
+cdef extern from "_label_search.h" nogil:
+    # m[d] = _n_active(shift, n_listed, x[d]) for the leading whole vectors
+    # of classes, many a vector; returns how many classes it did (0 without AVX2).
+    Py_ssize_t _n_active_vectors_f32 "ml_n_active_f32" (
+        const float* shift, Py_ssize_t n_listed, const float* x, Py_ssize_t n_classes,
+        int32_t* m)
+    Py_ssize_t _n_active_vectors_f64 "ml_n_active_f64" (
+        const double* shift, Py_ssize_t n_listed, const double* x, Py_ssize_t n_classes,
+        int32_t* m)
+
+
+cdef inline void _n_active_lanes(
+    const floating* shift,
+    Py_ssize_t n_listed,
+    const floating* x,
+    int32_t* m,
+) noexcept nogil:
+    """m[l] = _n_active(shift, n_listed, x[l]) for LANES classes, the searches
+    interleaved step by step so that their latencies overlap."""
+    cdef:
+        floating score[LANES]
+        Py_ssize_t i, l, half, n = n_listed
+        int32_t counted[LANES]
+    for l in range(LANES):
+        score[l] = x[l]
+        counted[l] = 0
+    if n <= SEARCH_COUNT_MAX:
+        # few labels: count the active ones (the same m: the test is monotone
+        # in the sorted shifts), LANES classes a vector, no dependent loads
+        for i in range(n):
+            for l in range(LANES):
+                counted[l] += not (shift[i] + score[l] <= 0)
+        for l in range(LANES):
+            m[l] = counted[l]
+        return
+    # The eight positions stay in scalar locals: kept in an array, GCC (AVX-512)
+    # packs their updates into a vector whose lanes the next loads read back
+    # one by one, through memory (1.5x slower).
+    cdef Py_ssize_t m0 = 0, m1 = 0, m2 = 0, m3 = 0, m4 = 0, m5 = 0, m6 = 0, m7 = 0
+    while n > 1:
+        half = n >> 1
+        m0 = _search_step(shift, m0, half, score[0])
+        m1 = _search_step(shift, m1, half, score[1])
+        m2 = _search_step(shift, m2, half, score[2])
+        m3 = _search_step(shift, m3, half, score[3])
+        m4 = _search_step(shift, m4, half, score[4])
+        m5 = _search_step(shift, m5, half, score[5])
+        m6 = _search_step(shift, m6, half, score[6])
+        m7 = _search_step(shift, m7, half, score[7])
+        n -= half
+    m[0] = m0 + (not (shift[m0] + score[0] <= 0))
+    m[1] = m1 + (not (shift[m1] + score[1] <= 0))
+    m[2] = m2 + (not (shift[m2] + score[2] <= 0))
+    m[3] = m3 + (not (shift[m3] + score[3] <= 0))
+    m[4] = m4 + (not (shift[m4] + score[4] <= 0))
+    m[5] = m5 + (not (shift[m5] + score[5] <= 0))
+    m[6] = m6 + (not (shift[m6] + score[6] <= 0))
+    m[7] = m7 + (not (shift[m7] + score[7] <= 0))
+
+
+cdef inline void _active_counts(
+    const floating* shift,
+    Py_ssize_t n_listed,
+    const floating* x,
+    Py_ssize_t n_classes,
+    int32_t* m,
+) noexcept nogil:
+    """m[d] = _n_active(shift, n_listed, x[d]) for every class d (labels too):
+    whole vectors by _label_search.h where the build has them, then LANES
+    classes at a time, then one by one."""
+    cdef Py_ssize_t d
+    if floating is float:
+        d = _n_active_vectors_f32(shift, n_listed, x, n_classes, m)
+    else:
+        d = _n_active_vectors_f64(shift, n_listed, x, n_classes, m)
+    while d + LANES <= n_classes:
+        _n_active_lanes(shift, n_listed, x + d, m + d)
+        d += LANES
+    while d < n_classes:
+        m[d] = <int32_t> _n_active(shift, n_listed, x[d])
+        d += 1
+
+
+cdef inline double _active_sum(
+    const floating* shift,
+    const double* prefix,
+    const double* prefix_error,
+    Py_ssize_t m,
+    floating score,
+) noexcept nogil:
+    """sum_{i < m} (shift[i] + score), the terms of one d, m >= 1: in float64 as
+    P[m] + m * score, compensated; NaN if a term is NaN, inf if one is inf."""
+    cdef:
+        floating first = shift[0] + score
+        floating last = shift[m - 1] + score
+        double x = score, count = <double> m
+        double x_high, product, product_error, s, b, total
+        uint64_t bits
+        Py_ssize_t i
+    # Only the ends of the sorted shifts can be infinite, so only the ends
+    # can give an inf or NaN term.
+    if first != first or last != last:
+        return NAN
+    if first == INFINITY:
+        return INFINITY
+    # x = x_high + x_low with the low 31 bits of x_high's significand cleared:
+    # count * x_high is exact for any count < 2**31.  (Bits, not Veltkamp's
+    # multiply-and-subtract split, which a compiler contracting into FMA breaks.)
+    memcpy(&bits, &x, 8)
+    bits &= ~((<uint64_t> 1 << 31) - 1)
+    memcpy(&x_high, &bits, 8)
+    product = count * x_high                   # exact
+    product_error = count * (x - x_high)
+    s = prefix[m] + product                    # TwoSum
+    b = s - prefix[m]
+    total = s + (((prefix[m] - (s - b)) + (product - b)) + (prefix_error[m] + product_error))
+    if total - total == 0:                     # finite
+        return total
+    # A float64 overflow inside the formula: add the terms one by one.
+    total = 0.0
+    for i in range(m):
+        total += <double> (shift[i] + score)
+    return total
+
+
+cdef inline double _class_loss(
+    const floating* shift,
+    const double* prefix,
+    const double* prefix_error,
+    Py_ssize_t m,
+    floating score,
+) noexcept nogil:
+    """sum_{i < m} (shift[i] + score): the terms of a non-target class that
+    violates m labels (0 if m == 0)."""
+    if m == 0:
+        return 0.0
+    return _active_sum(shift, prefix, prefix_error, m, score)
+
+
+cdef inline void _two_sum_lane(double* total, double* error, double a) noexcept nogil:
+    """total + error += a (TwoSum: the rounding error of total + a goes to error)."""
+    cdef double s = total[0] + a, b = s - total[0]
+    error[0] += (total[0] - (s - b)) + (a - b)
+    total[0] = s
+
+
+cdef inline bint _class_product(
+    const floating* x,
+    int32_t* m,
+    const unsigned char* is_target,
+    floating* gradient,
+    double coef,
+    double grad_output,
+    floating bound,
+    bint split,
+    double* total,
+    double* error,
+    Py_ssize_t d,
+    bint with_gradient,
+) noexcept nogil:
+    """m[d] = cnt_d (m_d for d in D, 0 for a label); adds cnt_d * x[d] to the
+    compensated sum total + error: one exact product, or (split) x's high part
+    (low 31 significand bits cleared: exact for any cnt_d < 2**31) and its
+    rest, one TwoSum each.  with_gradient: gradient[d] = cnt_d * coef *
+    grad_output.  Returns whether x[d] is beyond bound (or NaN)."""
+    cdef:
+        int32_t counted = m[d] * (not is_target[d])
+        double count = counted
+        floating score = x[d]
+        double value = score, high
+        uint64_t bits
+    m[d] = counted
+    if with_gradient:
+        # grad_output multiplies last, as in PyTorch (0 * grad_output where
+        # inactive); the labels' entries are rewritten afterwards
+        gradient[d] = <floating> (count * coef * grad_output)
+    if not split:
+        _two_sum_lane(total, error, count * value)                # exact
+    else:
+        memcpy(&bits, &value, 8)
+        bits &= ~((<uint64_t> 1 << 31) - 1)
+        memcpy(&high, &bits, 8)
+        _two_sum_lane(total, error, count * high)                 # exact
+        _two_sum_lane(total, error, count * (value - high))
+    return not (fabs(score) <= bound)
+
+
+cdef inline bint _class_products(
+    const floating* x,
+    Py_ssize_t n_classes,
+    int32_t* m,
+    const unsigned char* is_target,
+    floating* gradient,
+    double coef,
+    double grad_output,
+    floating bound,
+    bint split,
+    double* total,
+    double* error,
+    bint with_gradient,
+) noexcept nogil:
+    """_class_product of class d into lane d % SUM_LANES, for every class (the
+    lanes as in _two_sum_lanes, so that GCC vectorises them).  Returns whether a
+    score is beyond bound (or NaN): then the lanes are to be discarded."""
+    cdef:
+        Py_ssize_t i, l, n_whole = n_classes - n_classes % SUM_LANES
+        bint beyond = False
+    for i in range(n_whole // SUM_LANES):
+        for l in range(SUM_LANES):
+            beyond |= _class_product(x, m, is_target, gradient, coef, grad_output, bound,
+                                     split, &total[l], &error[l], i * SUM_LANES + l,
+                                     with_gradient)
+    for l in range(n_classes - n_whole):
+        beyond |= _class_product(x, m, is_target, gradient, coef, grad_output, bound, split,
+                                 &total[l], &error[l], n_whole + l, with_gradient)
+    return beyond
+
+
+cdef inline double _row_sorted(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    Py_ssize_t* index,
+    const unsigned char* is_target,
+    floating* shift,
+    double* prefix,
+    double* label_count,
+    floating margin,
+    bint with_gradient,
+) noexcept nogil:
+    """The row loss from the m_d: sum_{d in D} m_d * x[d] + sum_i col_i * a_i
+    with col_i = #{d in D : m_d > i} (the counting path's formula, C + k
+    products in SUM_LANES compensated lanes, combined as _lanes_total); for a
+    row with a score (or margin) beyond a quarter of the dtype's largest value,
+    or a float64 overflow, sum_{d in D} _class_loss(m_d) in class order.
+    with_gradient: gradient_d = m_d, gradient_c = -sum_{i: j_i = c} col_i,
+    times coef, times grad_output.  index[:n_listed] holds the labels;
+    index[n_classes:] and shift[n_classes:] are scratch (after the sort)."""
+    cdef:
+        floating bound = (FLT_MAX if floating is float else DBL_MAX) / 4
+        Py_ssize_t* labels = index
+        int32_t* m = <int32_t*> (index + n_classes)          # m_d, every class
+        double* prefix_error = prefix + n_classes + 1
+        int32_t* column = <int32_t*> (shift + n_classes)      # col_i
+        # the histogram of the m_d in two halves (even and odd classes: fewer
+        # stalls on a repeated m), 2 * (n_listed + 1) <= 2 * (C + 1) int32
+        int32_t* histogram = <int32_t*> (prefix + 2 * (n_classes + 1))
+        double total[SUM_LANES]
+        double error[SUM_LANES]
+        Py_ssize_t i, d, n_pairs = n_classes // 2
+        int32_t above = 0
+        double loss
+        bint split = floating is double or n_listed >= (1 << 29), beyond
+    _sorted_shifts(x, n_classes, n_listed, labels, shift, prefix, prefix_error, margin)
+    _active_counts(shift, n_listed, x, n_classes, m)
+    for i in range(SUM_LANES):
+        total[i] = 0.0
+        error[i] = 0.0
+    if split:  # (a literal flag: each call inlined for its case)
+        beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                 bound, True, total, error, with_gradient)
+    else:
+        beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                 bound, False, total, error, with_gradient)
+    # m[d] is now 0 for the labels' classes
+    for i in range(2 * (n_listed + 1)):
+        histogram[i] = 0
+    for i in range(n_pairs):
+        histogram[m[2 * i]] += 1
+        histogram[n_listed + 1 + m[2 * i + 1]] += 1
+    if n_classes % 2:
+        histogram[m[n_classes - 1]] += 1
+    for i in range(n_listed - 1, -1, -1):
+        above += histogram[i + 1] + histogram[n_listed + 2 + i]
+        column[i] = above                                      # #{d in D : m_d > i}
+    loss = NAN
+    if not beyond and fabs(margin) <= bound:
+        for i in range(n_listed):
+            _add_product(total, error, <double> column[i], shift[i], i)
+        loss = _lanes_total(total, error)
+    if not (loss - loss == 0):
+        # infinite terms, NaN (inf - inf) or a float64 overflow: class by class
+        loss = 0.0
+        for d in range(n_classes):
+            loss += _class_loss(shift, prefix, prefix_error, m[d], x[d])
+    if with_gradient:
+        for i in range(n_listed):
+            label_count[labels[i]] -= column[i]
+        for i in range(n_listed):
+            gradient[labels[i]] = <floating> (label_count[labels[i]] * coef * grad_output)
+        for i in range(n_listed):
+            label_count[labels[i]] = 0
+    return loss
+
+
+cdef inline double _row_loss_sorted(
+    const floating* x,
+    Py_ssize_t n_classes,
+    Py_ssize_t n_listed,
+    Py_ssize_t* index,
+    const unsigned char* is_target,
+    floating* shift,
+    double* prefix,
+    floating margin,
+) noexcept nogil:
+    """_row_sorted's loss.  index[:n_listed] holds the labels."""
+    return _row_sorted(x, NULL, n_classes, 0.0, 0.0, n_listed, index, is_target, shift,
+                       prefix, NULL, margin, False)
+
+
+cdef inline double _row_loss_gradient_sorted(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    Py_ssize_t* index,
+    const unsigned char* is_target,
+    floating* shift,
+    double* prefix,
+    double* count,
+    floating margin,
+) noexcept nogil:
+    """_row_sorted's loss and gradient (times coef, times grad_output)."""
+    return _row_sorted(x, gradient, n_classes, coef, grad_output, n_listed, index, is_target,
+                       shift, prefix, count, margin, True)

@@ -1,0 +1,280 @@
+"""The multi-label kernel's sorted path, on every build, against the pair loop.
+
+The sorted path (``pyx/_sorted_labels.pxi``) sorts a row's shifts
+``a_i = m - x[j_i]`` descending, finds for every class d the number m_d of
+shifts it violates (on the AVX-512 build a vector binary search in
+``pyx/_label_search.h``: permutes of per-row tables for the first steps, then
+gathers; elsewhere 8 scalar searches interleaved), and forms the loss from the
+m_d.  Every row here is forced onto it
+(``_set_direct_max_labels(-1)``, ``_set_count_max_labels(-1)`` on each build),
+and the label counts and class counts sit on its boundaries: the insertion/radix
+sort threshold ± 1, the search's table sizes (2**s shifts, s = 4 ... 9) ± 1
+(past 512 labels float32 gathers a step),
+the vector widths (8, 16) ± 1 and the lane sums' 16.
+
+- Gradients: the pair counts, bitwise (count * (1/C) * grad_output).
+- Losses: float64 per-sample values within a relative 1e-13 of the exact sum
+  of the active terms (relative to the sum of their magnitudes); +inf or NaN
+  exactly where a term is, NaN for a row holding a NaN.
+- Every build gives the baseline's bits, for one and two threads.
+"""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from marginloss import _kernels, _losses
+
+BUILDS = ["baseline"] + [
+    build for build in ("avx2", "avx512")
+    if _kernels.cpu_supports(build)
+    and _kernels.load_multilabel(build) is not _kernels.load_multilabel("baseline")
+]
+MODULES = {build: _kernels.load_multilabel(build) for build in BUILDS}
+DTYPES = [np.float32, np.float64]
+RADIX = {np.float32: MODULES["baseline"].RADIX_MIN_FLOAT32,
+         np.float64: MODULES["baseline"].RADIX_MIN_FLOAT64}
+
+
+def dtype_id(dtype):
+    return np.dtype(dtype).name
+
+
+@pytest.fixture(autouse=True)
+def sorted_path():
+    """Every row of every build takes the sorted path."""
+    previous = {build: (module._set_direct_max_labels(-1), module._set_count_max_labels(-1))
+                for build, module in MODULES.items()}
+    yield
+    for build, module in MODULES.items():
+        module._set_direct_max_labels(previous[build][0])
+        module._set_count_max_labels(previous[build][1])
+
+
+def run(module, x, target, grad_output=None, n_threads=1, margin=1.0):
+    """Per-sample float64 losses of ``loss`` and ``loss_gradient``, and the gradient."""
+    n_samples, n_classes = x.shape
+    go = np.ones(n_samples) if grad_output is None else np.asarray(grad_output, dtype=float)
+    forward = np.empty(n_samples)
+    scratch = _losses._new_multilabel_scratch(n_threads, n_classes, x.dtype, False)
+    module.loss(x, target, forward, *scratch, n_threads, margin, False)
+    assert not scratch[1].any()  # the class mask is left zeroed
+    fused = np.empty(n_samples)
+    gradient = np.full_like(x, 7.0)
+    scratch = _losses._new_multilabel_scratch(n_threads, n_classes, x.dtype, True)
+    module.loss_gradient(x, target, 1 / n_classes, go, 1, fused, gradient, *scratch,
+                         n_threads, margin, False)
+    assert not scratch[1].any() and not scratch[4].any()  # mask and label counts zeroed
+    return forward, fused, gradient
+
+
+def oracle(x, target, grad_output=None, margin=1.0):
+    """The pair loop: per-sample loss (exact sum / C, inf or NaN as the terms), the
+    gradient (pair counts * (1/C) * grad_output in the input dtype), and the sum of
+    the active terms' magnitudes / C (the scale of the loss's rounding)."""
+    dtype = x.dtype.type
+    n_samples, n_classes = x.shape
+    go = np.ones(n_samples) if grad_output is None else np.asarray(grad_output, dtype=float)
+    loss = np.zeros(n_samples)
+    scale = np.zeros(n_samples)
+    counts = np.zeros(x.shape, dtype=np.int64)
+    nan_rows = np.zeros(n_samples, dtype=bool)
+    with np.errstate(all="ignore"):
+        for n in range(n_samples):
+            row = x[n]
+            stop = np.flatnonzero(target[n] < 0)
+            labels = target[n, :stop[0] if stop.size else n_classes]
+            is_target = np.zeros(n_classes, dtype=bool)
+            is_target[labels] = True
+            others = np.flatnonzero(~is_target)
+            shift = dtype(margin) - row[labels]
+            z = shift[:, None] + row[others][None, :]
+            active = ~(z <= 0)
+            counts[n, others] = active.sum(axis=0)
+            np.subtract.at(counts[n], labels, active.sum(axis=1))
+            terms = z[active]
+            if np.isnan(row).any() or np.isnan(terms).any():
+                nan_rows[n] = True
+                loss[n] = np.nan
+            elif np.isinf(terms).any():
+                loss[n] = np.inf
+            else:
+                i, d = np.nonzero(active)
+                exact = np.concatenate([shift[i].astype(float), row[others][d].astype(float)])
+                try:
+                    loss[n] = math.fsum(exact) / n_classes
+                except OverflowError:  # an intermediate overflow: add exactly
+                    total = sum(map(Fraction, exact))
+                    try:
+                        loss[n] = float(total) / n_classes
+                    except OverflowError:
+                        loss[n] = math.inf if total > 0 else -math.inf
+                scale[n] = np.abs(shift[i].astype(float) + row[others][d]).sum() / n_classes
+        gradient = (counts * (1.0 / n_classes) * go[:, None]).astype(dtype)
+    gradient[nan_rows] = np.nan
+    return loss, gradient, scale
+
+
+def assert_same_bits(a, b):
+    """Bitwise equal (signed zeros too); a NaN matches any NaN."""
+    assert a.dtype == b.dtype and a.shape == b.shape
+    nan = np.isnan(a)
+    np.testing.assert_array_equal(nan, np.isnan(b))
+    np.testing.assert_array_equal(a[~nan].view(np.uint8), b[~nan].view(np.uint8))
+
+
+def check(x, target, grad_output=None, margin=1.0, threads=(1, 2)):
+    """Every build, one and two threads: the oracle's gradient bitwise, its loss to
+    1e-13 of the terms' scale, and the baseline's bits."""
+    expected_loss, expected_gradient, scale = oracle(x, target, grad_output, margin)
+    baseline = run(MODULES["baseline"], x, target, grad_output, 1, margin)
+    forward, fused, gradient = baseline
+    assert_same_bits(forward, fused)
+    assert_same_bits(gradient, expected_gradient)
+    special = ~np.isfinite(expected_loss)
+    np.testing.assert_array_equal(fused[special], expected_loss[special])
+    assert np.all(np.abs(fused[~special] - expected_loss[~special])
+                  <= 1e-13 * scale[~special]), (fused, expected_loss)
+    for build, module in MODULES.items():
+        for n_threads in threads:
+            for a, b in zip(baseline, run(module, x, target, grad_output, n_threads, margin)):
+                assert_same_bits(a, b)
+    return fused, gradient
+
+
+def label_rows(rng, n_samples, n_classes, n_labels, duplicates=False):
+    target = np.full((n_samples, n_classes), -1, dtype=np.int64)
+    for row in target:
+        k = min(n_labels, n_classes)
+        row[:k] = (rng.integers(0, n_classes, k) if duplicates
+                   else rng.permutation(n_classes)[:k])
+    return target
+
+
+# ---------------------------------------------------------------------------
+# Hand-computed rows
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_exact_ties_by_hand(dtype):
+    # C = 17 (a vector of 16 and one more; one lane sum past 16), labels 0, 1, 2
+    # with x = 0.5, 1, 1.5: shifts 0.5, 0, -0.5, thresholds x[d] > -0.5, 0, 0.5.
+    # Non-labels: x[d] = 0.5 (m = 2: 0.5 > 0 yes, 0.5 > 0.5 no: an exact tie z = 0),
+    # 0 (m = 1: 0 > 0 no), -0.5 (m = 0: a tie), 2 (m = 3).
+    x = np.zeros((1, 17), dtype=dtype)
+    x[0, :3] = [0.5, 1.0, 1.5]
+    others = np.array([0.5, 0.0, -0.5, 2.0] * 3 + [0.5, 0.0])
+    x[0, 3:] = others
+    target = np.full((1, 17), -1, dtype=np.int64)
+    target[0, :3] = [0, 1, 2]
+    m = np.select([others == 2.0, others == 0.5, others == 0.0], [3, 2, 1], 0)
+    # a class with m_d = m adds the first m shifts (0.5, 0, -0.5) plus m * x[d]
+    prefix = np.array([0.0, 0.5, 0.5, 0.0])
+    row = float(np.sum(prefix[m] + m * others))
+    label_gradient = [-np.sum(m > 0), -np.sum(m > 1), -np.sum(m > 2)]
+    fused, gradient = check(x, target)
+    assert fused[0] == row / 17
+    expected = np.concatenate([label_gradient, m]) * (1.0 / 17)
+    np.testing.assert_array_equal(gradient[0], expected.astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_all_equal_shifts_and_scores(dtype):
+    # every shift equal, every non-label on the threshold or one ulp off it
+    n_classes = 40
+    x = np.full((3, n_classes), 0.25, dtype=dtype)
+    edge = dtype(-(dtype(1) - dtype(0.25)))  # -0.75: z == 0 exactly
+    x[:, 20:] = edge
+    x[1, 20:] = np.nextafter(edge, dtype(1))
+    x[2, 20:] = np.nextafter(edge, dtype(-1))
+    target = np.full((3, n_classes), -1, dtype=np.int64)
+    target[:, :20] = np.arange(20)
+    fused, gradient = check(x, target)
+    assert fused[0] == 0.0 and fused[2] == 0.0 and fused[1] > 0
+    assert np.all(gradient[1, 20:] == dtype(20 / n_classes))
+    assert np.all(gradient[[0, 2], 20:] == 0)
+
+
+# ---------------------------------------------------------------------------
+# Boundaries: sort, search tables, vector widths, lanes
+# ---------------------------------------------------------------------------
+SEARCH_SIZES = [1, 2, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65, 255, 256, 257, 511, 512, 513]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("n_labels", SEARCH_SIZES + ["radix-1", "radix", "radix+1"])
+def test_label_counts_on_the_boundaries(dtype, n_labels):
+    if isinstance(n_labels, str):
+        n_labels = RADIX[dtype] + {"radix-1": -1, "radix": 0, "radix+1": 1}[n_labels]
+    rng = np.random.default_rng(n_labels * 31 + (dtype is np.float32))
+    n_classes = n_labels + 49  # 49 non-labels: 3 vectors of 16 and one
+    x = (rng.integers(-12, 13, size=(6, n_classes)) / 8).astype(dtype)  # many ties
+    x[3:] = rng.normal(scale=2.0, size=(3, n_classes)).astype(dtype)
+    target = label_rows(rng, 6, n_classes, n_labels, duplicates=False)
+    target[5] = label_rows(rng, 1, n_classes, n_labels, duplicates=True)[0]
+    check(x, target, grad_output=rng.choice([1.0, -0.5, 0.0, 3.0], size=6))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("n_classes", [7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 48, 49])
+def test_class_counts_on_the_vector_widths(dtype, n_classes):
+    rng = np.random.default_rng(n_classes)
+    x = rng.normal(size=(8, n_classes)).astype(dtype)
+    target = np.full((8, n_classes), -1, dtype=np.int64)
+    for n, row in enumerate(target):
+        k = 1 + n % min(n_classes, 5)
+        row[:k] = rng.permutation(n_classes)[:k]
+    check(x, target)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_margins_and_grad_outputs(dtype):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(12, 70)).astype(dtype)
+    target = label_rows(rng, 12, 70, 20)
+    go = np.array([1.0, -2.0, 0.0, -0.0, np.inf, -np.inf, 0.5, 1e-3, 7.0, 1.0, 1.0, 1.0])
+    for margin in (0.0, 1.0, 2.5, -1.0):
+        check(x, target, grad_output=go, margin=margin)
+
+
+# ---------------------------------------------------------------------------
+# Infinite, huge and NaN scores
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_infinite_and_nan_scores(dtype):
+    rng = np.random.default_rng(11)
+    n_classes = 40
+    x = rng.normal(size=(8, n_classes)).astype(dtype)
+    target = label_rows(rng, 8, n_classes, 10)
+    labels = target[:, :10]
+    others = [np.setdiff1d(np.arange(n_classes), row) for row in labels]
+    x[0, others[0][0]] = np.inf              # a non-label at +inf: inf loss
+    x[1, others[1][0]] = -np.inf             # at -inf: never active
+    x[2, labels[2, 0]] = np.inf              # a label at +inf: its shift -inf, never active
+    x[3, labels[3, 0]] = -np.inf             # a label at -inf: shift +inf, inf loss
+    x[4, labels[4, 0]] = -np.inf             # shift +inf against a non-label -inf: NaN
+    x[4, others[4][0]] = -np.inf
+    x[5, others[5][3]] = np.nan              # NaN row
+    x[6, labels[6, 2]] = np.nan              # NaN label score
+    big = np.finfo(dtype).max
+    x[7, others[7][:3]] = [big, -big, big / 2]   # huge: the class-by-class sum
+    fused, gradient = check(x, target)
+    assert fused[0] == np.inf and np.isfinite(fused[1]) and np.isfinite(fused[2])
+    assert fused[3] == np.inf
+    assert np.isnan(fused[[4, 5, 6]]).all() and np.isnan(gradient[[4, 5, 6]]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_huge_scores_cancel_exactly(dtype):
+    # terms tiny against the scores: the compensated sums keep them
+    rng = np.random.default_rng(3)
+    base = 1e6 if dtype is np.float32 else 1e12
+    x = (base * (1 + rng.random((6, 90)))).astype(dtype)
+    target = label_rows(rng, 6, 90, 70)
+    for n in range(6):
+        shifts = dtype(1) - x[n, target[n, :70]]
+        others = np.setdiff1d(np.arange(90), target[n, :70])
+        x[n, others] = -rng.choice(shifts, size=others.size)
+        x[n, others[::2]] = np.nextafter(x[n, others[::2]], dtype(np.inf))
+    check(x, target)
