@@ -123,6 +123,25 @@ _apply = {function: super(torch.autograd.Function, function).apply
           for function in (MultiMarginLossFunction, MultiLabelMarginLossFunction)}
 
 
+def _direct_backward(function):
+    """The autograd engine calls the node's ``apply``, whose Python wrapper
+    (``BackwardCFunction.apply``) looks up ``backward`` (or ``vjp``) on every
+    call: about 3 µs of a loss's 25 here.  Our nodes define ``backward`` only,
+    so their ``apply`` is ``backward`` itself (the same call, the same result);
+    a PyTorch without that wrapper keeps its own."""
+    node_class = getattr(function, "_backward_cls", None)
+    wrapper = getattr(torch.autograd.function, "BackwardCFunction", None)
+    if (node_class is not None and wrapper is not None and issubclass(node_class, wrapper)
+            and node_class.apply is wrapper.apply
+            and function.vjp is torch.autograd.Function.vjp
+            and not getattr(function, "boxed_grads_call", False)):
+        node_class.apply = function.backward
+
+
+for _function in (MultiMarginLossFunction, MultiLabelMarginLossFunction):
+    _direct_backward(_function)
+
+
 def _general(settings, input, target, grad):
     """``(value, gradient)`` through marginloss's whole call path (gradient None
     without ``grad``); its errors are also RuntimeErrors."""
