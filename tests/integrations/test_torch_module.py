@@ -849,3 +849,86 @@ def test_routes():
         torch.jit.trace(lambda s: traced.append(_functional._route(s, (s, y))) or s, (x,),
                         check_trace=False)
     assert traced == ["op"]
+
+
+# ------------------------------------------- the eager path at raw addresses
+
+
+# (N, C): fewer rows than a row block, several blocks and a remainder, wide
+# rows (class blocks), one class, and enough scores for two threads.
+ADDRESS_SHAPES = [(1, 1), (3, 4), (32, 10), (37, 31), (45, 50), (129, 3), (2048, 10)]
+
+
+@pytest.mark.parametrize("shape", ADDRESS_SHAPES, ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("p, margin", [(1, 1.0), (2, 0.7), (1, -0.3)])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_eager_multi_margin_equals_numpy_bits(shape, reduction, p, margin, dtype, rng):
+    """The eager multi-class call (the kernel at the tensors' addresses, the
+    per-sample losses summed in C) gives the NumPy function's bits, loss and
+    gradient, on one thread and on two."""
+    x = rng.standard_normal(shape).astype(dtype) * 2
+    y = rng.integers(0, shape[1], shape[0])
+    expected_loss, expected_grad = marginloss.multi_margin_loss_and_grad(
+        x, y, p=p, margin=margin, reduction=reduction)
+    for n_threads in (1, 2):
+        previous = torch.get_num_threads()
+        torch.set_num_threads(n_threads)
+        try:
+            scores = torch.from_numpy(x.copy()).requires_grad_()
+            loss = mt.multi_margin_loss(scores, torch.from_numpy(y), p=p, margin=margin,
+                                        reduction=reduction)
+            loss.backward()
+            with torch.no_grad():
+                no_grad = mt.multi_margin_loss(scores, torch.from_numpy(y), p=p,
+                                               margin=margin, reduction=reduction)
+        finally:
+            torch.set_num_threads(previous)
+        assert type(loss.grad_fn).__name__ == "MultiMarginLossFunctionBackward"
+        assert loss.dtype == scores.dtype and loss.shape == ()
+        assert loss.item() == float(expected_loss) == no_grad.item()
+        np.testing.assert_array_equal(scores.grad.numpy(), expected_grad)
+
+
+def test_eager_multi_margin_out_of_range_target_raises_after_the_kernel(rng):
+    """A target out of range gives the kernel a NaN row; the call raises the
+    general path's error (and leaves no gradient)."""
+    x = torch.tensor(rng.standard_normal((40, 10)), dtype=torch.float32, requires_grad=True)
+    y = torch.from_numpy(rng.integers(0, 10, 40))
+    y[17] = 10
+    for reduction in ("mean", "sum"):
+        with pytest.raises(RuntimeError, match="target"):
+            mt.multi_margin_loss(x, y, reduction=reduction)
+        with pytest.raises(ValueError, match="target"):
+            mt.multi_margin_loss(x, y, reduction=reduction)
+    assert x.grad is None
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_eager_losses_of_a_negative_view(reduction, rng):
+    """A tensor with PyTorch's negative bit (a lazy negation) is read negated,
+    as PyTorch reads it, not at its raw address."""
+    x = torch.tensor(rng.standard_normal((6, 4)))
+    negative = torch._neg_view(x)
+    assert negative.is_neg()
+    y = torch.from_numpy(rng.integers(0, 4, 6))
+    torch.testing.assert_close(mt.multi_margin_loss(negative, y, reduction=reduction),
+                               F.multi_margin_loss(-x, y, reduction=reduction),
+                               rtol=1e-12, atol=1e-14)
+    t = torch.tensor([[1, 3, -1, 0]] * 6)
+    torch.testing.assert_close(mt.multilabel_margin_loss(negative, t, reduction=reduction),
+                               F.multilabel_margin_loss(-x, t, reduction=reduction),
+                               rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("loss_name", LOSS_NAMES)
+def test_node_apply_is_the_backward(loss_name, rng):
+    """The eager node's apply (what the engine calls) gives backward's result:
+    grad_fn.apply called directly multiplies by its grad_output."""
+    function, x, target = _problem(rng, loss_name, torch.float64)
+    x.requires_grad_()
+    (expected,) = torch.autograd.grad(function(x, target), [x])
+    loss = function(x, target)
+    (got, *rest) = loss.grad_fn.apply(torch.tensor(3.0, dtype=torch.float64))
+    torch.testing.assert_close(got, 3.0 * expected, rtol=0, atol=0)
+    assert all(item is None for item in rest)
