@@ -977,3 +977,5 @@ def loss_gradient(
             &shift_scratch[thread, 0], &prefix_scratch[thread, 0], &count_scratch[thread, 0],
             margin_in_dtype, indicator,
         ) / n_classes
+
+include "_multilabel_pointer_entry.pxi"

@@ -254,44 +254,61 @@ _apply_multilabel_margin = _apply[MultiLabelMarginLossFunction]
 def multilabel_margin_fast(input, target, settings, requires_grad):
     """The loss of an eager multi-label call, or None when a cheap check fails.
 
-    The input is 2-D and C-contiguous with N, C > 0, the target int64 of the
-    input's shape and contiguous, with every entry in [-1, C) (one compiled
-    count), the reduction 'mean' or 'sum'.  The kernel and its scratch are
-    the multi-label `Loss`'s (``marginloss._losses``).
+    The input is 2-D and C-contiguous with N, C > 0 (no negative bit), the
+    target int64 of the input's shape and contiguous, with every entry in
+    [-1, C), the reduction 'mean' or 'sum'.  Below `SERIAL_BELOW` scores the
+    kernel runs at the tensors' addresses on one thread (``total_at``, which
+    checks the target's range first and gives NaN when it fails); above, on
+    NumPy views with the multi-label `Loss`'s scratch (``marginloss._losses``)
+    after one compiled count of the range.
     """
     n_samples, n_classes = input.shape
     reduction = settings.reduction
     if (not n_samples or not n_classes or reduction == "none" or target.dtype is not _INT64
             or target.shape != input.shape or not input.is_contiguous()
-            or not target.is_contiguous() or input.is_neg()):
+            or not target.is_contiguous() or input.is_neg() or settings.margin != 1.0):
         return None
     work = n_samples * n_classes
-    n_threads = 1 if work < SERIAL_BELOW else effective_n_threads(_get_num_threads(),
-                                                                  n_samples, work)
+    scale = 1.0 / (work if reduction == "mean" else n_classes)
+    if work < SERIAL_BELOW:
+        gradient = _empty_tensor_like(input) if requires_grad else None
+        total = _losses_module._multilabel_margin.total_at(
+            input.data_ptr(), target.data_ptr(), gradient.data_ptr() if requires_grad else 0,
+            n_samples, n_classes, input.dtype is _FLOAT64, scale)
+        return _multilabel_result(input, target, reduction, requires_grad, gradient,
+                                  total, n_samples)
+    n_threads = effective_n_threads(_get_num_threads(), n_samples, work)
     labels = target.numpy()
     if count_outside_rows(labels, -1, n_classes, n_threads):
         return None  # the general path raises the error
     loss = settings.loss
     loss_out = _empty(n_samples)
+    gradient = None
     if requires_grad:
         scores = input.detach().numpy()
         scratch = loss.scratch(n_threads, n_classes, scores.dtype, True)
         gradient = _empty_like(scores)
-        scale = 1.0 / (work if reduction == "mean" else n_classes)
         loss.loss_gradient(scores, labels, None, settings.margin, 1, scale, _ONE, 0, scratch,
                            loss_out, gradient, n_threads)
+        gradient = _from_numpy(gradient)
     else:
         scores = input.numpy()
         scratch = loss.scratch(n_threads, n_classes, scores.dtype, False)
         loss.loss(scores, labels, None, settings.margin, 1, scratch, loss_out, n_threads)
-    total = _pairwise_sum(loss_out)
+    return _multilabel_result(input, target, reduction, requires_grad, gradient,
+                              _pairwise_sum(loss_out), n_samples)
+
+
+def _multilabel_result(input, target, reduction, requires_grad, gradient, total, n_samples):
+    """The loss tensor of `multilabel_margin_fast` from the per-sample losses' sum
+    (None for NaN or a float32 overflow: the general path)."""
     if reduction == "mean":
         total = total / n_samples
     if not -_FLOAT32_MAX <= total <= _FLOAT32_MAX:
-        return None  # NaN or a float32 overflow: the general path
+        return None  # NaN (a target out of range?) or a float32 overflow
     value = _array(total, _NP_DTYPES[input.dtype])
     if requires_grad:
-        return _apply_multilabel_margin(input, value, _from_numpy(gradient),
+        return _apply_multilabel_margin(input, value, gradient,
                                         (_MULTILABEL_MARGIN_BACKWARD, target, (reduction,)))
     return _from_numpy(value)
 

@@ -496,11 +496,11 @@ def _address(array):
 
 
 # (loss, kernel module attribute in marginloss._losses, the kernel the eager
-# path calls, position of the gradient buffer among its arguments): the
-# multi-class path calls the kernel at the tensors' addresses (total_at).
+# path calls, position of the gradient buffer among its arguments): small
+# calls run the kernel at the tensors' addresses (total_at).
 ZERO_COPY_CASES = [
     ("multi_margin", "_multi_margin", "total_at", 2),
-    ("multilabel_margin", "_multilabel_margin", "loss_gradient", 6),
+    ("multilabel_margin", "_multilabel_margin", "total_at", 2),
 ]
 
 
@@ -932,3 +932,53 @@ def test_node_apply_is_the_backward(loss_name, rng):
     (got, *rest) = loss.grad_fn.apply(torch.tensor(3.0, dtype=torch.float64))
     torch.testing.assert_close(got, 3.0 * expected, rtol=0, atol=0)
     assert all(item is None for item in rest)
+
+
+def _index_rows(rng, n_samples, n_classes):
+    """-1-padded label rows: none, some and all classes, and entries after the
+    first -1 (which are not labels)."""
+    t = np.full((n_samples, n_classes), -1, dtype=np.int64)
+    for n in range(n_samples):
+        k = int(rng.integers(0, n_classes + 1))
+        t[n, :k] = rng.choice(n_classes, k, replace=False)
+        if k + 1 < n_classes:
+            t[n, k + 1:] = rng.integers(-1, n_classes, n_classes - k - 1)
+    return t
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 4), (32, 10), (7, 40), (200, 10), (2048, 10)],
+                         ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_eager_multilabel_margin_equals_numpy_bits(shape, reduction, dtype, rng):
+    """The eager multi-label call (the kernel at the tensors' addresses for small
+    calls, NumPy views above) gives the NumPy function's bits, loss and gradient."""
+    x = rng.standard_normal(shape).astype(dtype) * 2
+    t = _index_rows(rng, *shape)
+    expected_loss, expected_grad = marginloss.multilabel_margin_loss_and_grad(
+        x, t, reduction=reduction)
+    scores = torch.from_numpy(x.copy()).requires_grad_()
+    loss = mt.multilabel_margin_loss(scores, torch.from_numpy(t), reduction=reduction)
+    loss.backward()
+    with torch.no_grad():
+        no_grad = mt.multilabel_margin_loss(scores, torch.from_numpy(t), reduction=reduction)
+    assert type(loss.grad_fn).__name__ == "MultiLabelMarginLossFunctionBackward"
+    assert loss.dtype == scores.dtype and loss.shape == ()
+    assert loss.item() == float(expected_loss) == no_grad.item()
+    np.testing.assert_array_equal(scores.grad.numpy(), expected_grad)
+
+
+@pytest.mark.parametrize("shape", [(40, 10), (2048, 10)], ids=str)
+@pytest.mark.parametrize("bad", [10, -2])
+def test_eager_multilabel_margin_out_of_range_target_raises(shape, bad, rng):
+    """An entry outside [-1, C) (even after the first -1) raises the general
+    path's error, from the small calls' path and the large ones'."""
+    x = torch.tensor(rng.standard_normal(shape), dtype=torch.float32, requires_grad=True)
+    t = torch.from_numpy(_index_rows(rng, *shape))
+    t[shape[0] - 1, -1] = bad
+    for reduction in ("mean", "sum"):
+        with pytest.raises(RuntimeError, match="target"):
+            mt.multilabel_margin_loss(x, t, reduction=reduction)
+        with torch.no_grad(), pytest.raises(ValueError, match="target"):
+            mt.multilabel_margin_loss(x, t, reduction=reduction)
+    assert x.grad is None
