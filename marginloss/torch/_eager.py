@@ -6,10 +6,13 @@ is wanted, the forward pass computes the loss and the gradient for
 ``grad_output = 1`` in one kernel call, and the backward pass returns that
 gradient (times ``grad_output`` unless it is 1).  The most common calls (a
 2-D contiguous input, an int64 target, no class weight) skip marginloss's
-general validation: cheap checks first, the kernel, and the range of the
-target checked after it (a row out of range gives a NaN loss) or before it;
-only a call that fails a cheap check takes the general path, which gives the
-clear message.  See docs/design.md, "PyTorch integration".
+general validation: cheap checks first, then the kernel module's
+``total_at`` at the tensors' addresses (no NumPy view, no per-sample array:
+the per-sample losses are summed in C), the gradient written into a new
+tensor; the range of the target is checked after it (a row out of range
+gives a NaN loss) or before it.  Only a call that fails a cheap check takes
+the general path, which gives the clear message.  See docs/design.md,
+"PyTorch integration".
 """
 
 import numpy as np
