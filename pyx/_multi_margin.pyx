@@ -872,3 +872,5 @@ cdef Py_ssize_t _blocks(
 
 
 include "_class_entry.pxi"
+
+include "_pointer_entry.pxi"

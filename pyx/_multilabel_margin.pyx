@@ -952,3 +952,5 @@ def loss_gradient_csr(
             &shift_scratch[thread, 0], &prefix_scratch[thread, 0], &count_scratch[thread, 0],
             margin_in_dtype,
         ) / n_classes
+
+include "_multilabel_pointer_entry.pxi"

@@ -11,8 +11,9 @@ never imports it.
   ``torch.nn.functional``'s.
 
 Eagerly, on CPU float32 and float64 tensors, they run marginloss's compiled
-kernels on NumPy views of the tensors' memory (a non-contiguous input or
-target is first copied to a contiguous one, as PyTorch's own kernels do).
+kernels on the tensors' memory, in place (the common calls at the tensors'
+addresses, the others on NumPy views; a non-contiguous input or target is
+first copied to a contiguous one, as PyTorch's own kernels do).
 When the input requires grad (outside ``torch.no_grad()``), the forward pass
 computes the loss and its gradient in one kernel call and the backward pass
 returns that gradient, times ``grad_output``; otherwise only the loss is

@@ -491,22 +491,24 @@ class _Recorder:
 
 
 def _address(array):
-    return array.__array_interface__["data"][0]
+    """An array's address (a kernel taking addresses gets the int itself)."""
+    return array if isinstance(array, int) else array.__array_interface__["data"][0]
 
 
-# (loss, kernel module attribute in marginloss._losses, position of the
-# gradient buffer among loss_gradient's arguments)
+# (loss, kernel module attribute in marginloss._losses, the kernel the eager
+# path calls, position of the gradient buffer among its arguments): small
+# calls run the kernel at the tensors' addresses (total_at).
 ZERO_COPY_CASES = [
-    ("multi_margin", "_multi_margin", 9),
-    ("multilabel_margin", "_multilabel_margin", 6),
+    ("multi_margin", "_multi_margin", "total_at", 2),
+    ("multilabel_margin", "_multilabel_margin", "total_at", 2),
 ]
 
 
-@pytest.mark.parametrize("loss_name, kernels, gradient_position", ZERO_COPY_CASES,
+@pytest.mark.parametrize("loss_name, kernels, kernel, gradient_position", ZERO_COPY_CASES,
                          ids=[case[0] for case in ZERO_COPY_CASES])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
-def test_kernels_read_and_write_tensor_memory(loss_name, kernels, gradient_position, dtype,
-                                              rng, monkeypatch):
+def test_kernels_read_and_write_tensor_memory(loss_name, kernels, kernel, gradient_position,
+                                              dtype, rng, monkeypatch):
     """The kernels read the input and the int64 target in place and write the
     gradient into memory that becomes ``input.grad``."""
     recorder = _Recorder(getattr(marginloss._losses, kernels))
@@ -515,7 +517,7 @@ def test_kernels_read_and_write_tensor_memory(loss_name, kernels, gradient_posit
     x.requires_grad_()
     function(x, target).backward()
     ((name, args),) = recorder.calls
-    assert name == "loss_gradient"
+    assert name == kernel
     assert _address(args[0]) == x.data_ptr()
     assert _address(args[1]) == target.data_ptr()
     assert _address(args[gradient_position]) == x.grad.data_ptr()
@@ -847,3 +849,136 @@ def test_routes():
         torch.jit.trace(lambda s: traced.append(_functional._route(s, (s, y))) or s, (x,),
                         check_trace=False)
     assert traced == ["op"]
+
+
+# ------------------------------------------- the eager path at raw addresses
+
+
+# (N, C): fewer rows than a row block, several blocks and a remainder, wide
+# rows (class blocks), one class, and enough scores for two threads.
+ADDRESS_SHAPES = [(1, 1), (3, 4), (32, 10), (37, 31), (45, 50), (129, 3), (2048, 10)]
+
+
+@pytest.mark.parametrize("shape", ADDRESS_SHAPES, ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("p, margin", [(1, 1.0), (2, 0.7), (1, -0.3)])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_eager_multi_margin_equals_numpy_bits(shape, reduction, p, margin, dtype, rng):
+    """The eager multi-class call (the kernel at the tensors' addresses, the
+    per-sample losses summed in C) gives the NumPy function's bits, loss and
+    gradient, on one thread and on two."""
+    x = rng.standard_normal(shape).astype(dtype) * 2
+    y = rng.integers(0, shape[1], shape[0])
+    expected_loss, expected_grad = marginloss.multi_margin_loss_and_grad(
+        x, y, p=p, margin=margin, reduction=reduction)
+    for n_threads in (1, 2):
+        previous = torch.get_num_threads()
+        torch.set_num_threads(n_threads)
+        try:
+            scores = torch.from_numpy(x.copy()).requires_grad_()
+            loss = mt.multi_margin_loss(scores, torch.from_numpy(y), p=p, margin=margin,
+                                        reduction=reduction)
+            loss.backward()
+            with torch.no_grad():
+                no_grad = mt.multi_margin_loss(scores, torch.from_numpy(y), p=p,
+                                               margin=margin, reduction=reduction)
+        finally:
+            torch.set_num_threads(previous)
+        assert type(loss.grad_fn).__name__ == "MultiMarginLossFunctionBackward"
+        assert loss.dtype == scores.dtype and loss.shape == ()
+        assert loss.item() == float(expected_loss) == no_grad.item()
+        np.testing.assert_array_equal(scores.grad.numpy(), expected_grad)
+
+
+def test_eager_multi_margin_out_of_range_target_raises_after_the_kernel(rng):
+    """A target out of range gives the kernel a NaN row; the call raises the
+    general path's error (and leaves no gradient)."""
+    x = torch.tensor(rng.standard_normal((40, 10)), dtype=torch.float32, requires_grad=True)
+    y = torch.from_numpy(rng.integers(0, 10, 40))
+    y[17] = 10
+    for reduction in ("mean", "sum"):
+        with pytest.raises(RuntimeError, match="target"):
+            mt.multi_margin_loss(x, y, reduction=reduction)
+        with pytest.raises(ValueError, match="target"):
+            mt.multi_margin_loss(x, y, reduction=reduction)
+    assert x.grad is None
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_eager_losses_of_a_negative_view(reduction, rng):
+    """A tensor with PyTorch's negative bit (a lazy negation) is read negated,
+    as PyTorch reads it, not at its raw address."""
+    x = torch.tensor(rng.standard_normal((6, 4)))
+    negative = torch._neg_view(x)
+    assert negative.is_neg()
+    y = torch.from_numpy(rng.integers(0, 4, 6))
+    torch.testing.assert_close(mt.multi_margin_loss(negative, y, reduction=reduction),
+                               F.multi_margin_loss(-x, y, reduction=reduction),
+                               rtol=1e-12, atol=1e-14)
+    t = torch.tensor([[1, 3, -1, 0]] * 6)
+    torch.testing.assert_close(mt.multilabel_margin_loss(negative, t, reduction=reduction),
+                               F.multilabel_margin_loss(-x, t, reduction=reduction),
+                               rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("loss_name", LOSS_NAMES)
+def test_node_apply_is_the_backward(loss_name, rng):
+    """The eager node's apply (what the engine calls) gives backward's result:
+    grad_fn.apply called directly multiplies by its grad_output."""
+    function, x, target = _problem(rng, loss_name, torch.float64)
+    x.requires_grad_()
+    (expected,) = torch.autograd.grad(function(x, target), [x])
+    loss = function(x, target)
+    (got, *rest) = loss.grad_fn.apply(torch.tensor(3.0, dtype=torch.float64))
+    torch.testing.assert_close(got, 3.0 * expected, rtol=0, atol=0)
+    assert all(item is None for item in rest)
+
+
+def _index_rows(rng, n_samples, n_classes):
+    """-1-padded label rows: none, some and all classes, and entries after the
+    first -1 (which are not labels)."""
+    t = np.full((n_samples, n_classes), -1, dtype=np.int64)
+    for n in range(n_samples):
+        k = int(rng.integers(0, n_classes + 1))
+        t[n, :k] = rng.choice(n_classes, k, replace=False)
+        if k + 1 < n_classes:
+            t[n, k + 1:] = rng.integers(-1, n_classes, n_classes - k - 1)
+    return t
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 4), (32, 10), (7, 40), (200, 10), (2048, 10)],
+                         ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+def test_eager_multilabel_margin_equals_numpy_bits(shape, reduction, dtype, rng):
+    """The eager multi-label call (the kernel at the tensors' addresses for small
+    calls, NumPy views above) gives the NumPy function's bits, loss and gradient."""
+    x = rng.standard_normal(shape).astype(dtype) * 2
+    t = _index_rows(rng, *shape)
+    expected_loss, expected_grad = marginloss.multilabel_margin_loss_and_grad(
+        x, t, reduction=reduction)
+    scores = torch.from_numpy(x.copy()).requires_grad_()
+    loss = mt.multilabel_margin_loss(scores, torch.from_numpy(t), reduction=reduction)
+    loss.backward()
+    with torch.no_grad():
+        no_grad = mt.multilabel_margin_loss(scores, torch.from_numpy(t), reduction=reduction)
+    assert type(loss.grad_fn).__name__ == "MultiLabelMarginLossFunctionBackward"
+    assert loss.dtype == scores.dtype and loss.shape == ()
+    assert loss.item() == float(expected_loss) == no_grad.item()
+    np.testing.assert_array_equal(scores.grad.numpy(), expected_grad)
+
+
+@pytest.mark.parametrize("shape", [(40, 10), (2048, 10)], ids=str)
+@pytest.mark.parametrize("bad", [10, -2])
+def test_eager_multilabel_margin_out_of_range_target_raises(shape, bad, rng):
+    """An entry outside [-1, C) (even after the first -1) raises the general
+    path's error, from the small calls' path and the large ones'."""
+    x = torch.tensor(rng.standard_normal(shape), dtype=torch.float32, requires_grad=True)
+    t = torch.from_numpy(_index_rows(rng, *shape))
+    t[shape[0] - 1, -1] = bad
+    for reduction in ("mean", "sum"):
+        with pytest.raises(RuntimeError, match="target"):
+            mt.multilabel_margin_loss(x, t, reduction=reduction)
+        with torch.no_grad(), pytest.raises(ValueError, match="target"):
+            mt.multilabel_margin_loss(x, t, reduction=reduction)
+    assert x.grad is None
