@@ -21,7 +21,8 @@ import torch
 from .. import _engine
 from .. import _losses as _losses_module
 from .._engine import Problem, _new_problem, gradient_scale
-from .._reductions import count_outside, count_outside_rows
+from .._kernels import multilabel_margin as _multilabel_margin
+from .._reductions import count_outside
 from .._threads import SERIAL_BELOW, effective_n_threads
 from .._validation import _unit_weight
 from ._errors import CHECK_ERRORS, as_torch_error, inplace_error
@@ -173,7 +174,7 @@ def _lean(settings, input, target, grad, n_samples, n_classes):
         outside = not deferred and count_outside(target, 0, n_classes, n_threads)
     else:  # the multi-label kernel reads an entry out of range as the end of the labels
         deferred = False
-        outside = count_outside_rows(target, -1, n_classes, n_threads)
+        outside = _multilabel_margin.count_outside_rows(target, -1, n_classes, n_threads)
     if outside:
         return None  # the general path raises the error
     scratch = loss.scratch and loss.scratch(n_threads, n_classes, scores.dtype, grad)
@@ -282,7 +283,7 @@ def multilabel_margin_fast(input, target, settings, requires_grad):
                                   total, n_samples)
     n_threads = effective_n_threads(_get_num_threads(), n_samples, work)
     labels = target.numpy()
-    if count_outside_rows(labels, -1, n_classes, n_threads):
+    if _multilabel_margin.count_outside_rows(labels, -1, n_classes, n_threads):
         return None  # the general path raises the error
     loss = settings.loss
     loss_out = _empty(n_samples)

@@ -133,6 +133,8 @@ def multilabel_margin_loss(settings, input, target, capturing):
     value, gradient = _loss_and_gradient(settings, input, target, grad)
     value = np.asarray(value)
     if grad:
+        # The Function's backward hands a tensor to the engine: the NumPy
+        # gradient shared, not copied.
         return _eager.MultiLabelMarginLossFunction.apply(
-            input, value, gradient, (_backward, target, (settings,)))
+            input, value, torch.from_numpy(gradient), (_backward, target, (settings,)))
     return torch.from_numpy(value)
