@@ -22,8 +22,8 @@ from typing import NamedTuple
 import numpy as np
 
 from ._arrays import _as_array, _describe, _is_real_number, as_kernel_array
+from ._kernels import multi_margin as _multi_margin
 from ._kernels import multilabel_margin as _multilabel_margin
-from ._reductions import count_outside
 
 REDUCTIONS = ("none", "mean", "sum")
 MULTI_CLASS = ("weston_watkins", "crammer_singer")
@@ -354,7 +354,7 @@ def as_class_target(target, scores, input_shape, check_range=True, n_threads=1):
     if (type(target) is _ndarray and target.dtype is _INT64 and target.ndim == 1
             and target.shape[0] == n_samples and len(input_shape) == 2
             and _kernel_ready(target)):
-        if check_range and count_outside(target, 0, n_classes, n_threads):
+        if check_range and _multi_margin.count_outside(target, 0, n_classes, n_threads):
             _first_out_of_range(target, 0, n_classes)
         return target, target.shape
     array = _as_index_array(target)

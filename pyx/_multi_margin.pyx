@@ -23,6 +23,7 @@ from libc.stdint cimport int32_t, int64_t
 
 include "_rows.pxi"
 include "_row_blocks.pxi"
+include "_target_range.pxi"
 
 cdef enum:
     # Classes per block: lane k of a block adds into its own float64 partial

@@ -42,10 +42,6 @@ ctypedef fused target_t:
     int64_t
     uint8_t  # indicator targets given as bool or uint8
 
-ctypedef fused index_t:
-    int32_t
-    int64_t
-
 cpdef enum:
     # The crossovers between the paths (measured; module attributes, so that
     # tests can put examples on each boundary).
@@ -716,44 +712,7 @@ cdef inline double _row_loss_gradient(
 
 # ------------------------------------------------------------------ the target's range
 
-
-cdef inline Py_ssize_t _count_outside(const index_t* target, Py_ssize_t n, Py_ssize_t low,
-                                      Py_ssize_t high) noexcept nogil:
-    """#{i : not low <= target[i] < high}, one unsigned compare an entry (an
-    entry below low wraps around to a large offset), branch-free: the wide
-    builds read the target at memory speed."""
-    cdef:
-        Py_ssize_t i, count = 0
-        uint64_t first, span
-    if index_t is int32_t:
-        # bounds beyond int32's range exclude nothing more of it
-        low = max(low, <Py_ssize_t> -0x80000000)
-        high = min(high, <Py_ssize_t> 0x80000000)
-    if high <= low:
-        return n
-    first = <uint64_t> low
-    span = <uint64_t> high - first
-    for i in range(n):
-        count += <uint64_t> (<int64_t> target[i]) - first >= span
-    return count
-
-
-def count_outside_rows(const index_t[:, ::1] target, Py_ssize_t low, Py_ssize_t high,
-                       int n_threads):
-    """How many entries of the C-contiguous matrix ``target`` lie outside [low,
-    high): the Python layer's check of a whole index target (threads over rows)."""
-    cdef:
-        Py_ssize_t n_rows = target.shape[0], n_columns = target.shape[1]
-        Py_ssize_t n, count = 0
-    if n_rows == 0 or n_columns == 0:
-        return 0
-    if n_threads == 1:
-        with nogil:
-            count = _count_outside(&target[0, 0], n_rows * n_columns, low, high)
-        return count
-    for n in prange(n_rows, schedule="static", nogil=True, num_threads=n_threads):
-        count += _count_outside(&target[n, 0], n_columns, low, high)
-    return count
+include "_target_range.pxi"
 
 
 # ------------------------------------------------------------------ arrays

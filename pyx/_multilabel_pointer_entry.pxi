@@ -28,9 +28,8 @@ cdef double _total_at(const floating* x, const int64_t* target, floating* gradie
     cdef floating* shift = <floating*> (loss_out + n_samples)
     cdef unsigned char* is_target = <unsigned char*> (shift + 2 * n_classes)
     cdef floating margin = 1.0
-    for n in range(n_samples * n_classes):  # the whole target's range first
-        if not -1 <= target[n] < n_classes:
-            return NAN
+    if _count_outside(target, n_samples * n_classes, -1, n_classes):
+        return NAN  # the whole target's range first
     for n in range(n_samples):
         offset = n * n_classes
         if gradient != NULL:

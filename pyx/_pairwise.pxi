@@ -1,10 +1,11 @@
-# np.add.reduce's summation order in C, for the entry points at raw addresses
-# (_pointer_entry.pxi, _multilabel_pointer_entry.pxi): the same order as
-# marginloss._reductions.pairwise_sum (docs/design.md, "What a small call costs").
+# np.add.reduce's summation order in C: marginloss._reductions.pairwise_sum and
+# the entry points at raw addresses (_pointer_entry.pxi,
+# _multilabel_pointer_entry.pxi) reduce the per-sample losses with it
+# (docs/design.md, "What a small call costs").
 
 
 cdef double _pairwise_at(const double* values, Py_ssize_t n) noexcept nogil:
-    """np.add.reduce's order (as marginloss._reductions.pairwise_sum): fewer than
+    """np.add.reduce's order: fewer than
     8 values in order; up to 128 in 8 interleaved partial sums, then the rest;
     longer runs cut in two at n // 2 rounded down to a multiple of 8."""
     cdef Py_ssize_t i, half

@@ -21,8 +21,8 @@ import torch
 from .. import _engine
 from .. import _losses as _losses_module
 from .._engine import Problem, _new_problem, gradient_scale
+from .._kernels import multi_margin as _multi_margin
 from .._kernels import multilabel_margin as _multilabel_margin
-from .._reductions import count_outside
 from .._threads import SERIAL_BELOW, effective_n_threads
 from .._validation import _unit_weight
 from ._errors import CHECK_ERRORS, as_torch_error, inplace_error
@@ -171,7 +171,7 @@ def _lean(settings, input, target, grad, n_samples, n_classes):
         # A row out of range gives a NaN loss: 'mean' and 'sum' check the range
         # only then (in the reduction); 'none' first.
         deferred = settings.reduction != "none"
-        outside = not deferred and count_outside(target, 0, n_classes, n_threads)
+        outside = not deferred and _multi_margin.count_outside(target, 0, n_classes, n_threads)
     else:  # the multi-label kernel reads an entry out of range as the end of the labels
         deferred = False
         outside = _multilabel_margin.count_outside_rows(target, -1, n_classes, n_threads)

@@ -212,3 +212,23 @@ def test_an_empty_or_spaced_marginloss_kernels_does_not_warn(value):
         "avx2" if _kernels.cpu_supports("avx2") and _multi_margin_avx2 is not None
         else "baseline")
     assert result.stdout.split() == [expected]
+
+
+@pytest.mark.parametrize("build", ["baseline"] + WIDE_BUILDS)
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+def test_count_outside(build, dtype):
+    # The multi-class target's range check: one unsigned compare an entry (an
+    # entry below low wraps around), threads over blocks of 2**14 entries and
+    # the tail on the calling thread.
+    module = _kernels.load(build)
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(3)
+    block = 1 << 14
+    for n_entries in (0, 1, 7, block - 1, block, block + 1, 2 * block + 7):
+        target = rng.integers(0, 10, size=n_entries).astype(dtype)
+        for position in {0, block - 1, block, n_entries - 1} & set(range(n_entries)):
+            target[position] = (-1, 10, info.min, info.max)[position % 4]
+        for low, high in ((0, 10), (-1, 10), (info.min, 0), (-5, 1 << 40), (3, 3)):
+            expected = int(((target < low) | (target >= high)).sum())
+            for n_threads in (1, 2):
+                assert module.count_outside(target, low, high, n_threads) == expected
