@@ -223,7 +223,8 @@ def multi_margin_fast(input, target, settings, requires_grad):
     reduction = settings.reduction
     if (not n_samples or not n_classes or reduction == "none" or target.dtype is not _INT64
             or target.dim() != 1 or target.shape[0] != n_samples
-            or not input.is_contiguous() or not target.is_contiguous() or input.is_neg()):
+            or not input.is_contiguous() or not target.is_contiguous() or input.is_neg()
+            or target.is_neg()):
         return None
     work = n_samples * n_classes
     n_threads = 1 if work < SERIAL_BELOW else effective_n_threads(_get_num_threads(),
@@ -270,7 +271,8 @@ def multilabel_margin_fast(input, target, settings, requires_grad):
     reduction = settings.reduction
     if (not n_samples or not n_classes or reduction == "none" or target.dtype is not _INT64
             or target.shape != input.shape or not input.is_contiguous()
-            or not target.is_contiguous() or input.is_neg() or settings.margin != 1.0):
+            or not target.is_contiguous() or input.is_neg() or target.is_neg()
+            or settings.margin != 1.0):
         return None
     work = n_samples * n_classes
     scale = 1.0 / (work if reduction == "mean" else n_classes)
@@ -344,11 +346,12 @@ def multi_margin_lean(input, target, settings):
     return (settings.weight is None and settings.range_deferrable and input.dim() == 2
             and target.dtype is _INT64 and target.dim() == 1
             and target.shape[0] == input.shape[0] and input.is_contiguous()
-            and target.is_contiguous() and not input.is_neg())
+            and target.is_contiguous() and not input.is_neg() and not target.is_neg())
 
 
 def multilabel_margin_lean(input, target, settings):
     """Whether a multi-label call can take `_lean`."""
     return (input.dim() == 2 and target.dtype is _INT64 and target.shape == input.shape
             and input.is_contiguous() and target.is_contiguous() and not input.is_neg()
+            and not target.is_neg()
             and settings.loss.name == "indices")

@@ -34,6 +34,10 @@ def _coo_parts(target):
     if len(shape) == 2:
         rows, columns = indices
         n_rows = shape[0]
+        if rows.shape[0] and (int(rows.min()) < 0 or int(rows.max()) >= n_rows):
+            # PyTorch's own invariant checks are off by default
+            raise TorchValueError(
+                f"target is not a valid sparse matrix: a row index lies outside [0, {n_rows})")
     else:
         columns = indices[0]
         rows = np.zeros_like(columns)

@@ -921,6 +921,36 @@ def test_eager_losses_of_a_negative_view(reduction, rng):
                                rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(6, 4), (40, 500)], ids=["small", "threaded"])
+def test_eager_losses_of_a_negative_view_target(reduction, shape, rng):
+    """A target with the negative bit is read as its values, on the fast paths
+    (small calls at raw addresses) and the threaded ones: the plain target's
+    loss and gradient bit for bit, and PyTorch's."""
+    n_samples, n_classes = shape
+    x = torch.tensor(rng.standard_normal(shape), dtype=torch.float32)
+    y = torch.from_numpy(rng.integers(0, n_classes, n_samples))
+    t = torch.full(shape, -1, dtype=torch.int64)
+    t[:, :3] = torch.from_numpy(rng.integers(0, n_classes, (n_samples, 3)))
+    cases = [(mt.multi_margin_loss, F.multi_margin_loss, y),
+             (mt.multilabel_margin_loss, F.multilabel_margin_loss, t)]
+    for ours, theirs, target in cases:
+        negative = torch._neg_view(-target)
+        assert negative.is_neg() and torch.equal(negative, target)
+        results = []
+        for given in (target, negative, None):
+            scores = x.clone().requires_grad_()
+            loss = (theirs(scores, target, reduction=reduction) if given is None
+                    else ours(scores, given, reduction=reduction))
+            loss.sum().backward()
+            results.append((loss.detach(), scores.grad))
+        (loss, grad), (loss_negative, grad_negative), (loss_torch, grad_torch) = results
+        torch.testing.assert_close(loss_negative, loss, rtol=0, atol=0)
+        torch.testing.assert_close(grad_negative, grad, rtol=0, atol=0)
+        torch.testing.assert_close(loss, loss_torch, rtol=RTOL[np.dtype(np.float32)], atol=1e-6)
+        torch.testing.assert_close(grad, grad_torch, rtol=RTOL[np.dtype(np.float32)], atol=1e-6)
+
+
 @pytest.mark.parametrize("loss_name", LOSS_NAMES)
 def test_node_apply_is_the_backward(loss_name, rng):
     """The eager node's apply (what the engine calls) gives backward's result:

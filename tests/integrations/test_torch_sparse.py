@@ -189,6 +189,25 @@ def test_errors():
                                   reduction="avg")
 
 
+def test_invalid_sparse_structures_are_clear_errors():
+    # PyTorch checks a sparse tensor's invariants only when asked to.
+    x = torch.randn(3, 5, requires_grad=True)
+    cases = {
+        r"an index lies outside \[0, 5\)": torch.sparse_coo_tensor(
+            torch.tensor([[0, 1, 2], [0, 9, -1]]), torch.tensor([1, 1, 1]), (3, 5)),
+        r"a row index lies outside \[0, 3\)": torch.sparse_coo_tensor(
+            torch.tensor([[0, 7, 2], [0, 1, 1]]), torch.tensor([1, 1, 1]), (3, 5)),
+        "indptr must rise from 0 to at most the number of entries": torch.sparse_csr_tensor(
+            torch.tensor([0, 3, 1, 2]), torch.tensor([4, 1, 2]), torch.tensor([1, 1, 1]),
+            (3, 5)),
+    }
+    for message, target in cases.items():
+        with pytest.raises(mt.TorchValueError, match="target is not a valid sparse matrix: "
+                           + message):
+            mt.multilabel_margin_loss(x, target)
+    assert x.grad is None
+
+
 def test_a_capturing_call_says_sparse_targets_are_eager_only():
     x = torch.zeros(2, 3)
     target = torch.eye(2, 3, dtype=torch.int64).to_sparse()
