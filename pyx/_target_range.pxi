@@ -35,32 +35,25 @@ cdef inline Py_ssize_t _count_outside(const range_index_t* target, Py_ssize_t n,
     return count
 
 
-cdef Py_ssize_t _count_outside_threads(const range_index_t* target, Py_ssize_t n_rows,
-                                       Py_ssize_t n_columns, Py_ssize_t low, Py_ssize_t high,
-                                       int n_threads) noexcept nogil:
-    """`_count_outside` of n_rows runs of n_columns entries, threads over the runs
-    (an integer count: the same for any number of threads)."""
-    cdef Py_ssize_t n, count = 0
-    if n_threads == 1:
-        return _count_outside(target, n_rows * n_columns, low, high)
-    for n in prange(n_rows, schedule="static", num_threads=n_threads):
-        count += _count_outside(target + n * n_columns, n_columns, low, high)
-    return count
-
-
 def count_outside(const range_index_t[::1] target, Py_ssize_t low, Py_ssize_t high,
                   int n_threads):
     """How many entries of ``target`` lie outside [low, high): the Python layer's
-    check of a multi-class target (threads over blocks of entries)."""
+    check of a multi-class target (threads over blocks of 2**14 entries, the
+    rest on the calling thread; an integer count, the same for any number of
+    threads)."""
     cdef:
-        Py_ssize_t n_entries = target.shape[0], count = 0
-        Py_ssize_t block = 1 << 14
+        Py_ssize_t n_entries = target.shape[0], n, count = 0
+        Py_ssize_t block = 1 << 14, n_blocks = n_entries >> 14
     if n_entries == 0:
         return 0
+    if n_threads == 1 or n_blocks < 2:
+        with nogil:
+            count = _count_outside(&target[0], n_entries, low, high)
+        return count
+    for n in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
+        count += _count_outside(&target[n * block], block, low, high)
     with nogil:
-        count = _count_outside_threads(&target[0], n_entries // block, block, low, high,
-                                       n_threads)
-        count += _count_outside(&target[n_entries - n_entries % block], n_entries % block,
+        count += _count_outside(&target[n_blocks * block], n_entries - n_blocks * block,
                                 low, high)
     return count
 
@@ -70,9 +63,13 @@ def count_outside_rows(const range_index_t[:, ::1] target, Py_ssize_t low, Py_ss
     """How many entries of the C-contiguous matrix ``target`` lie outside [low,
     high): the Python layer's check of a whole multi-label index target
     (threads over rows)."""
-    cdef Py_ssize_t n_rows = target.shape[0], n_columns = target.shape[1], count = 0
+    cdef Py_ssize_t n_rows = target.shape[0], n_columns = target.shape[1], n, count = 0
     if n_rows == 0 or n_columns == 0:
         return 0
-    with nogil:
-        count = _count_outside_threads(&target[0, 0], n_rows, n_columns, low, high, n_threads)
+    if n_threads == 1:
+        with nogil:
+            count = _count_outside(&target[0, 0], n_rows * n_columns, low, high)
+        return count
+    for n in prange(n_rows, schedule="static", nogil=True, num_threads=n_threads):
+        count += _count_outside(&target[n, 0], n_columns, low, high)
     return count
