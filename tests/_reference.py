@@ -28,6 +28,9 @@ values; the ``check_*`` functions compare marginloss with both oracles, with the
 tolerances below (docs/design.md describes the rounding they allow for).
 """
 
+import math
+from fractions import Fraction
+
 import numpy as np
 
 from marginloss import (
@@ -511,3 +514,64 @@ def check_multilabel_margin(x, t, *, reduction="mean", grad_output=1.0, n_thread
         assert_identical(m_loss, loss, "MultiLabelMarginLoss.loss_and_gradient loss")
         assert_identical(m_grad, grad, "MultiLabelMarginLoss.loss_and_gradient gradient")
     return loss, grad
+
+
+# ------------------------------------------------------------------ the multi-label pair loop in the input dtype
+
+
+def exact_sum(values):
+    """The float64 nearest to the exact sum (inf beyond the float64 range, like
+    the kernel's float64 row sum)."""
+    try:
+        return math.fsum(values)
+    except OverflowError:  # an intermediate overflow: add exactly
+        total = sum(map(Fraction, values))
+        try:
+            return float(total)
+        except OverflowError:
+            return math.inf if total > 0 else -math.inf
+
+
+def pair_reference(x, t, margin=1.0):
+    """Per row of a multi-label problem: (exact loss sum before /C, signed pair
+    counts (C,), NaN row?, sum of the active terms' magnitudes before /C).
+
+    Every pair is tested with the kernel's predicate ``not (z <= 0)`` on
+    ``z = (margin - x[j]) + x[d]`` rounded in the input dtype (so a NaN term
+    counts as active and makes the row NaN); the magnitudes give the scale of
+    the loss's rounding.
+    """
+    x = np.atleast_2d(x)
+    t = np.asarray(t).reshape(x.shape)
+    dtype = x.dtype.type
+    n_samples, n_classes = x.shape
+    totals = np.zeros(n_samples)
+    magnitudes = np.zeros(n_samples)
+    counts = np.zeros((n_samples, n_classes), dtype=np.int64)
+    nan_rows = np.zeros(n_samples, dtype=bool)
+    with np.errstate(all="ignore"):
+        for n in range(n_samples):
+            row = x[n]
+            negative = np.flatnonzero(t[n] < 0)
+            k = negative[0] if negative.size else n_classes
+            labels = t[n, :k]
+            is_target = np.zeros(n_classes, dtype=bool)
+            is_target[labels] = True
+            others = np.flatnonzero(~is_target)
+            shift = dtype(margin) - row[labels]             # in the input dtype
+            z = shift[:, None] + row[others][None, :]       # in the input dtype
+            active = ~(z <= 0)
+            counts[n, others] = active.sum(axis=0)
+            np.subtract.at(counts[n], labels, active.sum(axis=1))
+            terms = z[active]
+            if np.isnan(row).any() or np.isnan(terms).any():
+                nan_rows[n] = True
+                totals[n] = np.nan
+            elif np.isinf(terms).any():
+                totals[n] = np.inf
+            else:
+                i, d = np.nonzero(active)
+                totals[n] = exact_sum(np.concatenate(
+                    [shift[i].astype(np.float64), row[others][d].astype(np.float64)]))
+                magnitudes[n] = np.abs(shift[i].astype(np.float64) + row[others][d]).sum()
+    return totals, counts, nan_rows, magnitudes

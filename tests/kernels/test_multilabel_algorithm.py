@@ -20,9 +20,7 @@ floating-point predicate ``(1 - x[j]) + x[d] > 0`` in the input dtype, in NumPy.
   ``_set_direct_max_labels`` and ``_set_count_max_labels`` of the build in use.
 """
 
-import math
 import zlib
-from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -30,6 +28,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from marginloss import _kernels, multilabel_margin_loss, multilabel_margin_loss_and_grad
+
+from _reference import pair_reference
 
 # The build in use (its thresholds are the ones that count).
 _multilabel_margin = _kernels.multilabel_margin
@@ -76,66 +76,11 @@ class use_path:
 # ---------------------------------------------------------------------------
 # The oracle: the pair loop
 # ---------------------------------------------------------------------------
-def exact_sum(values):
-    """The float64 nearest to the exact sum (inf beyond the float64 range, like
-    the kernel's float64 row sum)."""
-    try:
-        return math.fsum(values)
-    except OverflowError:  # an intermediate overflow: add exactly
-        total = sum(map(Fraction, values))
-        try:
-            return float(total)
-        except OverflowError:
-            return math.inf if total > 0 else -math.inf
-
-
-def pair_reference(x, t):
-    """Per row: (exact loss sum before /C, signed pair counts (C,), NaN row?).
-
-    Every pair is tested with the kernel's predicate ``not (z <= 0)`` on
-    ``z = (1 - x[j]) + x[d]`` rounded in the input dtype (so a NaN term counts
-    as active and makes the row NaN).
-    """
-    x = np.atleast_2d(x)
-    t = np.asarray(t).reshape(x.shape)
-    dtype = x.dtype.type
-    n_samples, n_classes = x.shape
-    totals = np.zeros(n_samples)
-    counts = np.zeros((n_samples, n_classes), dtype=np.int64)
-    nan_rows = np.zeros(n_samples, dtype=bool)
-    with np.errstate(all="ignore"):
-        for n in range(n_samples):
-            row = x[n]
-            negative = np.flatnonzero(t[n] < 0)
-            k = negative[0] if negative.size else n_classes
-            labels = t[n, :k]
-            is_target = np.zeros(n_classes, dtype=bool)
-            is_target[labels] = True
-            others = np.flatnonzero(~is_target)
-            shift = dtype(1) - row[labels]                  # in the input dtype
-            z = shift[:, None] + row[others][None, :]       # in the input dtype
-            active = ~(z <= 0)
-            counts[n, others] = active.sum(axis=0)
-            np.subtract.at(counts[n], labels, active.sum(axis=1))
-            terms = z[active]
-            if np.isnan(row).any() or np.isnan(terms).any():
-                nan_rows[n] = True
-                totals[n] = np.nan
-            elif np.isinf(terms).any():
-                totals[n] = np.inf
-            else:
-                pairs = np.nonzero(active)
-                totals[n] = exact_sum(np.concatenate(
-                    [shift[pairs[0]].astype(np.float64), row[others][pairs[1]].astype(np.float64)]
-                ))
-    return totals, counts, nan_rows
-
-
 def check_against_reference(x, t, grad_output=None, n_threads=1, max_ulps=1):
     """Kernel == pair loop: exact gradients, losses to max_ulps float32 ulps / 1e-13."""
     dtype = x.dtype.type
     n_samples, n_classes = x.shape
-    totals, counts, nan_rows = pair_reference(x, t)
+    totals, counts, nan_rows, _ = pair_reference(x, t)
     go = np.ones(n_samples) if grad_output is None else np.asarray(grad_output, dtype=np.float64)
     loss, grad = multilabel_margin_loss_and_grad(x, t, reduction="none", grad_output=go,
                                                  n_threads=n_threads)

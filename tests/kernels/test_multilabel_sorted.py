@@ -19,13 +19,12 @@ the vector widths (8, 16) ± 1 and the lane sums' 16.
 - Every build gives the baseline's bits, for one and two threads.
 """
 
-import math
-from fractions import Fraction
-
 import numpy as np
 import pytest
 
 from marginloss import _kernels, _losses
+
+from _reference import pair_reference
 
 BUILDS = ["baseline"] + [
     build for build in ("avx2", "avx512")
@@ -74,47 +73,13 @@ def oracle(x, target, grad_output=None, margin=1.0):
     """The pair loop: per-sample loss (exact sum / C, inf or NaN as the terms), the
     gradient (pair counts * (1/C) * grad_output in the input dtype), and the sum of
     the active terms' magnitudes / C (the scale of the loss's rounding)."""
-    dtype = x.dtype.type
     n_samples, n_classes = x.shape
     go = np.ones(n_samples) if grad_output is None else np.asarray(grad_output, dtype=float)
-    loss = np.zeros(n_samples)
-    scale = np.zeros(n_samples)
-    counts = np.zeros(x.shape, dtype=np.int64)
-    nan_rows = np.zeros(n_samples, dtype=bool)
+    totals, counts, nan_rows, magnitudes = pair_reference(x, target, margin)
     with np.errstate(all="ignore"):
-        for n in range(n_samples):
-            row = x[n]
-            stop = np.flatnonzero(target[n] < 0)
-            labels = target[n, :stop[0] if stop.size else n_classes]
-            is_target = np.zeros(n_classes, dtype=bool)
-            is_target[labels] = True
-            others = np.flatnonzero(~is_target)
-            shift = dtype(margin) - row[labels]
-            z = shift[:, None] + row[others][None, :]
-            active = ~(z <= 0)
-            counts[n, others] = active.sum(axis=0)
-            np.subtract.at(counts[n], labels, active.sum(axis=1))
-            terms = z[active]
-            if np.isnan(row).any() or np.isnan(terms).any():
-                nan_rows[n] = True
-                loss[n] = np.nan
-            elif np.isinf(terms).any():
-                loss[n] = np.inf
-            else:
-                i, d = np.nonzero(active)
-                exact = np.concatenate([shift[i].astype(float), row[others][d].astype(float)])
-                try:
-                    loss[n] = math.fsum(exact) / n_classes
-                except OverflowError:  # an intermediate overflow: add exactly
-                    total = sum(map(Fraction, exact))
-                    try:
-                        loss[n] = float(total) / n_classes
-                    except OverflowError:
-                        loss[n] = math.inf if total > 0 else -math.inf
-                scale[n] = np.abs(shift[i].astype(float) + row[others][d]).sum() / n_classes
-        gradient = (counts * (1.0 / n_classes) * go[:, None]).astype(dtype)
+        gradient = (counts * (1.0 / n_classes) * go[:, None]).astype(x.dtype)
     gradient[nan_rows] = np.nan
-    return loss, gradient, scale
+    return totals / n_classes, gradient, magnitudes / n_classes
 
 
 def assert_same_bits(a, b):
