@@ -825,16 +825,10 @@ cdef inline Py_ssize_t _collect_csr_row(
     return n_listed
 
 
-cdef inline void _csr_row_bounds(
-    const csr_index_t* indptr, Py_ssize_t n, Py_ssize_t n_entries,
-    Py_ssize_t* start, Py_ssize_t* end,
-) noexcept nogil:
-    """[start, end) of row n, clamped to the entries (memory safety only)."""
-    cdef Py_ssize_t first = indptr[n], last = indptr[n + 1]
-    first = min(max(first, 0), n_entries)
-    last = min(max(last, first), n_entries)
-    start[0] = first
-    end[0] = last
+cdef inline Py_ssize_t _clamped(Py_ssize_t value, Py_ssize_t low,
+                                Py_ssize_t high) noexcept nogil:
+    """value clamped to [low, high] (a CSR row's bounds: memory safety only)."""
+    return min(max(value, low), high)
 
 
 def loss_csr(
@@ -862,7 +856,9 @@ def loss_csr(
         const csr_index_t* column = &indices[0] if n_entries else NULL
     for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
         thread = threadid()
-        _csr_row_bounds(row_ptr, n, n_entries, &start, &end)
+        # assigned here, not through a pointer, so that each thread has its own
+        start = _clamped(row_ptr[n], 0, n_entries)
+        end = _clamped(row_ptr[n + 1], start, n_entries)
         n_listed = _collect_csr_row(column, start, end, n_classes, &index_scratch[thread, 0],
                                     &is_target_scratch[thread, 0])
         loss_out[n] = _labels_loss(
@@ -901,7 +897,9 @@ def loss_gradient_csr(
         const csr_index_t* column = &indices[0] if n_entries else NULL
     for n in prange(n_samples, schedule="static", nogil=True, num_threads=n_threads):
         thread = threadid()
-        _csr_row_bounds(row_ptr, n, n_entries, &start, &end)
+        # assigned here, not through a pointer, so that each thread has its own
+        start = _clamped(row_ptr[n], 0, n_entries)
+        end = _clamped(row_ptr[n + 1], start, n_entries)
         n_listed = _collect_csr_row(column, start, end, n_classes, &index_scratch[thread, 0],
                                     &is_target_scratch[thread, 0])
         loss_out[n] = _labels_loss_gradient(

@@ -115,6 +115,19 @@ def test_out_aliasing_the_targets_indices_is_not_written_through(rng):
     np.testing.assert_array_equal(out, expected)
 
 
+def test_csr_rows_under_many_threads(rng):
+    # Each thread reads its own rows' bounds: many short rows, threads
+    # interleaving, the dense indicator's bits every time.
+    x = rng.normal(size=(4000, 24)).astype(np.float32)
+    dense = _random_indicator(rng, 4000, 24)
+    target = sparse.csr_array(dense)
+    expected = multilabel_margin_loss_and_grad(x, dense, "none", **INDICATOR, n_threads=1)
+    for _ in range(20):
+        for n_threads in (2, 3, 4):
+            _assert_same(multilabel_margin_loss_and_grad(x, target, "none", **INDICATOR,
+                                                         n_threads=n_threads), expected)
+
+
 @pytest.mark.parametrize("n_threads", [1, 2, 3])
 def test_same_bits_for_every_thread_count(rng, n_threads):
     x = rng.normal(size=(300, 120)).astype(np.float32)
