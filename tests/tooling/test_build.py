@@ -282,6 +282,28 @@ def test_debug_builds_keep_debug_information(monkeypatch):
         assert setup_module._no_debug_info_flags(Compiler(), debug=False) == []
 
 
+@needs_source
+def test_marginloss_opt_level_picks_the_optimisation_level(monkeypatch):
+    pytest.importorskip("Cython", reason="setup.py needs Cython (in the test extras)")
+    setup_module = _setup_module()
+
+    class Compiler:
+        compiler_type = "unix"
+
+    monkeypatch.setenv("CFLAGS", "-O2 -g")  # CFLAGS' level does not count: -O3 comes last
+    for level, flags in (("", ["-O3"]), ("1", ["-O1"]), (" 0 ", ["-O0"]), ("s", ["-Os"])):
+        monkeypatch.setenv("MARGINLOSS_OPT_LEVEL", level)
+        assert setup_module._optimization_flags(Compiler()) == flags
+    for level in ("4", "-O1", "fast"):
+        monkeypatch.setenv("MARGINLOSS_OPT_LEVEL", level)
+        with pytest.raises(SystemExit, match=rf"MARGINLOSS_OPT_LEVEL must be one of 0, 1, 2, "
+                                             rf"3 or s .*got '{level}'"):
+            setup_module._optimization_flags(Compiler())
+    Compiler.compiler_type = "msvc"
+    monkeypatch.setenv("MARGINLOSS_OPT_LEVEL", "")
+    assert setup_module._optimization_flags(Compiler()) == []
+
+
 PROBE_PYX = '''
 def item(const double[::1] values, Py_ssize_t i):
     return values[i]
