@@ -31,6 +31,11 @@ from setuptools.errors import CompileError, LinkError, PlatformError
 
 # Every pyx/NAME.pyx becomes the extension module marginloss.NAME.
 PYX_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyx")
+# Cython's own helpers (the typed-memoryview type and its functions, about 1 MB of
+# C) are generated once, into this module, which the others import, instead of
+# into each of them: the build compiles about 40 % less C.
+SHARED_UTILITY = "marginloss._cyutility"
+
 KERNELS = sorted(
     os.path.splitext(os.path.basename(path))[0]
     for path in glob.glob(os.path.join(PYX_DIR, "*.pyx"))
@@ -242,7 +247,7 @@ class BuildExt(build_ext):
         else:
             print(f"marginloss: building with OpenMP ({' '.join(openmp[0])})")
         for ext in self.extensions:
-            if openmp is not None:
+            if openmp is not None and ext.name != SHARED_UTILITY:  # no parallel loop in it
                 ext.extra_compile_args += openmp[0]
                 ext.extra_link_args += openmp[1]
             if self.compiler.compiler_type != "msvc":
@@ -290,12 +295,15 @@ def main():
         )
         for name in KERNELS
     ]
+    # Cython writes its C file into build_dir (build/cython/marginloss/_cyutility.c).
+    extensions.append(Extension(SHARED_UTILITY, [os.path.join("marginloss", "_cyutility.c")]))
     setup(
         # The two variants' C files live apart: Cython regenerates a C file
         # only when its .pyx is newer, not when the directives change.
         ext_modules=cythonize(
             extensions,
             compiler_directives=cython_directives(debug),
+            shared_utility_qualified_name=SHARED_UTILITY,
             build_dir=os.path.join("build", "cython-debug" if debug else "cython"),
         ),
         cmdclass={"build_ext": BuildExt},

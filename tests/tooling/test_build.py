@@ -37,9 +37,12 @@ posix_compiler = pytest.mark.skipif(
     os.name != "posix", reason="builds with a Unix C compiler driven from a shell script")
 
 
-def _modules(package_dir):
+def _modules(package_dir, shared=False):
+    """The compiled modules in package_dir; with ``shared``, Cython's shared helpers
+    (_cyutility, which every build makes beside the kernels) too."""
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    return sorted(glob.glob(os.path.join(package_dir, "_*" + suffix)))
+    return sorted(path for path in glob.glob(os.path.join(package_dir, "_*" + suffix))
+                  if shared or not os.path.basename(path).startswith("_cyutility."))
 
 
 def _links_openmp_runtime(path):
@@ -71,13 +74,16 @@ def test_a_serial_build_runs_every_call_on_one_thread():
 @pytest.mark.skipif(not sys.platform.startswith("linux") or shutil.which("ldd") is None,
                     reason="reads the shared objects' dependencies with ldd (Linux)")
 def test_openmp_enabled_says_whether_the_modules_link_an_openmp_runtime():
-    modules = _modules(os.path.dirname(marginloss.__file__))
+    modules = _modules(os.path.dirname(marginloss.__file__), shared=True)
     names = {os.path.basename(path).split(".")[0] for path in modules}
-    assert {"_openmp", "_multi_margin", "_multilabel_margin", "_crammer_singer"} <= names
+    assert {"_openmp", "_multi_margin", "_multilabel_margin", "_crammer_singer",
+            "_cyutility"} <= names
     linked = {os.path.basename(path).split(".")[0]: _links_openmp_runtime(path)
               for path in modules}
-    # _reductions (the pairwise sum of the per-sample losses) has no parallel loop.
+    # _reductions (the pairwise sum of the per-sample losses) and Cython's shared
+    # helpers (_cyutility) have no parallel loop.
     assert linked.pop("_reductions") is False
+    assert linked.pop("_cyutility") is False
     assert linked == dict.fromkeys(linked, marginloss.openmp_enabled())
 
 

@@ -27,7 +27,9 @@ import marginloss
 
 PACKAGE = Path(marginloss.__file__).resolve().parent
 ROOT = Path(__file__).resolve().parents[2]  # the checkout, or CI's copy of the tests
-COMPILED = {"_openmp", "_bandwidth", "_crammer_singer", "_multi_margin", "_multilabel_margin"}
+# _cyutility: Cython's helpers (typed memoryviews), built once for every kernel module.
+COMPILED = {"_openmp", "_bandwidth", "_crammer_singer", "_multi_margin", "_multilabel_margin",
+            "_cyutility"}
 
 
 def _installed_dist_info():
