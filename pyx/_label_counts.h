@@ -35,7 +35,16 @@ static inline lc_mask lc_gt(lc_f32 v, float t) {
 }
 static inline lc_i32 lc_add_mask(lc_i32 count, lc_mask m) {
     /* count[l] + m[l] */
-    return _mm512_sub_epi32(count, _mm512_movm_epi32(m));  /* true lanes are -1 */
+    return _mm512_mask_sub_epi32(count, m, count, _mm512_set1_epi32(-1));
+}
+static inline lc_mask lc_gt_where(lc_f32 v, float t, lc_mask where) {
+    /* lane l: where[l] and v[l] > t */
+    return _mm512_mask_cmp_ps_mask(where, v, _mm512_set1_ps(t), _CMP_GT_OQ);
+}
+static inline lc_mask lc_unflagged(const unsigned char *flag) {
+    /* lane l: flag[l] == 0 */
+    __m128i f = _mm_loadu_si128((const __m128i *)flag);
+    return _mm_testn_epi8_mask(f, f);
 }
 static inline int lc_mask_count(lc_mask m) { return __builtin_popcount(_cvtmask16_u32(m)); }
 static inline int lc_beyond(lc_f32 v, float bound) {
@@ -89,6 +98,24 @@ static inline void lc_store_f64(double *p, lc_f64 a) {
     _mm512_storeu_pd(p, a.lo);
     _mm512_storeu_pd(p + 8, a.hi);
 }
+static inline lc_f64 lc_load_f64(const double *p) {
+    lc_f64 r;
+    r.lo = _mm512_loadu_pd(p);
+    r.hi = _mm512_loadu_pd(p + 8);
+    return r;
+}
+static inline lc_f64 lc_upper(lc_f64 a, int width) {
+    /* lane l < width: a[l + width] (width 8, 4, 2 or 1); the other lanes are
+       not read */
+    lc_f64 r;
+    r.hi = a.hi;
+    if (width == 8) r.lo = a.hi;
+    else r.lo = _mm512_permutexvar_pd(
+        _mm512_add_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi64(width)),
+        a.lo);
+    return r;
+}
+static inline double lc_first(lc_f64 a) { return _mm512_cvtsd_f64(a.lo); }
 static inline void lc_store_f32(float *p, lc_f64 a) {
     /* the 16 doubles rounded to float */
     _mm256_storeu_ps(p, _mm512_cvtpd_ps(a.lo));
@@ -138,6 +165,19 @@ static inline lc_i32 lc_add_mask(lc_i32 count, lc_mask m) {
 static inline int lc_mask_count(lc_mask m) {
     return __builtin_popcount((unsigned)(_mm256_movemask_ps(m.a)
                                          | (_mm256_movemask_ps(m.b) << 8)));
+}
+static inline lc_mask lc_unflagged(const unsigned char *flag) {
+    __m128i f = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)flag), _mm_setzero_si128());
+    lc_mask m;  /* f: 0xFF where the flag is 0; widened to 32-bit lanes */
+    m.a = _mm256_castsi256_ps(_mm256_cvtepi8_epi32(f));
+    m.b = _mm256_castsi256_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(f, 8)));
+    return m;
+}
+static inline lc_mask lc_gt_where(lc_f32 v, float t, lc_mask where) {
+    lc_mask m = lc_gt(v, t);
+    m.a = _mm256_and_ps(m.a, where.a);
+    m.b = _mm256_and_ps(m.b, where.b);
+    return m;
 }
 static inline int lc_beyond(lc_f32 v, float bound) {
     __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
@@ -204,6 +244,23 @@ static inline void lc_store_f64(double *p, lc_f64 x) {
     _mm256_storeu_pd(p + 8, x.c);
     _mm256_storeu_pd(p + 12, x.d);
 }
+static inline lc_f64 lc_load_f64(const double *p) {
+    lc_f64 r;
+    r.a = _mm256_loadu_pd(p);
+    r.b = _mm256_loadu_pd(p + 4);
+    r.c = _mm256_loadu_pd(p + 8);
+    r.d = _mm256_loadu_pd(p + 12);
+    return r;
+}
+static inline lc_f64 lc_upper(lc_f64 x, int width) {
+    lc_f64 r = x;
+    if (width == 8) { r.a = x.c; r.b = x.d; }
+    else if (width == 4) r.a = x.b;
+    else if (width == 2) r.a = _mm256_permute2f128_pd(x.a, x.a, 0x01);
+    else r.a = _mm256_permute_pd(x.a, 0x5);
+    return r;
+}
+static inline double lc_first(lc_f64 x) { return _mm256_cvtsd_f64(x.a); }
 static inline void lc_store_f32(float *p, lc_f64 x) {
     _mm256_storeu_ps(p, _mm256_setr_m128(_mm256_cvtpd_ps(x.a), _mm256_cvtpd_ps(x.b)));
     _mm256_storeu_ps(p + 8, _mm256_setr_m128(_mm256_cvtpd_ps(x.c), _mm256_cvtpd_ps(x.d)));
@@ -256,6 +313,18 @@ static inline int lc_mask_count(lc_mask m) {
     for (l = 0; l < LC_GROUP; l++) n += m.v[l];
     return n;
 }
+static inline lc_mask lc_unflagged(const unsigned char *flag) {
+    lc_mask m;
+    int l;
+    for (l = 0; l < LC_GROUP; l++) m.v[l] = flag[l] == 0;
+    return m;
+}
+static inline lc_mask lc_gt_where(lc_f32 v, float t, lc_mask where) {
+    lc_mask m;
+    int l;
+    for (l = 0; l < LC_GROUP; l++) m.v[l] = where.v[l] & (v.v[l] > t);
+    return m;
+}
 static inline int lc_beyond(lc_f32 v, float bound) {
     int l, beyond = 0;
     for (l = 0; l < LC_GROUP; l++)
@@ -304,6 +373,19 @@ static inline void lc_store_f64(double *p, lc_f64 x) {
     int l;
     for (l = 0; l < LC_GROUP; l++) p[l] = x.v[l];
 }
+static inline lc_f64 lc_load_f64(const double *p) {
+    lc_f64 r;
+    int l;
+    for (l = 0; l < LC_GROUP; l++) r.v[l] = p[l];
+    return r;
+}
+static inline lc_f64 lc_upper(lc_f64 x, int width) {
+    lc_f64 r = x;
+    int l;
+    for (l = 0; l < width; l++) r.v[l] = x.v[l + width];
+    return r;
+}
+static inline double lc_first(lc_f64 x) { return x.v[0]; }
 static inline void lc_store_f32(float *p, lc_f64 x) {
     int l;
     for (l = 0; l < LC_GROUP; l++) p[l] = (float)x.v[l];
