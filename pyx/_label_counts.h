@@ -19,6 +19,20 @@
 /* entries of a lc_store_lookup table */
 #define LC_TABLE 32
 
+/* lc_lanes_total: the compensated sum of the 16 lanes (total[l], error[l]):
+ * for w = 8, 4, 2, 1, lane l < w takes lane l + w by TwoSum,
+ *     s = t[l] + t[l+w];  b = s - t[l];
+ *     e[l] = e[l] + (e[l+w] + ((t[l] - (s - b)) + (t[l+w] - b)));  t[l] = s;
+ * then t[0] + e[0]: the same operations, lane for lane, in every build. */
+#define LC_FOLD(add, sub, t, e, a, ea, s, b) do {                             \
+        s = add(t, a);                                                      \
+        b = sub(s, t);                                                      \
+        e = add(e, add(ea, add(sub(t, sub(s, b)), sub(a, b))));             \
+        t = s;                                                              \
+    } while (0)
+#define LC_ADD_SD(x, y) ((x) + (y))
+#define LC_SUB_SD(x, y) ((x) - (y))
+
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) \
     && defined(__AVX512VL__)
 #include <immintrin.h>
@@ -104,18 +118,38 @@ static inline lc_f64 lc_load_f64(const double *p) {
     r.hi = _mm512_loadu_pd(p + 8);
     return r;
 }
-static inline lc_f64 lc_upper(lc_f64 a, int width) {
-    /* lane l < width: a[l + width] (width 8, 4, 2 or 1); the other lanes are
-       not read */
-    lc_f64 r;
-    r.hi = a.hi;
-    if (width == 8) r.lo = a.hi;
-    else r.lo = _mm512_permutexvar_pd(
-        _mm512_add_epi64(_mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7), _mm512_set1_epi64(width)),
-        a.lo);
-    return r;
+static inline lc_f64 lc_with_lane(lc_f64 a, int lane, double value) {
+    /* a with lane `lane` set to value */
+    if (lane < 8)
+        a.lo = _mm512_mask_broadcastsd_pd(a.lo, (__mmask8)(1u << lane), _mm_set_sd(value));
+    else
+        a.hi = _mm512_mask_broadcastsd_pd(a.hi, (__mmask8)(1u << (lane - 8)), _mm_set_sd(value));
+    return a;
 }
-static inline double lc_first(lc_f64 a) { return _mm512_cvtsd_f64(a.lo); }
+/* one fold step (below) on registers of any width */
+static inline double lc_lanes_total(lc_f64 total, lc_f64 error) {
+    __m512d t8 = total.lo, e8 = error.lo, s8, b8;
+    __m256d t4, e4, a4, ea4, s4, b4;
+    __m128d t2, e2, a2, ea2, s2, b2;
+    double t1, e1, a1, ea1, s1, b1;
+    LC_FOLD(_mm512_add_pd, _mm512_sub_pd, t8, e8, total.hi, error.hi, s8, b8);
+    t4 = _mm512_castpd512_pd256(t8);
+    e4 = _mm512_castpd512_pd256(e8);
+    a4 = _mm512_extractf64x4_pd(t8, 1);
+    ea4 = _mm512_extractf64x4_pd(e8, 1);
+    LC_FOLD(_mm256_add_pd, _mm256_sub_pd, t4, e4, a4, ea4, s4, b4);
+    t2 = _mm256_castpd256_pd128(t4);
+    e2 = _mm256_castpd256_pd128(e4);
+    a2 = _mm256_extractf128_pd(t4, 1);
+    ea2 = _mm256_extractf128_pd(e4, 1);
+    LC_FOLD(_mm_add_pd, _mm_sub_pd, t2, e2, a2, ea2, s2, b2);
+    t1 = _mm_cvtsd_f64(t2);
+    e1 = _mm_cvtsd_f64(e2);
+    a1 = _mm_cvtsd_f64(_mm_unpackhi_pd(t2, t2));
+    ea1 = _mm_cvtsd_f64(_mm_unpackhi_pd(e2, e2));
+    LC_FOLD(LC_ADD_SD, LC_SUB_SD, t1, e1, a1, ea1, s1, b1);
+    return t1 + e1;
+}
 static inline void lc_store_f32(float *p, lc_f64 a) {
     /* the 16 doubles rounded to float */
     _mm256_storeu_ps(p, _mm512_cvtpd_ps(a.lo));
@@ -252,15 +286,38 @@ static inline lc_f64 lc_load_f64(const double *p) {
     r.d = _mm256_loadu_pd(p + 12);
     return r;
 }
-static inline lc_f64 lc_upper(lc_f64 x, int width) {
-    lc_f64 r = x;
-    if (width == 8) { r.a = x.c; r.b = x.d; }
-    else if (width == 4) r.a = x.b;
-    else if (width == 2) r.a = _mm256_permute2f128_pd(x.a, x.a, 0x01);
-    else r.a = _mm256_permute_pd(x.a, 0x5);
-    return r;
+static inline lc_f64 lc_with_lane(lc_f64 x, int lane, double value) {
+    __m256d v = _mm256_set1_pd(value);
+    __m256d at = _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_setr_epi64x(0, 1, 2, 3),
+                                                         _mm256_set1_epi64x(lane & 3)));
+    switch (lane >> 2) {
+    case 0: x.a = _mm256_blendv_pd(x.a, v, at); break;
+    case 1: x.b = _mm256_blendv_pd(x.b, v, at); break;
+    case 2: x.c = _mm256_blendv_pd(x.c, v, at); break;
+    default: x.d = _mm256_blendv_pd(x.d, v, at); break;
+    }
+    return x;
 }
-static inline double lc_first(lc_f64 x) { return _mm256_cvtsd_f64(x.a); }
+
+static inline double lc_lanes_total(lc_f64 total, lc_f64 error) {
+    __m256d t4 = total.a, e4 = error.a, t4b = total.b, e4b = error.b, s4, b4;
+    __m128d t2, e2, a2, ea2, s2, b2;
+    double t1, e1, a1, ea1, s1, b1;
+    LC_FOLD(_mm256_add_pd, _mm256_sub_pd, t4, e4, total.c, error.c, s4, b4);    /* lanes 0-3 */
+    LC_FOLD(_mm256_add_pd, _mm256_sub_pd, t4b, e4b, total.d, error.d, s4, b4);  /* lanes 4-7 */
+    LC_FOLD(_mm256_add_pd, _mm256_sub_pd, t4, e4, t4b, e4b, s4, b4);
+    t2 = _mm256_castpd256_pd128(t4);
+    e2 = _mm256_castpd256_pd128(e4);
+    a2 = _mm256_extractf128_pd(t4, 1);
+    ea2 = _mm256_extractf128_pd(e4, 1);
+    LC_FOLD(_mm_add_pd, _mm_sub_pd, t2, e2, a2, ea2, s2, b2);
+    t1 = _mm_cvtsd_f64(t2);
+    e1 = _mm_cvtsd_f64(e2);
+    a1 = _mm_cvtsd_f64(_mm_unpackhi_pd(t2, t2));
+    ea1 = _mm_cvtsd_f64(_mm_unpackhi_pd(e2, e2));
+    LC_FOLD(LC_ADD_SD, LC_SUB_SD, t1, e1, a1, ea1, s1, b1);
+    return t1 + e1;
+}
 static inline void lc_store_f32(float *p, lc_f64 x) {
     _mm256_storeu_ps(p, _mm256_setr_m128(_mm256_cvtpd_ps(x.a), _mm256_cvtpd_ps(x.b)));
     _mm256_storeu_ps(p + 8, _mm256_setr_m128(_mm256_cvtpd_ps(x.c), _mm256_cvtpd_ps(x.d)));
@@ -379,13 +436,24 @@ static inline lc_f64 lc_load_f64(const double *p) {
     for (l = 0; l < LC_GROUP; l++) r.v[l] = p[l];
     return r;
 }
-static inline lc_f64 lc_upper(lc_f64 x, int width) {
-    lc_f64 r = x;
-    int l;
-    for (l = 0; l < width; l++) r.v[l] = x.v[l + width];
-    return r;
+static inline lc_f64 lc_with_lane(lc_f64 x, int lane, double value) {
+    x.v[lane] = value;
+    return x;
 }
-static inline double lc_first(lc_f64 x) { return x.v[0]; }
+static inline double lc_lanes_total(lc_f64 total, lc_f64 error) {
+    int l, width;
+    double a, s, b;
+    for (width = LC_GROUP / 2; width >= 1; width /= 2) {
+        for (l = 0; l < width; l++) {
+            a = total.v[l + width];
+            s = total.v[l] + a;
+            b = s - total.v[l];
+            error.v[l] = error.v[l] + (error.v[l + width] + ((total.v[l] - (s - b)) + (a - b)));
+            total.v[l] = s;
+        }
+    }
+    return total.v[0] + error.v[0];
+}
 static inline void lc_store_f32(float *p, lc_f64 x) {
     int l;
     for (l = 0; l < LC_GROUP; l++) p[l] = (float)x.v[l];

@@ -423,27 +423,6 @@ cdef inline bint _counted_pass(
     return beyond
 
 
-cdef inline void _fold(lc_f64* total, lc_f64* error, int width) noexcept nogil:
-    """Lane l (< width) += lane l + width, by TwoSum, errors added (one step of
-    _lanes_total)."""
-    cdef lc_f64 a = upper(total[0], width)
-    cdef lc_f64 s = add_f64(total[0], a)
-    cdef lc_f64 b = sub_f64(s, total[0])
-    error[0] = add_f64(error[0], add_f64(upper(error[0], width),
-                                         add_f64(sub_f64(total[0], sub_f64(s, b)),
-                                                 sub_f64(a, b))))
-    total[0] = s
-
-
-cdef inline double _lanes_sum(lc_f64 total, lc_f64 error) noexcept nogil:
-    """_lanes_total of lanes held in registers: the same steps, the same bits."""
-    _fold(&total, &error, 8)
-    _fold(&total, &error, 4)
-    _fold(&total, &error, 2)
-    _fold(&total, &error, 1)
-    return first(total) + first(error)
-
-
 cdef inline double _split_high(double value) noexcept nogil:
     """value with the low 31 bits of its significand cleared (count * high is
     exact for a count below 2**31; _add_product's split)."""
@@ -478,9 +457,7 @@ cdef inline bint _row_counted_f32(
         float bound = FLT_MAX / 4
         float threshold[COUNT_CAPACITY]
         int32_t column[COUNT_CAPACITY]
-        double high[SUM_LANES]
-        double low[SUM_LANES]
-        lc_f64 total, error
+        lc_f64 total, error, high_part, low_part
         Py_ssize_t i, first_label, lane
         double value, split, loss
     if not (fabs(margin) <= bound):
@@ -502,18 +479,19 @@ cdef inline bint _row_counted_f32(
     # lane gets its labels' parts in label order (an empty lane adds +0: no change)
     first_label = 0
     while first_label < n_listed:
-        memset(high, 0, sizeof(high))
-        memset(low, 0, sizeof(low))
+        high_part = set1_f64(0.0)
+        low_part = set1_f64(0.0)
         for i in range(first_label, min(first_label + SUM_LANES // 2, n_listed)):
             value = -threshold[i]
             split = _split_high(value)
             lane = (2 * i + 1) % SUM_LANES
-            high[lane] = <double> column[i] * split
-            low[lane] = <double> column[i] * (value - split)
-        _two_sum(&total, &error, load_f64(high))
-        _two_sum(&total, &error, load_f64(low))
+            high_part = with_lane(high_part, lane, <double> column[i] * split)
+            low_part = with_lane(low_part, lane, <double> column[i] * (value - split))
+        _two_sum(&total, &error, high_part)
+        _two_sum(&total, &error, low_part)
         first_label += SUM_LANES // 2
-    loss = _lanes_sum(total, error)
+    # the lanes combined pairwise as _lanes_total (the same steps: lanes_total)
+    loss = lanes_total(total, error)
     for i in range(n_listed):
         is_target[labels[i]] = 0
     row_total[0] = loss
