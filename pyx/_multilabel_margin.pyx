@@ -451,8 +451,8 @@ cdef inline bint _row_counted_f32(
     """_row_counted for float32 scores, the lane sums in registers: the
     classes' products in one pass (_counted_pass), then the label terms
     col_i * a_i in lane 2i + 1 (mod SUM_LANES), each as the two exact parts of
-    _add_product, then the lanes combined as _lanes_total.  The same bits as
-    _row_counted's lanes in memory."""
+    _add_product, then the lanes combined as _lanes_total: the steps, and so
+    the bits, of _row_counted_lanes (lanes in memory)."""
     cdef:
         float bound = FLT_MAX / 4
         float threshold[COUNT_CAPACITY]
@@ -567,7 +567,7 @@ cdef inline double _lanes_total(double* total, double* error) noexcept nogil:
     return total[0] + error[0]
 
 
-cdef inline bint _row_counted(
+cdef inline bint _row_counted_lanes(
     const floating* x,
     floating* gradient,
     Py_ssize_t n_classes,
@@ -583,14 +583,8 @@ cdef inline bint _row_counted(
     double* row_total,
     bint with_gradient,
 ) noexcept nogil:
-    """The row loss as sum_{d in D} cnt_d * x[d] + sum_i col_i * a_i with
-    a_i = margin - x[j_i], cnt_d = #{i : x[d] > -a_i}, col_i = #{d in D : x[d]
-    > -a_i} (the pair test (margin - x[j]) + x[d] > 0, exactly, for finite
-    terms), to row_total; the gradient cnt_d (d in D), -sum_{i: j_i = c} col_i
-    (c in T), times coef, times grad_output.  Returns False, with is_target as
-    on entry, for a row whose scores (or margin) may give infinite terms or a
-    float64 overflow: the general paths take it.  Float32 rows:
-    _row_counted_f32."""
+    """_row_counted with the per-class counts and products in memory, one pass
+    per BLOCK thresholds (_count_block), the lanes in memory (float64 scores)."""
     cdef:
         floating bound = (FLT_MAX if floating is float else DBL_MAX) / 4
         floating threshold[COUNT_CAPACITY + BLOCK]
@@ -600,9 +594,6 @@ cdef inline bint _row_counted(
         Py_ssize_t n_blocks = (n_listed + BLOCK - 1) // BLOCK
         Py_ssize_t i, q, b, label
         double loss
-    if floating is float:
-        return _row_counted_f32(x, gradient, n_classes, coef, grad_output, n_listed, labels,
-                                is_target, label_count, margin, row_total, with_gradient)
     if not (fabs(margin) <= bound):
         return False
     for i in range(n_blocks * BLOCK):
@@ -664,6 +655,39 @@ cdef inline bint _row_counted(
         for i in range(n_listed):
             label_count[labels[i]] = 0
     return True
+
+
+cdef inline bint _row_counted(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    const Py_ssize_t* labels,
+    unsigned char* is_target,
+    floating* count,
+    double* product,
+    double* label_count,
+    floating margin,
+    double* row_total,
+    bint with_gradient,
+) noexcept nogil:
+    """The row loss as sum_{d in D} cnt_d * x[d] + sum_i col_i * a_i with
+    a_i = margin - x[j_i], cnt_d = #{i : x[d] > -a_i}, col_i = #{d in D : x[d]
+    > -a_i} (the pair test (margin - x[j]) + x[d] > 0, exactly, for finite
+    terms), to row_total; the gradient cnt_d (d in D), -sum_{i: j_i = c} col_i
+    (c in T), times coef, times grad_output.  Returns False, with is_target as
+    on entry, for a row whose scores (or margin) may give infinite terms or a
+    float64 overflow: the general paths take it.  _row_counted_f32 takes
+    float32 scores, _row_counted_lanes float64 ones."""
+    if floating is float:
+        return _row_counted_f32(x, gradient, n_classes, coef, grad_output, n_listed, labels,
+                                is_target, label_count, margin, row_total, with_gradient)
+    else:
+        return _row_counted_lanes(x, gradient, n_classes, coef, grad_output, n_listed, labels,
+                                  is_target, count, product, label_count, margin, row_total,
+                                  with_gradient)
 
 
 # ------------------------------------------------------------------ one row
