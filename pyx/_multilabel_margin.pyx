@@ -392,8 +392,7 @@ cdef inline bint _counted_pass(
         bint beyond = False
         # the row prefetched: the next one, or the fourth on for short rows
         Py_ssize_t ahead = n_classes if n_classes >= 256 else 4 * n_classes
-    total[0] = set1_f64(0.0)
-    error[0] = set1_f64(0.0)
+        lc_f64 lane_total = set1_f64(0.0), lane_error = set1_f64(0.0)
     if with_gradient and n_listed < TABLE:
         # each count's gradient (counts are at most n_listed), computed once a
         # row (the same expression)
@@ -404,7 +403,7 @@ cdef inline bint _counted_pass(
     for g in range(n_whole // GROUP):
         prefetch(x + ahead + g * GROUP)
         beyond |= _counted_group(x + g * GROUP, gradient + g * GROUP, is_target + g * GROUP,
-                                 n_listed, threshold, column, total, error, coef,
+                                 n_listed, threshold, column, &lane_total, &lane_error, coef,
                                  grad_output, gradient_table, bound, with_gradient)
     if n_whole < n_classes:
         for l in range(GROUP):
@@ -415,11 +414,13 @@ cdef inline bint _counted_pass(
                 x_rest[l] = 0       # flagged: counts 0, product 0
                 is_target_rest[l] = 1
         beyond |= _counted_group(x_rest, gradient_rest, is_target_rest, n_listed, threshold,
-                                 column, total, error, coef, grad_output, gradient_table,
-                                 bound, with_gradient)
+                                 column, &lane_total, &lane_error, coef, grad_output,
+                                 gradient_table, bound, with_gradient)
         if with_gradient:
             for l in range(n_classes - n_whole):
                 gradient[n_whole + l] = gradient_rest[l]
+    total[0] = lane_total
+    error[0] = lane_error
     return beyond
 
 
