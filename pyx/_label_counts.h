@@ -19,6 +19,20 @@
 /* entries of a lc_store_lookup table */
 #define LC_TABLE 32
 
+/* lc_lanes_total: the compensated sum of the 16 lanes (total[l], error[l]):
+ * for w = 8, 4, 2, 1, lane l < w takes lane l + w by TwoSum,
+ *     s = t[l] + t[l+w];  b = s - t[l];
+ *     e[l] = e[l] + (e[l+w] + ((t[l] - (s - b)) + (t[l+w] - b)));  t[l] = s;
+ * then t[0] + e[0]: the same operations, lane for lane, in every build. */
+#define LC_FOLD(add, sub, t, e, a, ea, s, b) do {                             \
+        s = add(t, a);                                                      \
+        b = sub(s, t);                                                      \
+        e = add(e, add(ea, add(sub(t, sub(s, b)), sub(a, b))));             \
+        t = s;                                                              \
+    } while (0)
+#define LC_ADD_SD(x, y) ((x) + (y))
+#define LC_SUB_SD(x, y) ((x) - (y))
+
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) \
     && defined(__AVX512VL__)
 #include <immintrin.h>
@@ -35,7 +49,16 @@ static inline lc_mask lc_gt(lc_f32 v, float t) {
 }
 static inline lc_i32 lc_add_mask(lc_i32 count, lc_mask m) {
     /* count[l] + m[l] */
-    return _mm512_sub_epi32(count, _mm512_movm_epi32(m));  /* true lanes are -1 */
+    return _mm512_mask_sub_epi32(count, m, count, _mm512_set1_epi32(-1));
+}
+static inline lc_mask lc_gt_where(lc_f32 v, float t, lc_mask where) {
+    /* lane l: where[l] and v[l] > t */
+    return _mm512_mask_cmp_ps_mask(where, v, _mm512_set1_ps(t), _CMP_GT_OQ);
+}
+static inline lc_mask lc_unflagged(const unsigned char *flag) {
+    /* lane l: flag[l] == 0 */
+    __m128i f = _mm_loadu_si128((const __m128i *)flag);
+    return _mm_testn_epi8_mask(f, f);
 }
 static inline int lc_mask_count(lc_mask m) { return __builtin_popcount(_cvtmask16_u32(m)); }
 static inline int lc_beyond(lc_f32 v, float bound) {
@@ -89,6 +112,44 @@ static inline void lc_store_f64(double *p, lc_f64 a) {
     _mm512_storeu_pd(p, a.lo);
     _mm512_storeu_pd(p + 8, a.hi);
 }
+static inline lc_f64 lc_load_f64(const double *p) {
+    lc_f64 r;
+    r.lo = _mm512_loadu_pd(p);
+    r.hi = _mm512_loadu_pd(p + 8);
+    return r;
+}
+static inline lc_f64 lc_with_lane(lc_f64 a, int lane, double value) {
+    /* a with lane `lane` set to value */
+    if (lane < 8)
+        a.lo = _mm512_mask_broadcastsd_pd(a.lo, (__mmask8)(1u << lane), _mm_set_sd(value));
+    else
+        a.hi = _mm512_mask_broadcastsd_pd(a.hi, (__mmask8)(1u << (lane - 8)), _mm_set_sd(value));
+    return a;
+}
+/* one fold step (below) on registers of any width */
+static inline double lc_lanes_total(lc_f64 total, lc_f64 error) {
+    __m512d t8 = total.lo, e8 = error.lo, s8, b8;
+    __m256d t4, e4, a4, ea4, s4, b4;
+    __m128d t2, e2, a2, ea2, s2, b2;
+    double t1, e1, a1, ea1, s1, b1;
+    LC_FOLD(_mm512_add_pd, _mm512_sub_pd, t8, e8, total.hi, error.hi, s8, b8);
+    t4 = _mm512_castpd512_pd256(t8);
+    e4 = _mm512_castpd512_pd256(e8);
+    a4 = _mm512_extractf64x4_pd(t8, 1);
+    ea4 = _mm512_extractf64x4_pd(e8, 1);
+    LC_FOLD(_mm256_add_pd, _mm256_sub_pd, t4, e4, a4, ea4, s4, b4);
+    t2 = _mm256_castpd256_pd128(t4);
+    e2 = _mm256_castpd256_pd128(e4);
+    a2 = _mm256_extractf128_pd(t4, 1);
+    ea2 = _mm256_extractf128_pd(e4, 1);
+    LC_FOLD(_mm_add_pd, _mm_sub_pd, t2, e2, a2, ea2, s2, b2);
+    t1 = _mm_cvtsd_f64(t2);
+    e1 = _mm_cvtsd_f64(e2);
+    a1 = _mm_cvtsd_f64(_mm_unpackhi_pd(t2, t2));
+    ea1 = _mm_cvtsd_f64(_mm_unpackhi_pd(e2, e2));
+    LC_FOLD(LC_ADD_SD, LC_SUB_SD, t1, e1, a1, ea1, s1, b1);
+    return t1 + e1;
+}
 static inline void lc_store_f32(float *p, lc_f64 a) {
     /* the 16 doubles rounded to float */
     _mm256_storeu_ps(p, _mm512_cvtpd_ps(a.lo));
@@ -138,6 +199,19 @@ static inline lc_i32 lc_add_mask(lc_i32 count, lc_mask m) {
 static inline int lc_mask_count(lc_mask m) {
     return __builtin_popcount((unsigned)(_mm256_movemask_ps(m.a)
                                          | (_mm256_movemask_ps(m.b) << 8)));
+}
+static inline lc_mask lc_unflagged(const unsigned char *flag) {
+    __m128i f = _mm_cmpeq_epi8(_mm_loadu_si128((const __m128i *)flag), _mm_setzero_si128());
+    lc_mask m;  /* f: 0xFF where the flag is 0; widened to 32-bit lanes */
+    m.a = _mm256_castsi256_ps(_mm256_cvtepi8_epi32(f));
+    m.b = _mm256_castsi256_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(f, 8)));
+    return m;
+}
+static inline lc_mask lc_gt_where(lc_f32 v, float t, lc_mask where) {
+    lc_mask m = lc_gt(v, t);
+    m.a = _mm256_and_ps(m.a, where.a);
+    m.b = _mm256_and_ps(m.b, where.b);
+    return m;
 }
 static inline int lc_beyond(lc_f32 v, float bound) {
     __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
@@ -204,6 +278,46 @@ static inline void lc_store_f64(double *p, lc_f64 x) {
     _mm256_storeu_pd(p + 8, x.c);
     _mm256_storeu_pd(p + 12, x.d);
 }
+static inline lc_f64 lc_load_f64(const double *p) {
+    lc_f64 r;
+    r.a = _mm256_loadu_pd(p);
+    r.b = _mm256_loadu_pd(p + 4);
+    r.c = _mm256_loadu_pd(p + 8);
+    r.d = _mm256_loadu_pd(p + 12);
+    return r;
+}
+static inline lc_f64 lc_with_lane(lc_f64 x, int lane, double value) {
+    __m256d v = _mm256_set1_pd(value);
+    __m256d at = _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_setr_epi64x(0, 1, 2, 3),
+                                                         _mm256_set1_epi64x(lane & 3)));
+    switch (lane >> 2) {
+    case 0: x.a = _mm256_blendv_pd(x.a, v, at); break;
+    case 1: x.b = _mm256_blendv_pd(x.b, v, at); break;
+    case 2: x.c = _mm256_blendv_pd(x.c, v, at); break;
+    default: x.d = _mm256_blendv_pd(x.d, v, at); break;
+    }
+    return x;
+}
+
+static inline double lc_lanes_total(lc_f64 total, lc_f64 error) {
+    __m256d t4 = total.a, e4 = error.a, t4b = total.b, e4b = error.b, s4, b4;
+    __m128d t2, e2, a2, ea2, s2, b2;
+    double t1, e1, a1, ea1, s1, b1;
+    LC_FOLD(_mm256_add_pd, _mm256_sub_pd, t4, e4, total.c, error.c, s4, b4);    /* lanes 0-3 */
+    LC_FOLD(_mm256_add_pd, _mm256_sub_pd, t4b, e4b, total.d, error.d, s4, b4);  /* lanes 4-7 */
+    LC_FOLD(_mm256_add_pd, _mm256_sub_pd, t4, e4, t4b, e4b, s4, b4);
+    t2 = _mm256_castpd256_pd128(t4);
+    e2 = _mm256_castpd256_pd128(e4);
+    a2 = _mm256_extractf128_pd(t4, 1);
+    ea2 = _mm256_extractf128_pd(e4, 1);
+    LC_FOLD(_mm_add_pd, _mm_sub_pd, t2, e2, a2, ea2, s2, b2);
+    t1 = _mm_cvtsd_f64(t2);
+    e1 = _mm_cvtsd_f64(e2);
+    a1 = _mm_cvtsd_f64(_mm_unpackhi_pd(t2, t2));
+    ea1 = _mm_cvtsd_f64(_mm_unpackhi_pd(e2, e2));
+    LC_FOLD(LC_ADD_SD, LC_SUB_SD, t1, e1, a1, ea1, s1, b1);
+    return t1 + e1;
+}
 static inline void lc_store_f32(float *p, lc_f64 x) {
     _mm256_storeu_ps(p, _mm256_setr_m128(_mm256_cvtpd_ps(x.a), _mm256_cvtpd_ps(x.b)));
     _mm256_storeu_ps(p + 8, _mm256_setr_m128(_mm256_cvtpd_ps(x.c), _mm256_cvtpd_ps(x.d)));
@@ -256,6 +370,18 @@ static inline int lc_mask_count(lc_mask m) {
     for (l = 0; l < LC_GROUP; l++) n += m.v[l];
     return n;
 }
+static inline lc_mask lc_unflagged(const unsigned char *flag) {
+    lc_mask m;
+    int l;
+    for (l = 0; l < LC_GROUP; l++) m.v[l] = flag[l] == 0;
+    return m;
+}
+static inline lc_mask lc_gt_where(lc_f32 v, float t, lc_mask where) {
+    lc_mask m;
+    int l;
+    for (l = 0; l < LC_GROUP; l++) m.v[l] = where.v[l] & (v.v[l] > t);
+    return m;
+}
 static inline int lc_beyond(lc_f32 v, float bound) {
     int l, beyond = 0;
     for (l = 0; l < LC_GROUP; l++)
@@ -303,6 +429,30 @@ static inline lc_f64 lc_mul_f64(lc_f64 x, lc_f64 y) {
 static inline void lc_store_f64(double *p, lc_f64 x) {
     int l;
     for (l = 0; l < LC_GROUP; l++) p[l] = x.v[l];
+}
+static inline lc_f64 lc_load_f64(const double *p) {
+    lc_f64 r;
+    int l;
+    for (l = 0; l < LC_GROUP; l++) r.v[l] = p[l];
+    return r;
+}
+static inline lc_f64 lc_with_lane(lc_f64 x, int lane, double value) {
+    x.v[lane] = value;
+    return x;
+}
+static inline double lc_lanes_total(lc_f64 total, lc_f64 error) {
+    int l, width;
+    double a, s, b;
+    for (width = LC_GROUP / 2; width >= 1; width /= 2) {
+        for (l = 0; l < width; l++) {
+            a = total.v[l + width];
+            s = total.v[l] + a;
+            b = s - total.v[l];
+            error.v[l] = error.v[l] + (error.v[l + width] + ((total.v[l] - (s - b)) + (a - b)));
+            total.v[l] = s;
+        }
+    }
+    return total.v[0] + error.v[0];
 }
 static inline void lc_store_f32(float *p, lc_f64 x) {
     int l;

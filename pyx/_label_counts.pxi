@@ -20,6 +20,8 @@ cdef extern from "_label_counts.h" nogil:
         pass
     lc_mask gt "lc_gt"(lc_f32 v, float t)
     lc_i32 add_mask "lc_add_mask"(lc_i32 count, lc_mask m)
+    lc_mask gt_where "lc_gt_where"(lc_f32 v, float t, lc_mask where)
+    lc_mask unflagged "lc_unflagged"(const unsigned char* flag)
     int mask_count "lc_mask_count"(lc_mask m)
     bint beyond_f32 "lc_beyond"(lc_f32 v, float bound)
     lc_i32 zero_where "lc_zero_where"(lc_i32 a, const unsigned char* flag)
@@ -30,6 +32,9 @@ cdef extern from "_label_counts.h" nogil:
     lc_f64 sub_f64 "lc_sub_f64"(lc_f64 a, lc_f64 b)
     lc_f64 mul_f64 "lc_mul_f64"(lc_f64 a, lc_f64 b)
     void store_f64 "lc_store_f64"(double* p, lc_f64 a)
+    lc_f64 load_f64 "lc_load_f64"(const double* p)
+    lc_f64 with_lane "lc_with_lane"(lc_f64 a, int lane, double value)
+    double lanes_total "lc_lanes_total"(lc_f64 total, lc_f64 error)
     void store_f32 "lc_store_f32"(float* p, lc_f64 a)
     void prefetch "lc_prefetch"(const void* p)
     void store_lookup "lc_store_lookup"(float* p, const float* table, lc_i32 index)

@@ -305,6 +305,14 @@ cdef inline bint _count_block(
     return beyond
 
 
+cdef inline void _two_sum(lc_f64* total, lc_f64* error, lc_f64 term) noexcept nogil:
+    """total += term, lane by lane, by TwoSum: the rounding error to error."""
+    cdef lc_f64 s = add_f64(total[0], term)
+    cdef lc_f64 b = sub_f64(s, total[0])
+    error[0] = add_f64(error[0], add_f64(sub_f64(total[0], sub_f64(s, b)), sub_f64(term, b)))
+    total[0] = s
+
+
 cdef inline bint _counted_group(
     const float* x,
     float* gradient,
@@ -321,33 +329,29 @@ cdef inline bint _counted_group(
     bint with_gradient,
 ) noexcept nogil:
     """GROUP classes d of a float32 row, one a lane: cnt_d = #{i : x[d] >
-    threshold[i]} (column[i] += #{d : x[d] > threshold[i]}); cnt_d * x[d]
-    (exact in float64; 0 for a label's class) added to the lane sums by
-    TwoSum; gradient[d] = cnt_d * coef * grad_output (gradient_table[cnt_d]
-    when given).  Returns whether a score is beyond bound (or NaN)."""
+    threshold[i]} for d in D, 0 for a label's class (is_target[d] set), and
+    column[i] += #{d in D : x[d] > threshold[i]}; cnt_d * x[d] (exact in
+    float64) added to the lane sums by TwoSum; gradient[d] = cnt_d * coef *
+    grad_output (gradient_table[cnt_d] when given).  Returns whether a score
+    is beyond bound (or NaN)."""
     cdef:
         lc_f32 v = load_f32(x)
+        lc_mask other = unflagged(is_target)      # the classes in D
         lc_i32 count = zero_i32()
         lc_mask above, above_next
-        lc_f64 product, s, b
         Py_ssize_t i = 0
     while i + 2 <= n_listed:   # two thresholds a step: half the loop overhead
-        above = gt(v, threshold[i])
-        above_next = gt(v, threshold[i + 1])
+        above = gt_where(v, threshold[i], other)
+        above_next = gt_where(v, threshold[i + 1], other)
         count = add_mask(add_mask(count, above), above_next)
         column[i] += mask_count(above)
         column[i + 1] += mask_count(above_next)
         i += 2
     if i < n_listed:
-        above = gt(v, threshold[i])
+        above = gt_where(v, threshold[i], other)
         count = add_mask(count, above)
         column[i] += mask_count(above)
-    count = zero_where(count, is_target)
-    product = mul_f64(cvt_i32_f64(count), cvt_f32_f64(v))      # exact
-    s = add_f64(total[0], product)
-    b = sub_f64(s, total[0])
-    error[0] = add_f64(error[0], add_f64(sub_f64(total[0], sub_f64(s, b)), sub_f64(product, b)))
-    total[0] = s
+    _two_sum(total, error, mul_f64(cvt_i32_f64(count), cvt_f32_f64(v)))      # exact
     if with_gradient:
         if gradient_table != NULL:   # the same values, looked up by count
             store_lookup(gradient, gradient_table, count)
@@ -368,19 +372,18 @@ cdef inline bint _counted_pass(
     const float* threshold,
     int32_t* column,
     const unsigned char* is_target,
-    double* total,
-    double* error,
+    lc_f64* total,
+    lc_f64* error,
     float bound,
     bint with_gradient,
 ) noexcept nogil:
     """_counted_group over a float32 row, in groups of GROUP classes (class d
     in lane d % GROUP, the order of _two_sum_lanes), the last group padded
-    with scores below every threshold; the lane sums to total[:SUM_LANES],
-    error[:SUM_LANES].  A row further on is prefetched on the way.  Returns
-    whether a score is beyond bound (or NaN)."""
+    with classes flagged as labels; the lane sums to total, error (zeroed
+    here).  A row further on is prefetched on the way.  Returns whether a
+    score is beyond bound (or NaN)."""
     cdef:
         Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
-        lc_f64 lane_total = set1_f64(0.0), lane_error = set1_f64(0.0)
         float x_rest[GROUP]
         float gradient_rest[GROUP]
         unsigned char is_target_rest[GROUP]
@@ -389,11 +392,14 @@ cdef inline bint _counted_pass(
         bint beyond = False
         # the row prefetched: the next one, or the fourth on for short rows
         Py_ssize_t ahead = n_classes if n_classes >= 256 else 4 * n_classes
+        lc_f64 lane_total = set1_f64(0.0), lane_error = set1_f64(0.0)
     if with_gradient and n_listed < TABLE:
-        # each count's gradient, computed once a row (the same expression)
+        # each count's gradient (counts are at most n_listed), computed once a
+        # row (the same expression)
+        memset(table, 0, sizeof(table))
+        for l in range(n_listed + 1):
+            table[l] = <float> (<double> l * coef * grad_output)
         gradient_table = table
-        for l in range(TABLE):
-            table[l] = <float> (<double> l * coef * grad_output) if l <= n_listed else 0
     for g in range(n_whole // GROUP):
         prefetch(x + ahead + g * GROUP)
         beyond |= _counted_group(x + g * GROUP, gradient + g * GROUP, is_target + g * GROUP,
@@ -404,20 +410,100 @@ cdef inline bint _counted_pass(
             if n_whole + l < n_classes:
                 x_rest[l] = x[n_whole + l]
                 is_target_rest[l] = is_target[n_whole + l]
-                beyond |= not (fabs(x_rest[l]) <= bound)
             else:
-                # below every threshold (-(margin - x[j]) >= -2 * bound): counts 0
-                x_rest[l] = -FLT_MAX
+                x_rest[l] = 0       # flagged: counts 0, product 0
                 is_target_rest[l] = 1
-        _counted_group(x_rest, gradient_rest, is_target_rest, n_listed, threshold, column,
-                       &lane_total, &lane_error, coef, grad_output, gradient_table, bound,
-                       with_gradient)
+        beyond |= _counted_group(x_rest, gradient_rest, is_target_rest, n_listed, threshold,
+                                 column, &lane_total, &lane_error, coef, grad_output,
+                                 gradient_table, bound, with_gradient)
         if with_gradient:
             for l in range(n_classes - n_whole):
                 gradient[n_whole + l] = gradient_rest[l]
-    store_f64(total, lane_total)
-    store_f64(error, lane_error)
+    total[0] = lane_total
+    error[0] = lane_error
     return beyond
+
+
+cdef inline double _split_high(double value) noexcept nogil:
+    """value with the low 31 bits of its significand cleared (count * high is
+    exact for a count below 2**31; _add_product's split)."""
+    cdef uint64_t bits
+    cdef double high
+    memcpy(&bits, &value, 8)
+    bits &= ~((<uint64_t> 1 << 31) - 1)
+    memcpy(&high, &bits, 8)
+    return high
+
+
+cdef inline bint _row_counted_f32(
+    const float* x,
+    float* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    const Py_ssize_t* labels,
+    unsigned char* is_target,
+    double* label_count,
+    float margin,
+    double* row_total,
+    bint with_gradient,
+) noexcept nogil:
+    """_row_counted for float32 scores, the lane sums in registers: the
+    classes' products in one pass (_counted_pass), then the label terms
+    col_i * a_i in lane 2i + 1 (mod SUM_LANES), each as the two exact parts of
+    _add_product, then the lanes combined as _lanes_total: the steps, and so
+    the bits, of _row_counted_lanes (lanes in memory)."""
+    cdef:
+        float bound = FLT_MAX / 4
+        float threshold[COUNT_CAPACITY]
+        int32_t column[COUNT_CAPACITY]
+        lc_f64 total, error, high_part, low_part
+        Py_ssize_t i, first_label, lane
+        double value, split, loss
+    if not (fabs(margin) <= bound):
+        return False
+    if n_listed == 0:
+        # no labels: loss 0, gradient 0 * grad_output
+        if with_gradient:
+            for i in range(n_classes):
+                gradient[i] = <float> (0.0 * coef * grad_output)
+        row_total[0] = 0.0
+        return True
+    for i in range(n_listed):
+        threshold[i] = -(margin - x[labels[i]])
+        column[i] = 0
+    if _counted_pass(x, gradient, n_classes, coef, grad_output, n_listed, threshold, column,
+                     is_target, &total, &error, bound, with_gradient):
+        return False
+    # label i's term to lane 2i + 1: 8 labels fill the odd lanes once, so each
+    # lane gets its labels' parts in label order (an empty lane adds +0: no change)
+    first_label = 0
+    while first_label < n_listed:
+        high_part = set1_f64(0.0)
+        low_part = set1_f64(0.0)
+        for i in range(first_label, min(first_label + SUM_LANES // 2, n_listed)):
+            value = -threshold[i]
+            split = _split_high(value)
+            lane = (2 * i + 1) % SUM_LANES
+            high_part = with_lane(high_part, lane, <double> column[i] * split)
+            low_part = with_lane(low_part, lane, <double> column[i] * (value - split))
+        _two_sum(&total, &error, high_part)
+        _two_sum(&total, &error, low_part)
+        first_label += SUM_LANES // 2
+    # the lanes combined pairwise as _lanes_total (the same steps: lanes_total)
+    loss = lanes_total(total, error)
+    for i in range(n_listed):
+        is_target[labels[i]] = 0
+    row_total[0] = loss
+    if with_gradient:
+        for i in range(n_listed):
+            label_count[labels[i]] -= column[i]
+        for i in range(n_listed):
+            gradient[labels[i]] = <float> (label_count[labels[i]] * coef * grad_output)
+        for i in range(n_listed):
+            label_count[labels[i]] = 0
+    return True
 
 
 cdef inline void _two_sum_lanes(
@@ -482,7 +568,7 @@ cdef inline double _lanes_total(double* total, double* error) noexcept nogil:
     return total[0] + error[0]
 
 
-cdef inline bint _row_counted(
+cdef inline bint _row_counted_lanes(
     const floating* x,
     floating* gradient,
     Py_ssize_t n_classes,
@@ -498,13 +584,8 @@ cdef inline bint _row_counted(
     double* row_total,
     bint with_gradient,
 ) noexcept nogil:
-    """The row loss as sum_{d in D} cnt_d * x[d] + sum_i col_i * a_i with
-    a_i = margin - x[j_i], cnt_d = #{i : x[d] > -a_i}, col_i = #{d in D : x[d]
-    > -a_i} (the pair test (margin - x[j]) + x[d] > 0, exactly, for finite
-    terms), to row_total; the gradient cnt_d (d in D), -sum_{i: j_i = c} col_i
-    (c in T), times coef, times grad_output.  Returns False, with is_target as
-    on entry, for a row whose scores (or margin) may give infinite terms or a
-    float64 overflow: the general paths take it."""
+    """_row_counted with the per-class counts and products in memory, one pass
+    per BLOCK thresholds (_count_block), the lanes in memory (float64 scores)."""
     cdef:
         floating bound = (FLT_MAX if floating is float else DBL_MAX) / 4
         floating threshold[COUNT_CAPACITY + BLOCK]
@@ -527,11 +608,7 @@ cdef inline bint _row_counted(
                 gradient[i] = <floating> (0.0 * coef * grad_output)
         row_total[0] = 0.0
         return True
-    if floating is float:
-        if _counted_pass(x, gradient, n_classes, coef, grad_output, n_listed, threshold,
-                         column, is_target, total, error, bound, with_gradient):
-            return False
-    elif n_blocks == 1:
+    if n_blocks == 1:
         if _count_block(x, n_classes, threshold, column, count, product, gradient, coef,
                         grad_output, bound, True, True, with_gradient):
             return False
@@ -549,23 +626,20 @@ cdef inline bint _row_counted(
     # The passes counted every class; take the labels' classes out (each class
     # once: is_target marks it until then): their products leave the sum before
     # it is formed (subtracting them afterwards would cancel, a score of 1e30
-    # against terms of 1; the float32 pass zeroes them itself), their pairs
-    # leave the label columns.
+    # against terms of 1), their pairs leave the label columns.
     for i in range(n_listed):
         label = labels[i]
         if is_target[label]:
             is_target[label] = 0
-            if floating is double:
-                product[label] = 0.0
-                product[n_classes + label] = 0.0
+            product[label] = 0.0
+            product[n_classes + label] = 0.0
             for q in range(n_listed):
                 column[q] -= x[label] > threshold[q]
-    if floating is double:
-        for i in range(SUM_LANES):
-            total[i] = 0.0
-            error[i] = 0.0
-        _two_sum_lanes(total, error, product, n_classes)
-        _two_sum_lanes(total, error, product + n_classes, n_classes)
+    for i in range(SUM_LANES):
+        total[i] = 0.0
+        error[i] = 0.0
+    _two_sum_lanes(total, error, product, n_classes)
+    _two_sum_lanes(total, error, product + n_classes, n_classes)
     for i in range(n_listed):
         _add_product(total, error, <double> column[i], -threshold[i], 2 * i + 1)
     loss = _lanes_total(total, error)
@@ -582,6 +656,39 @@ cdef inline bint _row_counted(
         for i in range(n_listed):
             label_count[labels[i]] = 0
     return True
+
+
+cdef inline bint _row_counted(
+    const floating* x,
+    floating* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    const Py_ssize_t* labels,
+    unsigned char* is_target,
+    floating* count,
+    double* product,
+    double* label_count,
+    floating margin,
+    double* row_total,
+    bint with_gradient,
+) noexcept nogil:
+    """The row loss as sum_{d in D} cnt_d * x[d] + sum_i col_i * a_i with
+    a_i = margin - x[j_i], cnt_d = #{i : x[d] > -a_i}, col_i = #{d in D : x[d]
+    > -a_i} (the pair test (margin - x[j]) + x[d] > 0, exactly, for finite
+    terms), to row_total; the gradient cnt_d (d in D), -sum_{i: j_i = c} col_i
+    (c in T), times coef, times grad_output.  Returns False, with is_target as
+    on entry, for a row whose scores (or margin) may give infinite terms or a
+    float64 overflow: the general paths take it.  _row_counted_f32 takes
+    float32 scores, _row_counted_lanes float64 ones."""
+    if floating is float:
+        return _row_counted_f32(x, gradient, n_classes, coef, grad_output, n_listed, labels,
+                                is_target, label_count, margin, row_total, with_gradient)
+    else:
+        return _row_counted_lanes(x, gradient, n_classes, coef, grad_output, n_listed, labels,
+                                  is_target, count, product, label_count, margin, row_total,
+                                  with_gradient)
 
 
 # ------------------------------------------------------------------ one row

@@ -511,6 +511,60 @@ def test_exact_ties_on_label_counts(dtype, n_classes, n_labels, path):
     assert loss2.tobytes() == loss.tobytes() and grad2.tobytes() == grad.tobytes()
 
 
+# The float32 counting path adds the label terms col_i * a_i to the odd lanes
+# 8 labels at a time: label counts 7, 8, 9, 15, 16, 17 put rows on each edge.
+LABEL_TERM_EDGES = [7, 8, 9, 15, 16, 17, 24, 25]
+
+
+@pytest.mark.parametrize("path", ["default", "counted"])
+@pytest.mark.parametrize("n_classes,n_labels",
+                         [(c, k) for c in (16, 17, 79, 80, 81) for k in LABEL_TERM_EDGES if k < c])
+def test_label_terms_on_chunk_edges(n_classes, n_labels, path):
+    # k labels at scores 1 + i/4 (shifts a_i = -i/4), classes at 0.5 active
+    # against labels i = 0, 1 (a_0 + 0.5 > 0, a_1 + 0.5 = 0.25 > 0, a_2 + 0.5 =
+    # 0: a tie, inactive): each class at 0.5 is active twice, with terms 0.5 and
+    # 0.25; the other classes at -1 are inactive (counts 0 beside active ones).
+    c, k = n_classes, n_labels
+    x = np.full((2, c), -1.0, dtype=np.float32)
+    x[:, :k] = 1 + np.arange(k) / 4
+    active = np.arange(k, c, 3)
+    x[:, active] = 0.5
+    t = np.full((2, c), -1)
+    t[:, :k] = np.arange(k)[::-1]  # in any order
+    go = np.array([1.0, -3.0])
+    with use_path(path):
+        loss, grad = multilabel_margin_loss_and_grad(x, t, reduction="none", grad_output=go)
+        check_against_reference(x, t, grad_output=go, max_ulps=MAX_ULPS[path])
+    q = active.size
+    np.testing.assert_array_equal(loss, np.full(2, q * 0.75 / c, dtype=np.float32))
+    expected = np.zeros(c)
+    expected[active] = 2 * (1.0 / c)
+    expected[:2] = -q * (1.0 / c)
+    np.testing.assert_array_equal(grad, (expected[None, :] * go[:, None]).astype(np.float32))
+
+
+@pytest.mark.parametrize("n_classes", [16, 17, 79, 80, 81, 1000])
+@pytest.mark.parametrize("n_labels", [3, 5, 8, 9, 17])
+def test_counted_rows_with_cancelling_magnitudes(rng, n_classes, n_labels):
+    # float32 rows whose terms span 40 decades and cancel: the lanes' fold in
+    # registers keeps the compensated sum to 1 ulp; NaN and inf rows beside them.
+    shape = (24, n_classes)
+    x = (rng.standard_normal(shape) * 10.0 ** rng.integers(-20, 21, size=shape))
+    x = x.astype(np.float32)
+    t = np.full(shape, -1)
+    k = min(n_labels, n_classes)
+    for row in t:
+        row[:k] = rng.integers(0, n_classes, k)  # duplicates too
+    x[3, 5] = np.nan
+    x[4, 1] = np.inf
+    x[5, 2] = -np.inf
+    x[6, t[6, 0]] = 3e38
+    x[7::5] = -50.0  # counts 0 everywhere
+    with use_path("counted"):
+        check_against_reference(x, t, grad_output=rng.choice([1.0, -0.5, 2.0**-60], 24),
+                                max_ulps=1)
+
+
 @pytest.mark.parametrize("n_classes", [1, 63, 64, 65, 127, 128, 129, 200])
 def test_indicator_rows_on_chunk_edges(rng, n_classes):
     # A bool row is read 64 bytes at a time, the rest byte by byte: labels on

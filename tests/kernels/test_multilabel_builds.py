@@ -106,6 +106,36 @@ def test_wide_builds_on_group_edges(build, n_classes, n_labels, specials):
 
 
 @pytest.mark.parametrize("build", WIDE_BUILDS)
+@pytest.mark.parametrize("n_classes", [15, 16, 17, 79, 80, 81])
+@pytest.mark.parametrize("n_labels", [7, 8, 9, 15, 16, 17, 24, 25])
+@pytest.mark.parametrize("magnitudes", ["unit", "mixed"])
+def test_wide_builds_on_label_term_edges(build, n_classes, n_labels, magnitudes):
+    # float32 rows of the counting path: the label terms go to the odd lanes
+    # 8 labels at a time (7, 8, 9, 15, 16, 17 labels put rows on each edge), the
+    # 16 lanes are folded in registers of shrinking width; mixed magnitudes make
+    # the compensation work, rows of all-zero counts sit beside active ones.
+    wide = _kernels.load_multilabel(build)
+    rng = np.random.default_rng(n_classes * 331 + n_labels * 17 + (magnitudes == "mixed"))
+    x, target = _problem(rng, 32, n_classes, n_labels, np.float32, False, False)
+    if magnitudes == "mixed":
+        x = (x * 10.0 ** rng.integers(-20, 21, size=x.shape)).astype(np.float32)
+    x[1::4] -= 100  # every class below every threshold: counts 0
+    x[2::4, :n_classes // 2] -= 100  # a row half inactive, half active
+    grad_output = rng.choice([1.0, -2.5, 0.0, 1e-30], size=32)
+    for indicator in (False, True):
+        if indicator:
+            flags = np.zeros(x.shape, dtype=np.uint8)
+            for n, row in enumerate(target):
+                flags[n, row[row >= 0]] = 1
+            target = flags
+        for n_threads in (1, 2):
+            expected = _run(BASELINE, x, target, indicator, grad_output, 1, 1)
+            got = _run(wide, x, target, indicator, grad_output, 1, n_threads)
+            for a, b in zip(expected, got):
+                _assert_same_bits(a, b)
+
+
+@pytest.mark.parametrize("build", WIDE_BUILDS)
 @pytest.mark.parametrize("dtype", [np.int32, np.int64])
 def test_wide_builds_count_outside_rows(build, dtype):
     wide = _kernels.load_multilabel(build)
