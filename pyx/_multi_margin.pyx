@@ -680,11 +680,6 @@ cdef inline bint _row_block64(
         return False
     prefetch(x, 2 * ROWS * n_classes * 8, ROWS * n_classes * 8)  # two blocks ahead
     zero = set1_f64(0.0)
-    non_finite = gt_f64(zero, zero)
-    for i in range(n_classes):
-        non_finite = or_mask(non_finite, nonfinite_f64(load_f64(&x[i * ROWS])))
-    if mask_bits(non_finite):
-        return False
     rows = iota_times(n_classes)
     shift = sub_f64(set1_f64(margin), gather_f64(x, add_i32(rows, y)))  # m - x[y]
     if weight_stride == 0:  # no weight: a stride-0 view of ones
@@ -700,7 +695,7 @@ cdef inline bint _row_block64(
         class_i = set1_i32(i)
         first_span = lt_i32(class_i, y)
         second_span = lt_i32(y, class_i)
-        term = max0_f64(z)
+        term = max0_nan_f64(z)  # keeps a NaN z (and -0: the sums start at +0)
         if with_gradient:
             active = gt_f64(z, zero)
             if p == 1:
@@ -713,6 +708,10 @@ cdef inline bint _row_block64(
             term = mul_f64(term, term)
         before = add_f64(before, select_f64(first_span, term, zero))
         after = add_f64(after, select_f64(second_span, term, zero))
+    # a NaN term or x[y] (NaN rows): the row loop, before anything is written
+    non_finite = or_mask(isnan_f64(shift), or_mask(isnan_f64(before), isnan_f64(after)))
+    if mask_bits(non_finite):
+        return False
     # 0.0 + ...: +0 for a row with no active term, even with a negative weight
     store_f64(loss_out, add_f64(zero, div_f64(mul_f64(add_f64(before, after), w),
                                               set1_f64(<double> n_classes))))

@@ -211,6 +211,12 @@ static inline ml_f64 ml_max0_f64(ml_f64 z) {
     r.hi = _mm512_max_pd(z.hi, _mm512_setzero_pd());
     return r;
 }
+static inline ml_f64 ml_max0_nan_f64(ml_f64 z) {
+    ml_f64 r;
+    r.lo = _mm512_max_pd(_mm512_setzero_pd(), z.lo);
+    r.hi = _mm512_max_pd(_mm512_setzero_pd(), z.hi);
+    return r;
+}
 static inline ml_f64 ml_select_f64(ml_mask m, ml_f64 a, ml_f64 b) {
     ml_f64 r;
     r.lo = _mm512_mask_blend_pd((__mmask8)m, b.lo, a.lo);
@@ -449,6 +455,12 @@ static inline ml_f64 ml_max0_f64(ml_f64 z) {
     r.hi = _mm256_max_pd(z.hi, _mm256_setzero_pd());
     return r;
 }
+static inline ml_f64 ml_max0_nan_f64(ml_f64 z) {
+    ml_f64 r;
+    r.lo = _mm256_max_pd(_mm256_setzero_pd(), z.lo);
+    r.hi = _mm256_max_pd(_mm256_setzero_pd(), z.hi);
+    return r;
+}
 static inline ml_f64 ml_select_f64(ml_mask m, ml_f64 a, ml_f64 b) {
     ml_f64 r;
     r.lo = _mm256_blendv_pd(b.lo, a.lo, _mm256_castsi256_pd(
@@ -591,6 +603,7 @@ static inline ml_f32 ml_load_f32(const float *p) { return *p; }
 static inline ml_mask ml_gt_f64(ml_f64 a, ml_f64 b) { return a.lo > b.lo; }
 static inline ml_mask ml_nonfinite_f64(ml_f64 a) { return (a.lo - a.lo) != (a.lo - a.lo); }
 static inline ml_f64 ml_max0_f64(ml_f64 z) { z.lo = z.lo > 0.0 ? z.lo : 0.0; return z; }
+static inline ml_f64 ml_max0_nan_f64(ml_f64 z) { z.lo = 0.0 > z.lo ? 0.0 : z.lo; return z; }
 static inline ml_f64 ml_select_f64(ml_mask m, ml_f64 a, ml_f64 b) { return m ? a : b; }
 static inline ml_mask ml_lt_i32(ml_i32 a, ml_i32 b) { return a < b; }
 static inline ml_f32 ml_permute_f32(ml_i32 idx, ml_f32 table) { (void)idx; return table; }

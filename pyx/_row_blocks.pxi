@@ -38,6 +38,7 @@ cdef extern from "_row_blocks.h" nogil:
     maskv gt_f64 "ml_gt_f64"(f64v a, f64v b)
     maskv nonfinite_f64 "ml_nonfinite_f64"(f64v a)
     f64v max0_f64 "ml_max0_f64"(f64v z)
+    f64v max0_nan_f64 "ml_max0_nan_f64"(f64v z)
     f64v select_f64 "ml_select_f64"(maskv m, f64v a, f64v b)
     maskv lt_i32 "ml_lt_i32"(i32v a, i32v b)
     f32v permute_f32 "ml_permute_f32"(i32v idx, f32v table)
