@@ -42,6 +42,9 @@ cdef extern from *:
     #ifndef ML_STREAM_MIN_BYTES
     #define ML_STREAM_MIN_BYTES PY_SSIZE_T_MAX
     #endif
+    #ifndef ML_COLUMN_GRADIENT
+    #define ML_COLUMN_GRADIENT 1
+    #endif
     #ifndef ML_PREFETCH_BLOCKS
     #define ML_PREFETCH_BLOCKS 1
     #endif
@@ -54,6 +57,9 @@ cdef extern from *:
         # row blocks of at least this many classes write gradient[y] by a scatter
         SCATTER_MIN_CLASSES "ML_SCATTER_MIN_CLASSES"
         PREFETCH_BLOCKS "ML_PREFETCH_BLOCKS"
+        # p = 2 row blocks of fewer than LANES classes (AVX-512) write the
+        # gradient from the columns (0: by the flat pass, for measurements)
+        COLUMN_GRADIENT "ML_COLUMN_GRADIENT"
         # a gradient of at least this many bytes is written by streaming
         # stores: none by default (measured slower, docs/design.md)
         STREAM_MIN_BYTES "ML_STREAM_MIN_BYTES"
@@ -622,6 +628,20 @@ cdef inline bint _row_block(
     else:
         slope = mul_f64(twice_coef, slope)
     gradient_y = cvt_f32(mul_f64(sub_f64(zero, slope), go))
+    if (COLUMN_GRADIENT and p == 2 and ROWS == 16 and not wide and n_classes >= 8
+            and not (same_weight and same_go) and fused_gradient is not _streamed_gradient):
+        # p = 2 in the AVX-512 build, a weight or grad_output that differs
+        # between rows: the gradient in columns, where every row parameter is
+        # already in its lane (no permutes of float64 pairs), then transposed
+        # back and stored row by row; the same operations on the same values
+        # as below (measured slower below 8 classes, and without the permutes)
+        for i in range(n_classes):
+            z = add_f32(shift, cols[i])
+            value = cvt_f32(mul_f64(mul_f64(twice_coef, cvt_f64(z)), go))
+            value = select_f32(gt_f32(z, zero32), value, inactive_value)
+            cols[i] = select_f32(eq_i32(y, set1_i32(i)), gradient_y, value)
+        store_columns(gradient, n_classes, n_classes, cols)
+        return True
     for i in range(n_classes):
         row_index = load_i32(&row_of[i * ROWS])
         z = add_f32(permute_f32(row_index, shift), load_f32(&x[i * ROWS]))

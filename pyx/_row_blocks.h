@@ -108,6 +108,37 @@ ML_ALWAYS_INLINE void ml_columns(const float *x, int32_t stride, int32_t first, 
     }
     ml_columns_rows(x, stride, first, n, out);
 }
+ML_ALWAYS_INLINE void ml_store_columns(float *x, int32_t stride, int32_t n,
+                                      const ml_f32 *cols) {
+    /* x[r * stride + k] = cols[k][r] for the 16 rows r and k < n <= 16: the
+     * transpose of ml_columns_rows (a 16 x 16 transpose is its own inverse:
+     * the same 64 shuffles, the missing columns zero) and 16 masked row stores */
+    __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    __m512 r[16], t[16], u[16];
+    int g, e;
+    for (g = 0; g < 16; g++)
+        r[g] = g < n ? cols[g] : _mm512_setzero_ps();
+    for (g = 0; g < 16; g += 2) {
+        t[g] = _mm512_unpacklo_ps(r[g], r[g + 1]);
+        t[g + 1] = _mm512_unpackhi_ps(r[g], r[g + 1]);
+    }
+    for (g = 0; g < 16; g += 4) {
+        u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[g]), _mm512_castps_pd(t[g + 2])));
+        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[g]), _mm512_castps_pd(t[g + 2])));
+        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[g + 1]), _mm512_castps_pd(t[g + 3])));
+        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[g + 1]), _mm512_castps_pd(t[g + 3])));
+    }
+    for (e = 0; e < 4; e++) {  /* row 4L + e: lane L of u[e], u[4 + e], u[8 + e], u[12 + e] */
+        __m512 a_lo = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x44);
+        __m512 a_hi = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xEE);
+        __m512 b_lo = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x44);
+        __m512 b_hi = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xEE);
+        _mm512_mask_storeu_ps(x + (intptr_t)e * stride, m, _mm512_shuffle_f32x4(a_lo, b_lo, 0x88));
+        _mm512_mask_storeu_ps(x + (intptr_t)(4 + e) * stride, m, _mm512_shuffle_f32x4(a_lo, b_lo, 0xDD));
+        _mm512_mask_storeu_ps(x + (intptr_t)(8 + e) * stride, m, _mm512_shuffle_f32x4(a_hi, b_hi, 0x88));
+        _mm512_mask_storeu_ps(x + (intptr_t)(12 + e) * stride, m, _mm512_shuffle_f32x4(a_hi, b_hi, 0xDD));
+    }
+}
 static inline ml_i32 ml_set1_i32(int32_t a) { return _mm512_set1_epi32(a); }
 static inline ml_i32 ml_add_i32(ml_i32 a, ml_i32 b) { return _mm512_add_epi32(a, b); }
 static inline ml_i32 ml_mul_i32(ml_i32 a, ml_i32 b) { return _mm512_mullo_epi32(a, b); }
@@ -336,6 +367,19 @@ static inline void ml_columns(const float *x, int32_t stride, int32_t first, int
     if (n > 8)
         ml_columns8(x, stride, first + 8, n - 8, out + 8);
 }
+static inline void ml_store_lanes(float *p, ml_f32 a) { _mm256_storeu_ps(p, a); }
+static inline void ml_store_columns(float *x, int32_t stride, int32_t n,
+                                    const ml_f32 *cols) {
+    /* x[r * stride + k] = cols[k][r] for the ML_ROWS rows r and k < n (the
+     * kernel uses it only in the AVX-512 build; plain stores here) */
+    float lanes[ML_ROWS];
+    int r, k;
+    for (k = 0; k < n; k++) {
+        ml_store_lanes(lanes, cols[k]);
+        for (r = 0; r < ML_ROWS; r++)
+            x[(intptr_t)r * stride + k] = lanes[r];
+    }
+}
 static inline ml_i32 ml_set1_i32(int32_t a) { return _mm256_set1_epi32(a); }
 static inline ml_i32 ml_add_i32(ml_i32 a, ml_i32 b) { return _mm256_add_epi32(a, b); }
 static inline ml_i32 ml_mul_i32(ml_i32 a, ml_i32 b) { return _mm256_mullo_epi32(a, b); }
@@ -555,6 +599,19 @@ static inline void ml_columns(const float *x, int32_t stride, int32_t first, int
     (void)stride;
     for (k = 0; k < n && k < 16; k++)
         out[k] = x[first + k];
+}
+static inline void ml_store_lanes(float *p, ml_f32 a) { *p = a; }
+static inline void ml_store_columns(float *x, int32_t stride, int32_t n,
+                                    const ml_f32 *cols) {
+    /* x[r * stride + k] = cols[k][r] for the ML_ROWS rows r and k < n (the
+     * kernel uses it only in the AVX-512 build; plain stores here) */
+    float lanes[ML_ROWS];
+    int r, k;
+    for (k = 0; k < n; k++) {
+        ml_store_lanes(lanes, cols[k]);
+        for (r = 0; r < ML_ROWS; r++)
+            x[(intptr_t)r * stride + k] = lanes[r];
+    }
 }
 static inline ml_i32 ml_set1_i32(int32_t a) { return a; }
 static inline ml_i32 ml_add_i32(ml_i32 a, ml_i32 b) { return a + b; }

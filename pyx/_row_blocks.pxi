@@ -22,6 +22,7 @@ cdef extern from "_row_blocks.h" nogil:
     i32v iota_times "ml_iota_times"(int32_t c)
     void columns "ml_columns"(const float* x, int32_t stride, int32_t first, int32_t n,
                               f32v* out)
+    void store_columns "ml_store_columns"(float* x, int32_t stride, int32_t n, const f32v* cols)
     i32v set1_i32 "ml_set1_i32"(int32_t a)
     i32v add_i32 "ml_add_i32"(i32v a, i32v b)
     i32v mul_i32 "ml_mul_i32"(i32v a, i32v b)
