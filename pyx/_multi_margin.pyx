@@ -37,7 +37,16 @@ cdef extern from *:
     #define ML_ROW_BLOCK_MAX_CLASSES 31
     #endif
     #ifndef ML_SCATTER_MIN_CLASSES
-    #define ML_SCATTER_MIN_CLASSES 8
+    #define ML_SCATTER_MIN_CLASSES 16
+    #endif
+    #ifndef ML_STREAM_MIN_BYTES
+    #define ML_STREAM_MIN_BYTES PY_SSIZE_T_MAX
+    #endif
+    #ifndef ML_COLUMN_GRADIENT
+    #define ML_COLUMN_GRADIENT 1
+    #endif
+    #ifndef ML_PREFETCH_BLOCKS
+    #define ML_PREFETCH_BLOCKS 1
     #endif
     """
     enum:
@@ -47,6 +56,13 @@ cdef extern from *:
         ROW_BLOCK_MAX_CLASSES "ML_ROW_BLOCK_MAX_CLASSES"
         # row blocks of at least this many classes write gradient[y] by a scatter
         SCATTER_MIN_CLASSES "ML_SCATTER_MIN_CLASSES"
+        PREFETCH_BLOCKS "ML_PREFETCH_BLOCKS"
+        # p = 2 row blocks of fewer than LANES classes (AVX-512) write the
+        # gradient from the columns (0: by the flat pass, for measurements)
+        COLUMN_GRADIENT "ML_COLUMN_GRADIENT"
+        # a gradient of at least this many bytes is written by streaming
+        # stores: none by default (measured slower, docs/design.md)
+        STREAM_MIN_BYTES "ML_STREAM_MIN_BYTES"
 
 
 cdef inline double _sum_lanes(const double* lanes) noexcept nogil:
@@ -383,7 +399,9 @@ cdef inline void _column(
     cdef:
         f32v z = add_f32(shift, column)  # z_i = (m - x[y]) + x[i]
         maskv kept = neq_i32(y, set1_i32(i))
-        f64v term = cvt_f64(zero_unless_f32(kept, max0_f32(z)))
+        # max(0, z_i) keeping NaN: a NaN term makes the row sum NaN (a -0 term
+        # adds nothing: every sum starts at +0)
+        f64v term = cvt_f64(zero_unless_f32(kept, max0_nan_f32(z)))
     if p == 1:
         if with_gradient:
             count[0] = count_mask(count[0], and_mask(gt_f32(z, set1_f32(0)), kept))
@@ -435,9 +453,12 @@ ctypedef struct _loss_only:
     char unused
 ctypedef struct _with_gradient:
     char unused
+ctypedef struct _streamed_gradient:  # the gradient by streaming stores
+    char unused
 ctypedef fused fused_gradient:
     _loss_only
     _with_gradient
+    _streamed_gradient
 
 
 cdef inline bint _row_block(
@@ -450,6 +471,7 @@ cdef inline bint _row_block(
     const double* grad_output,
     double* loss_out,
     _Call call,
+    stream_t* stream,
 ) noexcept nogil:
     """ROWS float32 rows at once, one row a vector lane: _row's formulas, term
     by term in its order, so the same bits.
@@ -471,7 +493,9 @@ cdef inline bint _row_block(
     ``target`` is read once: the checked lanes feed every gather and store.
     The types of the NULL pointers ``fixed``, ``fixed_p`` and
     ``fixed_gradient`` pick the copy: C (4, 10, 16 or any), p and
-    with_gradient fixed at compile time.
+    with_gradient fixed at compile time; ``_streamed_gradient`` writes the
+    gradient through ``stream`` (streaming stores, the block's vectors
+    continuing the run of the block before) and gradient[y] by selects.
     """
     cdef:
         int32_t n_classes = <int32_t> call.n_classes
@@ -492,7 +516,7 @@ cdef inline bint _row_block(
         f64v lane_total[LANES]
         f64v lane_slope[LANES]
         f32v cols[ROW_BLOCK_MAX_CLASSES]
-        maskv non_finite
+        f32v xy_part[4]
     # (a C above ROW_BLOCK_MAX_CLASSES, which CFLAGS may lower, never comes here)
     if classes is _classes_4:
         n_classes = 4 if ROW_BLOCK_MAX_CLASSES >= 4 else n_classes
@@ -504,42 +528,42 @@ cdef inline bint _row_block(
         p = 1
     else:
         p = 2
-    if fused_gradient is _with_gradient:
-        with_gradient = True
-    else:
+    if fused_gradient is _loss_only:
         with_gradient = False
+    else:
+        with_gradient = True
     # rows of LANES classes or more sum as _row's class blocks
     wide = n_classes >= LANES
     # a parameter the same in every row needs no permutation (GCC takes
     # these tests out of the loop: one copy of pass 2 per case)
     same_weight = weight_stride == 0
     same_go = grad_output_stride == 0
-    # gradient[y]: one scatter a block, or with few classes a select in
-    # each of the block's C vectors (cheaper than 16 scattered stores)
-    scatter_y = n_classes >= SCATTER_MIN_CLASSES
+    # gradient[y]: one scatter a block, or with fewer than
+    # SCATTER_MIN_CLASSES classes a select in each of the block's C vectors
+    # (cheaper than 16 scattered stores)
+    scatter_y = (n_classes >= SCATTER_MIN_CLASSES
+                 and fused_gradient is not _streamed_gradient)
     y = targets(target, n_classes, &valid)
     if not valid:
         return False
-    prefetch(x, 2 * ROWS * n_classes * 4, ROWS * n_classes * 4)  # two blocks ahead
-    # A block with an inf or NaN score takes the row loop (which handles
-    # NaN rows); the contiguous pass also brings the block into L1.
+    if PREFETCH_BLOCKS:
+        prefetch(x, 2 * ROWS * n_classes * 4, ROWS * n_classes * 4)  # two blocks ahead
     zero32 = set1_f32(0)
-    non_finite = isnan_f32(zero32)
-    for i in range(n_classes):
-        z = load_f32(&x[i * ROWS])
-        non_finite = or_mask(non_finite, isnan_f32(sub_f32(z, z)))
-    if mask_bits(non_finite):
-        return False
     zero = set1_f64(0.0)
     rows = iota_times(n_classes)
-    # the columns of the block (from L1: the non-finite pass loaded it)
+    # the columns of the block
     for b in range((n_classes + LANES - 1) // LANES):
         columns(x, n_classes, b * LANES, n_classes - b * LANES, &cols[b * LANES])
-    # x[y]: picked from the columns by compares (a gather costs more up to LANES)
+    # x[y]: picked from the columns by compares (a gather costs more up to
+    # LANES): each lane's y is one class of [0, C), so exactly one column
+    # survives its mask; four independent ORs of the masked columns (one
+    # chain of selects would make each column wait for the one before)
     if n_classes <= LANES:
-        xy = zero32  # every lane's y is in [0, C): each lane ends with its x[y]
+        xy_part[0] = xy_part[1] = xy_part[2] = xy_part[3] = zero32
         for i in range(n_classes):
-            xy = select_f32(eq_i32(y, set1_i32(i)), cols[i], xy)
+            xy_part[i & 3] = or_f32(xy_part[i & 3],
+                                    zero_unless_f32(eq_i32(y, set1_i32(i)), cols[i]))
+        xy = or_f32(or_f32(xy_part[0], xy_part[1]), or_f32(xy_part[2], xy_part[3]))
     else:
         xy = gather_f32(x, add_i32(rows, y))
     shift = sub_f32(set1_f32(margin), xy)  # m - x[y]
@@ -570,6 +594,12 @@ cdef inline bint _row_block(
         total = _tree(lane_total)
         if p == 2 and with_gradient:
             slope = _tree(lane_slope)
+    # A row with a NaN term or a NaN x[y] (the row loop's NaN rows): the
+    # whole block takes the row loop, before anything is written.  An
+    # infinite score gives the row loop's values here too (its terms add up
+    # in the same order; a sum of terms >= 0 is never NaN).
+    if mask_bits(or_mask(isnan_f32(xy), isnan_f64(total))):
+        return False
     # 0.0 + ...: +0 for a row with no active term, even with a negative weight
     total = mul_f64(total, w)
     if (n_classes & (n_classes - 1)) == 0:
@@ -580,7 +610,9 @@ cdef inline bint _row_block(
     store_f64(loss_out, add_f64(zero, total))
     if not with_gradient:
         return True
-    prefetch_write(gradient, 2 * ROWS * n_classes * 4, ROWS * n_classes * 4)
+    if PREFETCH_BLOCKS and fused_gradient is not _streamed_gradient:
+        # (streaming stores do not read the lines they write)
+        prefetch_write(gradient, 2 * ROWS * n_classes * 4, ROWS * n_classes * 4)
     coef = mul_f64(set1_f64(scale), w)
     twice_coef = mul_f64(set1_f64(2.0), coef)
     if grad_output_stride == 0:
@@ -596,6 +628,20 @@ cdef inline bint _row_block(
     else:
         slope = mul_f64(twice_coef, slope)
     gradient_y = cvt_f32(mul_f64(sub_f64(zero, slope), go))
+    if (COLUMN_GRADIENT and p == 2 and ROWS == 16 and not wide and n_classes >= 8
+            and not (same_weight and same_go) and fused_gradient is not _streamed_gradient):
+        # p = 2 in the AVX-512 build, a weight or grad_output that differs
+        # between rows: the gradient in columns, where every row parameter is
+        # already in its lane (no permutes of float64 pairs), then transposed
+        # back and stored row by row; the same operations on the same values
+        # as below (measured slower below 8 classes, and without the permutes)
+        for i in range(n_classes):
+            z = add_f32(shift, cols[i])
+            value = cvt_f32(mul_f64(mul_f64(twice_coef, cvt_f64(z)), go))
+            value = select_f32(gt_f32(z, zero32), value, inactive_value)
+            cols[i] = select_f32(eq_i32(y, set1_i32(i)), gradient_y, value)
+        store_columns(gradient, n_classes, n_classes, cols)
+        return True
     for i in range(n_classes):
         row_index = load_i32(&row_of[i * ROWS])
         z = add_f32(permute_f32(row_index, shift), load_f32(&x[i * ROWS]))
@@ -613,7 +659,10 @@ cdef inline bint _row_block(
         if not scatter_y:  # the position of each row's target gets gradient[y]
             is_y = eq_i32(permute_i32(row_index, y), load_i32(&class_of[i * ROWS]))
             value = select_f32(is_y, permute_f32(row_index, gradient_y), value)
-        store_f32(&gradient[i * ROWS], value)
+        if fused_gradient is _streamed_gradient:
+            stream_put(stream, &gradient[i * ROWS], value)
+        else:
+            store_f32(&gradient[i * ROWS], value)
     if scatter_y:
         scatter_f32(gradient, add_i32(rows, y), gradient_y)
     return True
@@ -651,11 +700,6 @@ cdef inline bint _row_block64(
         return False
     prefetch(x, 2 * ROWS * n_classes * 8, ROWS * n_classes * 8)  # two blocks ahead
     zero = set1_f64(0.0)
-    non_finite = gt_f64(zero, zero)
-    for i in range(n_classes):
-        non_finite = or_mask(non_finite, nonfinite_f64(load_f64(&x[i * ROWS])))
-    if mask_bits(non_finite):
-        return False
     rows = iota_times(n_classes)
     shift = sub_f64(set1_f64(margin), gather_f64(x, add_i32(rows, y)))  # m - x[y]
     if weight_stride == 0:  # no weight: a stride-0 view of ones
@@ -671,7 +715,7 @@ cdef inline bint _row_block64(
         class_i = set1_i32(i)
         first_span = lt_i32(class_i, y)
         second_span = lt_i32(y, class_i)
-        term = max0_f64(z)
+        term = max0_nan_f64(z)  # keeps a NaN z (and -0: the sums start at +0)
         if with_gradient:
             active = gt_f64(z, zero)
             if p == 1:
@@ -684,6 +728,10 @@ cdef inline bint _row_block64(
             term = mul_f64(term, term)
         before = add_f64(before, select_f64(first_span, term, zero))
         after = add_f64(after, select_f64(second_span, term, zero))
+    # a NaN term or x[y] (NaN rows): the row loop, before anything is written
+    non_finite = or_mask(isnan_f64(shift), or_mask(isnan_f64(before), isnan_f64(after)))
+    if mask_bits(non_finite):
+        return False
     # 0.0 + ...: +0 for a row with no active term, even with a negative weight
     store_f64(loss_out, add_f64(zero, div_f64(mul_f64(add_f64(before, after), w),
                                               set1_f64(<double> n_classes))))
@@ -725,19 +773,27 @@ cdef inline bint _row_block_fixed(
     _Call call,
     int p,
     bint with_gradient,
+    stream_t* stream,
 ) noexcept nogil:
-    """_row_block's copy for these C, p and with_gradient."""
+    """_row_block's copy for these C, p and with_gradient (streamed when
+    ``stream`` is not NULL)."""
+    if with_gradient and stream != NULL:
+        if p == 1:
+            return _row_block(fixed, <_power_1*> NULL, <_streamed_gradient*> NULL, x,
+                              gradient, target, grad_output, loss_out, call, stream)
+        return _row_block(fixed, <_power_2*> NULL, <_streamed_gradient*> NULL, x, gradient,
+                          target, grad_output, loss_out, call, stream)
     if with_gradient:
         if p == 1:
             return _row_block(fixed, <_power_1*> NULL, <_with_gradient*> NULL, x, gradient,
-                              target, grad_output, loss_out, call)
+                              target, grad_output, loss_out, call, NULL)
         return _row_block(fixed, <_power_2*> NULL, <_with_gradient*> NULL, x, gradient,
-                          target, grad_output, loss_out, call)
+                          target, grad_output, loss_out, call, NULL)
     if p == 1:
         return _row_block(fixed, <_power_1*> NULL, <_loss_only*> NULL, x, gradient, target,
-                          grad_output, loss_out, call)
+                          grad_output, loss_out, call, NULL)
     return _row_block(fixed, <_power_2*> NULL, <_loss_only*> NULL, x, gradient, target,
-                      grad_output, loss_out, call)
+                      grad_output, loss_out, call, NULL)
 
 
 cdef inline bint _rows_at_once(
@@ -749,22 +805,23 @@ cdef inline bint _rows_at_once(
     _Call call,
     int p,
     bint with_gradient,
+    stream_t* stream,
 ) noexcept nogil:
     """_row_block or _row_block64, by dtype; float32 rows of 4, 10 or 16
     classes take a copy of _row_block with C fixed at compile time (the
-    ``classes`` tags)."""
+    ``classes`` tags).  ``stream``: float32 only (NULL for float64)."""
     if floating is float:
         if call.n_classes == 4:
             return _row_block_fixed(<_classes_4*> NULL, x, gradient, target, grad_output,
-                                    loss_out, call, p, with_gradient)
+                                    loss_out, call, p, with_gradient, stream)
         if call.n_classes == 10:
             return _row_block_fixed(<_classes_10*> NULL, x, gradient, target, grad_output,
-                                    loss_out, call, p, with_gradient)
+                                    loss_out, call, p, with_gradient, stream)
         if call.n_classes == 16:
             return _row_block_fixed(<_classes_16*> NULL, x, gradient, target, grad_output,
-                                    loss_out, call, p, with_gradient)
+                                    loss_out, call, p, with_gradient, stream)
         return _row_block_fixed(<_classes_any*> NULL, x, gradient, target, grad_output,
-                                loss_out, call, p, with_gradient)
+                                loss_out, call, p, with_gradient, stream)
     else:
         return _row_block64(x, gradient, target, grad_output, loss_out, call, p,
                             with_gradient)
@@ -788,14 +845,19 @@ cdef inline void _block_or_rows(
     _Call call,
     int p,
     bint with_gradient,
+    stream_t* stream,
 ) noexcept nogil:
-    """ROWS rows: _rows_at_once, or the row loop where it declines."""
+    """ROWS rows: _rows_at_once, or the row loop where it declines (which
+    first ends the run of streaming stores, if any)."""
     cdef:
         Py_ssize_t n
         Py_ssize_t n_classes = call.n_classes
         floating margin = <floating> call.margin
-    if _rows_at_once(x, gradient, target, grad_output, loss_out, call, p, with_gradient):
+    if _rows_at_once(x, gradient, target, grad_output, loss_out, call, p, with_gradient,
+                     stream):
         return
+    if stream != NULL:
+        stream_end(stream)
     for n in range(ROWS):
         if with_gradient:
             _checked_sample(x + n * n_classes, gradient + n * n_classes, n_classes, target[n],
@@ -805,6 +867,48 @@ cdef inline void _block_or_rows(
             _checked_sample(x + n * n_classes, NULL, n_classes, target[n], call.weight,
                             call.weight_stride, margin, p, False, call.scale, 0.0,
                             &loss_out[n])
+
+
+cdef inline void _streamed_run(
+    const floating* x,
+    floating* gradient,
+    const int64_t* target,
+    const double* grad_output,
+    double* loss_out,
+    _Call call,
+    int p,
+    Py_ssize_t first,
+    Py_ssize_t stop,
+) noexcept nogil:
+    """Blocks first <= b < stop in order, their gradient by streaming stores
+    (one run: each block's lines continue the block before's), then a fence
+    so that the stores are in memory before the parallel loop ends."""
+    cdef:
+        Py_ssize_t b
+        Py_ssize_t size = ROWS * call.n_classes
+        Py_ssize_t go_size = ROWS * call.grad_output_stride
+        stream_t stream
+    stream_start(&stream, <float*> gradient)
+    for b in range(first, stop):
+        _block_or_rows(x + b * size, gradient + b * size, &target[b * ROWS],
+                       grad_output + b * go_size, &loss_out[b * ROWS], call, p, True,
+                       &stream)
+    stream_end(&stream)
+    stream_fence()
+
+
+# The gradient of a call is written by streaming stores from this many bytes
+# on (docs/design.md, "Memory floor"); _set_stream_min_bytes moves it (tests).
+cdef Py_ssize_t _stream_min_bytes = STREAM_MIN_BYTES
+
+
+def _set_stream_min_bytes(Py_ssize_t n_bytes):
+    """Set the gradient size from which the row blocks write it by streaming
+    stores; return the previous value (a test hook)."""
+    global _stream_min_bytes
+    previous = _stream_min_bytes
+    _stream_min_bytes = n_bytes
+    return previous
 
 
 cdef Py_ssize_t _blocks(
@@ -828,7 +932,7 @@ cdef Py_ssize_t _blocks(
     at most ROW_BLOCK_MAX_CLASSES classes, float64 rows of fewer than LANES);
     return how many rows they hold (0 otherwise)."""
     cdef:
-        Py_ssize_t b, n_blocks
+        Py_ssize_t b, n_blocks, r, n_runs
         Py_ssize_t rows = ROWS
         # the offsets of block b: its rows' scores and gradient, its samples
         Py_ssize_t size = ROWS * n_classes
@@ -851,24 +955,39 @@ cdef Py_ssize_t _blocks(
     call.row_of = row_of
     call.class_of = class_of
     # p and with_gradient as literals: each loop inlines its own copy
-    if with_gradient:
+    if (floating is float and with_gradient and n_blocks > 0
+            and n_blocks * size * <Py_ssize_t> sizeof(float) >= _stream_min_bytes):
+        # one run of consecutive blocks a thread (whatever the team's size,
+        # each block's values are the same: only the stores differ)
+        n_runs = max(1, min(<Py_ssize_t> n_threads, n_blocks))
+        if p == 1:
+            for r in prange(n_runs, schedule="static", nogil=True, num_threads=n_threads):
+                _streamed_run(x, gradient, target, grad_output, loss_out, call, 1,
+                              n_blocks * r // n_runs, n_blocks * (r + 1) // n_runs)
+        else:
+            for r in prange(n_runs, schedule="static", nogil=True, num_threads=n_threads):
+                _streamed_run(x, gradient, target, grad_output, loss_out, call, 2,
+                              n_blocks * r // n_runs, n_blocks * (r + 1) // n_runs)
+    elif with_gradient:
         if p == 1:
             for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
                 _block_or_rows(x + b * size, gradient + b * size, &target[b * rows],
-                               grad_output + b * go_size, &loss_out[b * rows], call, 1, True)
+                               grad_output + b * go_size, &loss_out[b * rows], call, 1, True,
+                               NULL)
         else:
             for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
                 _block_or_rows(x + b * size, gradient + b * size, &target[b * rows],
-                               grad_output + b * go_size, &loss_out[b * rows], call, 2, True)
+                               grad_output + b * go_size, &loss_out[b * rows], call, 2, True,
+                               NULL)
     else:
         if p == 1:
             for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
                 _block_or_rows(x + b * size, NULL, &target[b * rows], NULL, &loss_out[b * rows],
-                               call, 1, False)
+                               call, 1, False, NULL)
         else:
             for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
                 _block_or_rows(x + b * size, NULL, &target[b * rows], NULL, &loss_out[b * rows],
-                               call, 2, False)
+                               call, 2, False, NULL)
     return n_blocks * rows
 
 

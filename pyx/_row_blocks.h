@@ -9,7 +9,8 @@
  * AVX-512 (F, BW, DQ, VL): 16 rows; AVX2: 8 rows; otherwise one row of plain
  * C (the kernel does not use blocks then, but the code compiles).  Every
  * operation rounds as its scalar C form (no fused multiply-adds).
- * ml_max0_f32(z) is x86's max(z, +0): +0 for z = -0 and for a NaN z.
+ * ml_max0_f32(z) is x86's max(z, +0): +0 for z = -0 and for a NaN z;
+ * ml_max0_nan_f32(z) is max(+0, z): z for z = -0 and for a NaN z.
  */
 #ifndef MARGINLOSS_ROW_BLOCKS_H
 #define MARGINLOSS_ROW_BLOCKS_H
@@ -49,8 +50,8 @@ static inline ml_i32 ml_iota_times(int32_t c) {
     return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
                                                 13, 14, 15), _mm512_set1_epi32(c));
 }
-static inline void ml_columns_rows(const float *x, int32_t stride, int32_t first, int32_t n,
-                                   ml_f32 *out) {
+ML_ALWAYS_INLINE void ml_columns_rows(const float *x, int32_t stride, int32_t first, int32_t n,
+                                     ml_f32 *out) {
     /* out[k] = x[r * stride + first + k] in lane r (the block's 16 rows), for
      * k < min(n, 16): 16 masked row loads and a 16 x 16 transpose (64
      * shuffles), instead of one gather per column */
@@ -107,6 +108,37 @@ ML_ALWAYS_INLINE void ml_columns(const float *x, int32_t stride, int32_t first, 
     }
     ml_columns_rows(x, stride, first, n, out);
 }
+ML_ALWAYS_INLINE void ml_store_columns(float *x, int32_t stride, int32_t n,
+                                      const ml_f32 *cols) {
+    /* x[r * stride + k] = cols[k][r] for the 16 rows r and k < n <= 16: the
+     * transpose of ml_columns_rows (a 16 x 16 transpose is its own inverse:
+     * the same 64 shuffles, the missing columns zero) and 16 masked row stores */
+    __mmask16 m = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    __m512 r[16], t[16], u[16];
+    int g, e;
+    for (g = 0; g < 16; g++)
+        r[g] = g < n ? cols[g] : _mm512_setzero_ps();
+    for (g = 0; g < 16; g += 2) {
+        t[g] = _mm512_unpacklo_ps(r[g], r[g + 1]);
+        t[g + 1] = _mm512_unpackhi_ps(r[g], r[g + 1]);
+    }
+    for (g = 0; g < 16; g += 4) {
+        u[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[g]), _mm512_castps_pd(t[g + 2])));
+        u[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[g]), _mm512_castps_pd(t[g + 2])));
+        u[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[g + 1]), _mm512_castps_pd(t[g + 3])));
+        u[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[g + 1]), _mm512_castps_pd(t[g + 3])));
+    }
+    for (e = 0; e < 4; e++) {  /* row 4L + e: lane L of u[e], u[4 + e], u[8 + e], u[12 + e] */
+        __m512 a_lo = _mm512_shuffle_f32x4(u[e], u[4 + e], 0x44);
+        __m512 a_hi = _mm512_shuffle_f32x4(u[e], u[4 + e], 0xEE);
+        __m512 b_lo = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0x44);
+        __m512 b_hi = _mm512_shuffle_f32x4(u[8 + e], u[12 + e], 0xEE);
+        _mm512_mask_storeu_ps(x + (intptr_t)e * stride, m, _mm512_shuffle_f32x4(a_lo, b_lo, 0x88));
+        _mm512_mask_storeu_ps(x + (intptr_t)(4 + e) * stride, m, _mm512_shuffle_f32x4(a_lo, b_lo, 0xDD));
+        _mm512_mask_storeu_ps(x + (intptr_t)(8 + e) * stride, m, _mm512_shuffle_f32x4(a_hi, b_hi, 0x88));
+        _mm512_mask_storeu_ps(x + (intptr_t)(12 + e) * stride, m, _mm512_shuffle_f32x4(a_hi, b_hi, 0xDD));
+    }
+}
 static inline ml_i32 ml_set1_i32(int32_t a) { return _mm512_set1_epi32(a); }
 static inline ml_i32 ml_add_i32(ml_i32 a, ml_i32 b) { return _mm512_add_epi32(a, b); }
 static inline ml_i32 ml_mul_i32(ml_i32 a, ml_i32 b) { return _mm512_mullo_epi32(a, b); }
@@ -125,6 +157,9 @@ static inline ml_f32 ml_set1_f32(float a) { return _mm512_set1_ps(a); }
 static inline ml_f32 ml_add_f32(ml_f32 a, ml_f32 b) { return _mm512_add_ps(a, b); }
 static inline ml_f32 ml_sub_f32(ml_f32 a, ml_f32 b) { return _mm512_sub_ps(a, b); }
 static inline ml_f32 ml_max0_f32(ml_f32 z) { return _mm512_max_ps(z, _mm512_setzero_ps()); }
+/* max(0, z) keeping a NaN z (x86 returns the second operand when one is NaN),
+ * and -0 for z = -0, as the row loop's ``0 if 0 > z else z`` */
+static inline ml_f32 ml_max0_nan_f32(ml_f32 z) { return _mm512_max_ps(_mm512_setzero_ps(), z); }
 static inline ml_f32 ml_select_f32(ml_mask m, ml_f32 a, ml_f32 b) {
     return _mm512_mask_blend_ps(m, b, a);
 }
@@ -136,6 +171,11 @@ static inline void ml_scatter_f32(float *base, ml_i32 idx, ml_f32 a) {
 }
 static inline ml_mask ml_gt_f32(ml_f32 a, ml_f32 b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
 static inline ml_mask ml_isnan_f32(ml_f32 a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
+static inline ml_mask ml_isnan_f64(ml_f64 a) {
+    return (ml_mask)(_mm512_cmp_pd_mask(a.lo, a.lo, _CMP_UNORD_Q)
+                     | (_mm512_cmp_pd_mask(a.hi, a.hi, _CMP_UNORD_Q) << 8));
+}
+static inline ml_f32 ml_or_f32(ml_f32 a, ml_f32 b) { return _mm512_or_ps(a, b); }
 static inline ml_mask ml_neq_i32(ml_i32 a, ml_i32 b) { return _mm512_cmpneq_epi32_mask(a, b); }
 static inline ml_mask ml_eq_i32(ml_i32 a, ml_i32 b) { return _mm512_cmpeq_epi32_mask(a, b); }
 static inline ml_i32 ml_permute_i32(ml_i32 idx, ml_i32 table) {
@@ -202,6 +242,12 @@ static inline ml_f64 ml_max0_f64(ml_f64 z) {
     r.hi = _mm512_max_pd(z.hi, _mm512_setzero_pd());
     return r;
 }
+static inline ml_f64 ml_max0_nan_f64(ml_f64 z) {
+    ml_f64 r;
+    r.lo = _mm512_max_pd(_mm512_setzero_pd(), z.lo);
+    r.hi = _mm512_max_pd(_mm512_setzero_pd(), z.hi);
+    return r;
+}
 static inline ml_f64 ml_select_f64(ml_mask m, ml_f64 a, ml_f64 b) {
     ml_f64 r;
     r.lo = _mm512_mask_blend_pd((__mmask8)m, b.lo, a.lo);
@@ -221,6 +267,49 @@ static inline ml_f64 ml_permute_f64(ml_i32 idx, ml_f64 table) {
                                   table.hi);
     return r;
 }
+
+/* Streaming (non-temporal) stores of a run of consecutive vectors: whole
+ * aligned cache lines go to memory without being read first.  Every vector of
+ * the run starts ``misalign`` floats past a line (the blocks are whole lines
+ * long), so each line is the last ``misalign`` floats of the vector before
+ * and the first 16 - misalign of this one (one two-register permute).  The
+ * run's first partial line and its last are ordinary masked stores (the
+ * floats around them belong to other blocks, maybe another thread's). */
+typedef struct {
+    ml_f32 pending;      /* the last vector put, its last misalign floats not yet stored */
+    float *pending_at;
+    __m512i join;        /* lane k: float k + 16 - misalign of (pending, next) */
+    __mmask16 head;      /* the lanes of a vector before its line boundary */
+    int misalign;
+    int open;
+} ml_stream;
+static inline void ml_stream_start(ml_stream *s, const float *base) {
+    int a = (int)(((uintptr_t)base / sizeof(float)) % 16);
+    s->misalign = a;
+    s->join = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+                                                 13, 14, 15), _mm512_set1_epi32(16 - a));
+    s->head = (__mmask16)((1u << (16 - a)) - 1);
+    s->open = 0;
+    s->pending_at = 0;
+    s->pending = _mm512_setzero_ps();
+}
+static inline void ml_stream_put(ml_stream *s, float *p, ml_f32 v) {
+    /* p: the position after the last vector put, or a new run's first */
+    if (s->open)
+        _mm512_stream_ps(p - s->misalign, _mm512_permutex2var_ps(s->pending, s->join, v));
+    else
+        _mm512_mask_storeu_ps(p, s->head, v);
+    s->open = 1;
+    s->pending = v;
+    s->pending_at = p;
+}
+static inline void ml_stream_end(ml_stream *s) {
+    /* the run's last partial line; the next put starts a new run */
+    if (s->open && s->misalign)
+        _mm512_mask_storeu_ps(s->pending_at, (__mmask16)~s->head, s->pending);
+    s->open = 0;
+}
+static inline void ml_stream_fence(void) { _mm_sfence(); }
 
 #elif defined(__AVX2__)
 #include <immintrin.h>
@@ -278,6 +367,19 @@ static inline void ml_columns(const float *x, int32_t stride, int32_t first, int
     if (n > 8)
         ml_columns8(x, stride, first + 8, n - 8, out + 8);
 }
+static inline void ml_store_lanes(float *p, ml_f32 a) { _mm256_storeu_ps(p, a); }
+static inline void ml_store_columns(float *x, int32_t stride, int32_t n,
+                                    const ml_f32 *cols) {
+    /* x[r * stride + k] = cols[k][r] for the ML_ROWS rows r and k < n (the
+     * kernel uses it only in the AVX-512 build; plain stores here) */
+    float lanes[ML_ROWS];
+    int r, k;
+    for (k = 0; k < n; k++) {
+        ml_store_lanes(lanes, cols[k]);
+        for (r = 0; r < ML_ROWS; r++)
+            x[(intptr_t)r * stride + k] = lanes[r];
+    }
+}
 static inline ml_i32 ml_set1_i32(int32_t a) { return _mm256_set1_epi32(a); }
 static inline ml_i32 ml_add_i32(ml_i32 a, ml_i32 b) { return _mm256_add_epi32(a, b); }
 static inline ml_i32 ml_mul_i32(ml_i32 a, ml_i32 b) { return _mm256_mullo_epi32(a, b); }
@@ -296,6 +398,7 @@ static inline ml_f32 ml_set1_f32(float a) { return _mm256_set1_ps(a); }
 static inline ml_f32 ml_add_f32(ml_f32 a, ml_f32 b) { return _mm256_add_ps(a, b); }
 static inline ml_f32 ml_sub_f32(ml_f32 a, ml_f32 b) { return _mm256_sub_ps(a, b); }
 static inline ml_f32 ml_max0_f32(ml_f32 z) { return _mm256_max_ps(z, _mm256_setzero_ps()); }
+static inline ml_f32 ml_max0_nan_f32(ml_f32 z) { return _mm256_max_ps(_mm256_setzero_ps(), z); }
 static inline ml_f32 ml_select_f32(ml_mask m, ml_f32 a, ml_f32 b) {
     return _mm256_blendv_ps(b, a, _mm256_castsi256_ps(m));
 }
@@ -319,6 +422,7 @@ static inline ml_mask ml_gt_f32(ml_f32 a, ml_f32 b) {
 static inline ml_mask ml_isnan_f32(ml_f32 a) {
     return _mm256_castps_si256(_mm256_cmp_ps(a, a, _CMP_UNORD_Q));
 }
+static inline ml_f32 ml_or_f32(ml_f32 a, ml_f32 b) { return _mm256_or_ps(a, b); }
 static inline ml_mask ml_neq_i32(ml_i32 a, ml_i32 b) {
     return _mm256_xor_si256(_mm256_cmpeq_epi32(a, b), _mm256_set1_epi32(-1));
 }
@@ -385,10 +489,20 @@ static inline ml_mask ml_nonfinite_f64(ml_f64 a) {
     return ml_join_f64_masks(_mm256_cmp_pd(lo, lo, _CMP_UNORD_Q),
                              _mm256_cmp_pd(hi, hi, _CMP_UNORD_Q));
 }
+static inline ml_mask ml_isnan_f64(ml_f64 a) {
+    return ml_join_f64_masks(_mm256_cmp_pd(a.lo, a.lo, _CMP_UNORD_Q),
+                             _mm256_cmp_pd(a.hi, a.hi, _CMP_UNORD_Q));
+}
 static inline ml_f64 ml_max0_f64(ml_f64 z) {
     ml_f64 r;
     r.lo = _mm256_max_pd(z.lo, _mm256_setzero_pd());
     r.hi = _mm256_max_pd(z.hi, _mm256_setzero_pd());
+    return r;
+}
+static inline ml_f64 ml_max0_nan_f64(ml_f64 z) {
+    ml_f64 r;
+    r.lo = _mm256_max_pd(_mm256_setzero_pd(), z.lo);
+    r.hi = _mm256_max_pd(_mm256_setzero_pd(), z.hi);
     return r;
 }
 static inline ml_f64 ml_select_f64(ml_mask m, ml_f64 a, ml_f64 b) {
@@ -423,6 +537,48 @@ static inline ml_f64 ml_permute_f64(ml_i32 idx, ml_f64 table) {
     return r;
 }
 
+/* Streaming stores of a run of vectors, as the AVX-512 version: 8 floats a
+ * vector (a line is two), the line boundary every 8 floats. */
+typedef struct {
+    ml_f32 pending;
+    float *pending_at;
+    __m256i rotate;      /* lane k: float (k + 8 - misalign) % 8 */
+    __m256i from_next;   /* the lanes taken from the next vector (k >= misalign) */
+    __m256i head;        /* the lanes of a vector before its boundary (k < 8 - misalign) */
+    int misalign;
+    int open;
+} ml_stream;
+static inline void ml_stream_start(ml_stream *s, const float *base) {
+    int a = (int)(((uintptr_t)base / sizeof(float)) % 8);
+    __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    s->misalign = a;
+    s->rotate = _mm256_and_si256(_mm256_add_epi32(iota, _mm256_set1_epi32(8 - a)),
+                                 _mm256_set1_epi32(7));
+    s->from_next = _mm256_cmpgt_epi32(iota, _mm256_set1_epi32(a - 1));
+    s->head = _mm256_cmpgt_epi32(_mm256_set1_epi32(8 - a), iota);
+    s->open = 0;
+    s->pending_at = 0;
+    s->pending = _mm256_setzero_ps();
+}
+static inline void ml_stream_put(ml_stream *s, float *p, ml_f32 v) {
+    if (s->open)
+        _mm256_stream_ps(p - s->misalign, _mm256_blendv_ps(
+            _mm256_permutevar8x32_ps(s->pending, s->rotate),
+            _mm256_permutevar8x32_ps(v, s->rotate), _mm256_castsi256_ps(s->from_next)));
+    else
+        _mm256_maskstore_ps(p, s->head, v);
+    s->open = 1;
+    s->pending = v;
+    s->pending_at = p;
+}
+static inline void ml_stream_end(ml_stream *s) {
+    if (s->open && s->misalign)
+        _mm256_maskstore_ps(s->pending_at, _mm256_xor_si256(s->head, _mm256_set1_epi32(-1)),
+                            s->pending);
+    s->open = 0;
+}
+static inline void ml_stream_fence(void) { _mm_sfence(); }
+
 #else
 /* One row of plain C.  The kernel takes its row loop on such a build; these
  * only make the block code compile (and are correct, for one row). */
@@ -444,6 +600,19 @@ static inline void ml_columns(const float *x, int32_t stride, int32_t first, int
     for (k = 0; k < n && k < 16; k++)
         out[k] = x[first + k];
 }
+static inline void ml_store_lanes(float *p, ml_f32 a) { *p = a; }
+static inline void ml_store_columns(float *x, int32_t stride, int32_t n,
+                                    const ml_f32 *cols) {
+    /* x[r * stride + k] = cols[k][r] for the ML_ROWS rows r and k < n (the
+     * kernel uses it only in the AVX-512 build; plain stores here) */
+    float lanes[ML_ROWS];
+    int r, k;
+    for (k = 0; k < n; k++) {
+        ml_store_lanes(lanes, cols[k]);
+        for (r = 0; r < ML_ROWS; r++)
+            x[(intptr_t)r * stride + k] = lanes[r];
+    }
+}
 static inline ml_i32 ml_set1_i32(int32_t a) { return a; }
 static inline ml_i32 ml_add_i32(ml_i32 a, ml_i32 b) { return a + b; }
 static inline ml_i32 ml_mul_i32(ml_i32 a, ml_i32 b) { return a * b; }
@@ -457,12 +626,19 @@ static inline ml_f32 ml_set1_f32(float a) { return a; }
 static inline ml_f32 ml_add_f32(ml_f32 a, ml_f32 b) { return a + b; }
 static inline ml_f32 ml_sub_f32(ml_f32 a, ml_f32 b) { return a - b; }
 static inline ml_f32 ml_max0_f32(ml_f32 z) { return z > 0.0f ? z : 0.0f; }
+static inline ml_f32 ml_max0_nan_f32(ml_f32 z) { return 0.0f > z ? 0.0f : z; }
 static inline ml_f32 ml_select_f32(ml_mask m, ml_f32 a, ml_f32 b) { return m ? a : b; }
 static inline ml_f32 ml_zero_unless_f32(ml_mask m, ml_f32 a) { return m ? a : 0.0f; }
 static inline void ml_store_f32(float *p, ml_f32 a) { *p = a; }
 static inline void ml_scatter_f32(float *base, ml_i32 idx, ml_f32 a) { base[idx] = a; }
 static inline ml_mask ml_gt_f32(ml_f32 a, ml_f32 b) { return a > b; }
 static inline ml_mask ml_isnan_f32(ml_f32 a) { return a != a; }
+static inline ml_mask ml_isnan_f64(ml_f64 a) { return a.lo != a.lo; }
+static inline ml_f32 ml_or_f32(ml_f32 a, ml_f32 b) {
+    union { float f; uint32_t u; } x, y;
+    x.f = a; y.f = b; x.u |= y.u;
+    return x.f;
+}
 static inline ml_mask ml_neq_i32(ml_i32 a, ml_i32 b) { return a != b; }
 static inline ml_mask ml_eq_i32(ml_i32 a, ml_i32 b) { return a == b; }
 static inline ml_i32 ml_permute_i32(ml_i32 idx, ml_i32 table) { (void)idx; return table; }
@@ -484,10 +660,18 @@ static inline ml_f32 ml_load_f32(const float *p) { return *p; }
 static inline ml_mask ml_gt_f64(ml_f64 a, ml_f64 b) { return a.lo > b.lo; }
 static inline ml_mask ml_nonfinite_f64(ml_f64 a) { return (a.lo - a.lo) != (a.lo - a.lo); }
 static inline ml_f64 ml_max0_f64(ml_f64 z) { z.lo = z.lo > 0.0 ? z.lo : 0.0; return z; }
+static inline ml_f64 ml_max0_nan_f64(ml_f64 z) { z.lo = 0.0 > z.lo ? 0.0 : z.lo; return z; }
 static inline ml_f64 ml_select_f64(ml_mask m, ml_f64 a, ml_f64 b) { return m ? a : b; }
 static inline ml_mask ml_lt_i32(ml_i32 a, ml_i32 b) { return a < b; }
 static inline ml_f32 ml_permute_f32(ml_i32 idx, ml_f32 table) { (void)idx; return table; }
 static inline ml_f64 ml_permute_f64(ml_i32 idx, ml_f64 table) { (void)idx; return table; }
+/* no streaming stores: ordinary ones */
+typedef struct { int open; } ml_stream;
+static inline void ml_stream_start(ml_stream *s, const float *base) { (void)base; s->open = 0; }
+static inline void ml_stream_put(ml_stream *s, float *p, ml_f32 v) { (void)s; *p = v; }
+static inline void ml_stream_end(ml_stream *s) { (void)s; }
+static inline void ml_stream_fence(void) {}
+
 #endif
 
 /* Ask for the cache lines of [base + offset, base + offset + n_bytes), to read

@@ -15,10 +15,14 @@ cdef extern from "_row_blocks.h" nogil:
         pass
     ctypedef struct maskv "ml_mask":
         pass
+    # streaming stores of a run of consecutive vectors (see the header)
+    ctypedef struct stream_t "ml_stream":
+        pass
     i32v targets "ml_targets"(const int64_t* t, int64_t n_classes, int* valid)
     i32v iota_times "ml_iota_times"(int32_t c)
     void columns "ml_columns"(const float* x, int32_t stride, int32_t first, int32_t n,
                               f32v* out)
+    void store_columns "ml_store_columns"(float* x, int32_t stride, int32_t n, const f32v* cols)
     i32v set1_i32 "ml_set1_i32"(int32_t a)
     i32v add_i32 "ml_add_i32"(i32v a, i32v b)
     i32v mul_i32 "ml_mul_i32"(i32v a, i32v b)
@@ -30,10 +34,12 @@ cdef extern from "_row_blocks.h" nogil:
     f32v add_f32 "ml_add_f32"(f32v a, f32v b)
     f32v sub_f32 "ml_sub_f32"(f32v a, f32v b)
     f32v max0_f32 "ml_max0_f32"(f32v z)
+    f32v max0_nan_f32 "ml_max0_nan_f32"(f32v z)
     f32v load_f32 "ml_load_f32"(const float* p)
     maskv gt_f64 "ml_gt_f64"(f64v a, f64v b)
     maskv nonfinite_f64 "ml_nonfinite_f64"(f64v a)
     f64v max0_f64 "ml_max0_f64"(f64v z)
+    f64v max0_nan_f64 "ml_max0_nan_f64"(f64v z)
     f64v select_f64 "ml_select_f64"(maskv m, f64v a, f64v b)
     maskv lt_i32 "ml_lt_i32"(i32v a, i32v b)
     f32v permute_f32 "ml_permute_f32"(i32v idx, f32v table)
@@ -44,6 +50,8 @@ cdef extern from "_row_blocks.h" nogil:
     void scatter_f32 "ml_scatter_f32"(float* base, i32v idx, f32v a)
     maskv gt_f32 "ml_gt_f32"(f32v a, f32v b)
     maskv isnan_f32 "ml_isnan_f32"(f32v a)
+    maskv isnan_f64 "ml_isnan_f64"(f64v a)
+    f32v or_f32 "ml_or_f32"(f32v a, f32v b)
     maskv neq_i32 "ml_neq_i32"(i32v a, i32v b)
     maskv eq_i32 "ml_eq_i32"(i32v a, i32v b)
     i32v permute_i32 "ml_permute_i32"(i32v idx, i32v table)
@@ -63,3 +71,7 @@ cdef extern from "_row_blocks.h" nogil:
     void store_f64 "ml_store_f64"(double* p, f64v a)
     void prefetch "ml_prefetch"(const void* base, Py_ssize_t offset, int n_bytes)
     void prefetch_write "ml_prefetch_write"(void* base, Py_ssize_t offset, int n_bytes)
+    void stream_start "ml_stream_start"(stream_t* s, const float* base)
+    void stream_put "ml_stream_put"(stream_t* s, float* p, f32v v)
+    void stream_end "ml_stream_end"(stream_t* s)
+    void stream_fence "ml_stream_fence"()

@@ -70,8 +70,8 @@ def _assert_same_bits(a, b):
 @pytest.mark.parametrize("build", WIDE_BUILDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 # row blocks: C < 16 (the target picked from the columns), 16 <= C <= 31 (as
-# the class blocks), gradient[y] by a select below 8 classes and a scatter
-# from 8; class blocks from 32
+# the class blocks), gradient[y] by a select below 16 classes and a scatter
+# from 16; class blocks from 32
 @pytest.mark.parametrize("n_classes", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 20, 24, 30, 31,
                                        32, 33, 47, 48, 50, 63, 64, 65, 100, 257, 1000])
 @pytest.mark.parametrize("specials", [False, True], ids=["finite", "specials"])
@@ -232,3 +232,93 @@ def test_count_outside(build, dtype):
             expected = int(((target < low) | (target >= high)).sum())
             for n_threads in (1, 2):
                 assert module.count_outside(target, low, high, n_threads) == expected
+
+
+@pytest.fixture
+def streamed(request):
+    """Every gradient of the wide build ``request.param`` written by streaming
+    stores (the threshold moved to 0 bytes), restored afterwards."""
+    wide = _kernels.load(request.param)
+    previous = wide._set_stream_min_bytes(0)
+    yield wide
+    wide._set_stream_min_bytes(previous)
+
+
+def _gradient_view(n_samples, n_classes, dtype, offset):
+    """An (N, C) C-contiguous gradient buffer starting ``offset`` items past a
+    64-byte boundary, inside a larger array filled with a sentinel."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.empty(n_samples * n_classes * itemsize + 256, dtype=np.uint8)
+    start = (-raw.ctypes.data) % 64 + offset * itemsize
+    whole = raw[start: start + (n_samples * n_classes + 16) * itemsize].view(dtype)
+    whole[...] = 7.0
+    return whole, whole[: n_samples * n_classes].reshape(n_samples, n_classes)
+
+
+@pytest.mark.parametrize("streamed", WIDE_BUILDS, indirect=True)
+@pytest.mark.parametrize("n_classes", [1, 2, 4, 7, 10, 15, 16, 17, 31])
+@pytest.mark.parametrize("offset", [0, 1, 4, 7, 8, 15])
+def test_streamed_gradient_gives_the_baseline_bits(streamed, n_classes, offset):
+    # Streaming stores: the lines of a run of blocks, the run's first and
+    # last partial lines, a run cut by a block that takes the row loop (NaN,
+    # a bad target) and the rows after the blocks; every alignment of the
+    # gradient; 1 to 3 threads (each its own run); nothing outside written.
+    rng = np.random.default_rng(n_classes * 16 + offset)
+    n_samples = 16 * 9 + 5
+    x = _scores(rng, n_samples, n_classes, np.float32, False)
+    x[40, n_classes // 2] = np.nan  # block 2 (AVX-512) or 5 (AVX2) takes the row loop
+    x[75, 0] = np.inf
+    y = rng.integers(0, n_classes, n_samples).astype(np.int64)
+    y[100] = n_classes  # a bad target: its block takes the row loop
+    weight = rng.uniform(0.5, 2.0, n_classes)
+    grad_output = rng.normal(size=n_samples)
+    for p in (1, 2):
+        for w, go, stride in ((weight, grad_output, 1),
+                              (np.broadcast_to(np.ones(()), (n_classes,)), grad_output[:1], 0)):
+            expected_loss = np.empty(n_samples)
+            expected = np.empty_like(x)
+            _multi_margin.loss_gradient(x, y, w, 1.0, p, 0.1, go, stride, expected_loss,
+                                        expected, 1)
+            for n_threads in (1, 2, 3):
+                whole, gradient = _gradient_view(n_samples, n_classes, np.float32, offset)
+                loss = np.empty(n_samples)
+                streamed.loss_gradient(x, y, w, 1.0, p, 0.1, go, stride, loss, gradient,
+                                       n_threads)
+                _assert_same_bits(expected_loss, loss)
+                _assert_same_bits(expected, gradient)
+                assert (whole[n_samples * n_classes:] == 7.0).all()
+
+
+@pytest.mark.parametrize("build", WIDE_BUILDS)
+def test_the_stream_threshold_hook_returns_the_previous_value(build):
+    wide = _kernels.load(build)
+    previous = wide._set_stream_min_bytes(123)
+    try:
+        assert previous > 2**40  # no streaming stores by default
+        assert wide._set_stream_min_bytes(456) == 123
+    finally:
+        wide._set_stream_min_bytes(previous)
+
+
+@pytest.mark.parametrize("build", WIDE_BUILDS)
+@pytest.mark.parametrize("n_classes", [2, 4, 10, 16, 17, 31])
+@pytest.mark.parametrize("special", [np.inf, -np.inf])
+def test_an_infinite_score_stays_in_the_row_block(build, n_classes, special):
+    # A block with an infinite score but no NaN term is computed by the row
+    # block itself (only a NaN row sends the block to the row loop): an
+    # infinite score at the target (z = -inf or +inf elsewhere, NaN only at
+    # the target's own masked term) or elsewhere gives the row loop's bits.
+    wide = _kernels.load(build)
+    rng = np.random.default_rng(n_classes)
+    n_samples = 64
+    x = _scores(rng, n_samples, n_classes, np.float32, False)
+    y = rng.integers(0, n_classes, n_samples).astype(np.int64)
+    x[np.arange(0, n_samples, 5), y[::5]] = special
+    x[3, (y[3] + 1) % n_classes] = special
+    x[21, :] = special
+    grad_output = rng.normal(size=n_samples)
+    for p in (1, 2):
+        base = _run_both(_multi_margin, x, y, np.ones(n_classes), 1.0, p, 0.2, grad_output, 1, 1)
+        other = _run_both(wide, x, y, np.ones(n_classes), 1.0, p, 0.2, grad_output, 1, 1)
+        for a, b in zip(base, other):
+            _assert_same_bits(a, b)

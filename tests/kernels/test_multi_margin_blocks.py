@@ -5,8 +5,8 @@ last block that overlaps the previous one, and the target's block runs with a
 lane mask; rows of fewer than LANES classes take a scalar loop, and in the
 AVX2 and AVX-512 builds float32 rows of up to 31 classes (float64: fewer
 than LANES) go 8 or 16 at a time (one row a vector lane, from 16 classes
-summing as the class blocks; a block with a bad target or a non-finite score
-takes the row loop, as do the last N % 8 or N % 16 rows; float32 rows of 4,
+summing as the class blocks; a block with a bad target or a NaN row takes
+the row loop, as do the last N % 8 or N % 16 rows; float32 rows of 4,
 10 and 16 classes run a copy of the row block with C fixed).  These tests
 put the target, NaN and infinities in every kind of position of every layout
 (C just below, at and above multiples of LANES; N just below, at and above
