@@ -389,6 +389,153 @@ cdef inline bint _class_products(
     return beyond
 
 
+cdef extern from "_label_ranks.h" nogil:
+    lc_i32 load_i32 "lr_load_i32"(const int32_t* p)
+    void store_i32 "lr_store_i32"(int32_t* p, lc_i32 a)
+
+
+cdef inline bint _ranked_group(
+    const float* x,
+    int32_t* m,
+    const unsigned char* is_target,
+    float* gradient,
+    lc_f64* total,
+    lc_f64* error,
+    double coef,
+    double grad_output,
+    const float* gradient_table,
+    float bound,
+    bint with_gradient,
+) noexcept nogil:
+    """GROUP classes d of a float32 row, one a lane: cnt_d = m[d], 0 for a
+    label's class (written back to m); cnt_d * x[d] (exact in float64) added
+    to the lane sums by TwoSum; gradient[d] = cnt_d * coef * grad_output
+    (gradient_table[cnt_d] when given).  _class_product's arithmetic, lane by
+    lane.  Returns whether a score is beyond bound (or NaN)."""
+    cdef:
+        lc_f32 v = load_f32(x)
+        lc_i32 count = zero_where(load_i32(m), is_target)
+        lc_f64 product, s, b
+    store_i32(m, count)
+    product = mul_f64(cvt_i32_f64(count), cvt_f32_f64(v))      # exact
+    s = add_f64(total[0], product)
+    b = sub_f64(s, total[0])
+    error[0] = add_f64(error[0], add_f64(sub_f64(total[0], sub_f64(s, b)), sub_f64(product, b)))
+    total[0] = s
+    if with_gradient:
+        if gradient_table != NULL:   # the same values, looked up by count
+            store_lookup(gradient, gradient_table, count)
+        else:
+            # grad_output multiplies last, as in PyTorch (0 * grad_output where
+            # inactive); the labels' entries are rewritten afterwards
+            store_f32(gradient, mul_f64(mul_f64(cvt_i32_f64(count), set1_f64(coef)),
+                                        set1_f64(grad_output)))
+    return beyond_f32(v, bound)
+
+
+cdef inline bint _ranked_groups(
+    const float* x,
+    Py_ssize_t n_classes,
+    int32_t* m,
+    const unsigned char* is_target,
+    float* gradient,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    float bound,
+    double* total,
+    double* error,
+    bint with_gradient,
+) noexcept nogil:
+    """_ranked_group over a float32 row (class d in lane d % GROUP, the lanes
+    of _class_products: the same bits), the last group padded with zero
+    scores and counts (adding +0 leaves a lane's bits); the lane sums to
+    total[:SUM_LANES], error[:SUM_LANES].  Returns whether a score is beyond
+    bound (or NaN): then the lanes are to be discarded."""
+    cdef:
+        Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
+        lc_f64 lane_total = set1_f64(0.0), lane_error = set1_f64(0.0)
+        float x_rest[GROUP]
+        float gradient_rest[GROUP]
+        int32_t m_rest[GROUP]
+        unsigned char is_target_rest[GROUP]
+        float table[TABLE]
+        float* gradient_table = NULL
+        bint beyond = False
+    if with_gradient and n_listed < TABLE:
+        # each count's gradient, computed once a row (the same expression)
+        gradient_table = table
+        for l in range(TABLE):
+            table[l] = <float> (<double> l * coef * grad_output) if l <= n_listed else 0
+    for g in range(n_whole // GROUP):
+        beyond |= _ranked_group(x + g * GROUP, m + g * GROUP, is_target + g * GROUP,
+                                gradient + g * GROUP, &lane_total, &lane_error, coef,
+                                grad_output, gradient_table, bound, with_gradient)
+    if n_whole < n_classes:
+        for l in range(GROUP):
+            if n_whole + l < n_classes:
+                x_rest[l] = x[n_whole + l]
+                m_rest[l] = m[n_whole + l]
+                is_target_rest[l] = is_target[n_whole + l]
+            else:
+                x_rest[l] = 0.0
+                m_rest[l] = 0
+                is_target_rest[l] = 1
+        beyond |= _ranked_group(x_rest, m_rest, is_target_rest, gradient_rest, &lane_total,
+                                &lane_error, coef, grad_output, gradient_table, bound,
+                                with_gradient)
+        for l in range(n_classes - n_whole):
+            m[n_whole + l] = m_rest[l]
+            if with_gradient:
+                gradient[n_whole + l] = gradient_rest[l]
+    store_f64(total, lane_total)
+    store_f64(error, lane_error)
+    return beyond
+
+
+cdef inline void _label_columns(
+    const int32_t* m,
+    Py_ssize_t n_classes,
+    Py_ssize_t n_listed,
+    int32_t* histogram,
+    Py_ssize_t histogram_size,
+    int32_t* column,
+) noexcept nogil:
+    """column[i] = #{d : m[d] > i} for i < n_listed (m[d] <= n_listed), by the
+    suffix sums of a histogram of the m[d] in histogram[:histogram_size].
+    When it has room, GROUP histograms, class d counted in the one of its lane
+    d % GROUP (no two classes of a group update the same counter, so the
+    increments do not wait on each other); else two, even and odd classes."""
+    cdef:
+        Py_ssize_t i, l, g, n_whole = n_classes - n_classes % GROUP
+        Py_ssize_t n_pairs = n_classes // 2
+        int32_t above = 0, row
+    if GROUP * (n_listed + 1) <= histogram_size:
+        memset(histogram, 0, GROUP * (n_listed + 1) * sizeof(int32_t))
+        for g in range(n_whole // GROUP):
+            for l in range(GROUP):
+                histogram[m[g * GROUP + l] * GROUP + l] += 1
+        for l in range(n_classes - n_whole):
+            histogram[m[n_whole + l] * GROUP + l] += 1
+        for i in range(n_listed - 1, -1, -1):
+            row = 0
+            for l in range(GROUP):
+                row += histogram[(i + 1) * GROUP + l]
+            above += row
+            column[i] = above
+        return
+    for i in range(2 * (n_listed + 1)):
+        histogram[i] = 0
+    for i in range(n_pairs):
+        histogram[m[2 * i]] += 1
+        histogram[n_listed + 1 + m[2 * i + 1]] += 1
+    if n_classes % 2:
+        histogram[m[n_classes - 1]] += 1
+    for i in range(n_listed - 1, -1, -1):
+        above += histogram[i + 1] + histogram[n_listed + 2 + i]
+        column[i] = above
+
+
 cdef inline double _row_sorted(
     const floating* x,
     floating* gradient,
@@ -418,13 +565,11 @@ cdef inline double _row_sorted(
         int32_t* m = <int32_t*> (index + n_classes)          # m_d, every class
         double* prefix_error = prefix + n_classes + 1
         int32_t* column = <int32_t*> (shift + n_classes)      # col_i
-        # the histogram of the m_d in two halves (even and odd classes: fewer
-        # stalls on a repeated m), 2 * (n_listed + 1) <= 2 * (C + 1) int32
+        # the histograms of the m_d (_label_columns), 2 * (C + 1) int32
         int32_t* histogram = <int32_t*> (prefix + 2 * (n_classes + 1))
         double total[SUM_LANES]
         double error[SUM_LANES]
-        Py_ssize_t i, d, n_pairs = n_classes // 2
-        int32_t above = 0
+        Py_ssize_t i, d
         double loss
         bint split = floating is double or n_listed >= (1 << 29), beyond
     _sorted_shifts(x, n_classes, n_listed, labels, shift, prefix, prefix_error, margin)
@@ -435,20 +580,14 @@ cdef inline double _row_sorted(
     if split:  # (a literal flag: each call inlined for its case)
         beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
                                  bound, True, total, error, with_gradient)
+    elif floating is float:
+        beyond = _ranked_groups(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                n_listed, bound, total, error, with_gradient)
     else:
         beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
                                  bound, False, total, error, with_gradient)
     # m[d] is now 0 for the labels' classes
-    for i in range(2 * (n_listed + 1)):
-        histogram[i] = 0
-    for i in range(n_pairs):
-        histogram[m[2 * i]] += 1
-        histogram[n_listed + 1 + m[2 * i + 1]] += 1
-    if n_classes % 2:
-        histogram[m[n_classes - 1]] += 1
-    for i in range(n_listed - 1, -1, -1):
-        above += histogram[i + 1] + histogram[n_listed + 2 + i]
-        column[i] = above                                      # #{d in D : m_d > i}
+    _label_columns(m, n_classes, n_listed, histogram, 2 * (n_classes + 1), column)
     loss = NAN
     if not beyond and fabs(margin) <= bound:
         for i in range(n_listed):
