@@ -67,6 +67,8 @@ cdef enum:
     COUNT_CAPACITY = 256
     # Float64 lanes of the compensated sums (fixed: the same bits on every build).
     SUM_LANES = 16
+    # The most float32 keys the rank sort takes (RADIX_MIN_FLOAT32 <= this).
+    RANK_SORT_MAX = 64
 
 # The thresholds in use; tests move them to run each path on the same rows.
 cdef Py_ssize_t direct_max_labels = DIRECT_MAX_LABELS

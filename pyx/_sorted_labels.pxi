@@ -96,6 +96,34 @@ cdef void _radix_sort(
         memcpy(label, source_label, n * sizeof(Py_ssize_t))
 
 
+cdef inline void _rank_sort(
+    float* key, Py_ssize_t* label, Py_ssize_t n,
+    float* key_buffer, Py_ssize_t* label_buffer,
+) noexcept nogil:
+    """Sort key[:n] descending (n <= RANK_SORT_MAX), moving label along: key i
+    goes to its rank #{j : b_j < b_i} + #{j < i : b_j == b_i} with b =
+    _descending_bits (a total order of the bit patterns, so the ranks are a
+    permutation whatever the keys), through the buffers.  O(n**2) compares,
+    no branch: GCC vectorises the counts."""
+    cdef:
+        uint32_t bits[RANK_SORT_MAX]
+        uint32_t b
+        Py_ssize_t i, j, rank
+    for i in range(n):
+        bits[i] = <uint32_t> _descending_bits(key[i])
+    for i in range(n):
+        b = bits[i]
+        rank = 0
+        for j in range(n):
+            rank += bits[j] < b
+        for j in range(i):
+            rank += bits[j] == b
+        key_buffer[rank] = key[i]
+        label_buffer[rank] = label[i]
+    memcpy(key, key_buffer, n * sizeof(float))
+    memcpy(label, label_buffer, n * sizeof(Py_ssize_t))
+
+
 cdef inline void _sort_descending(
     floating* key, Py_ssize_t* label, Py_ssize_t n,
     floating* key_buffer, Py_ssize_t* label_buffer,
@@ -106,7 +134,9 @@ cdef inline void _sort_descending(
         radix_min = RADIX_MIN_FLOAT32
     else:
         radix_min = RADIX_MIN_FLOAT64
-    if n < radix_min:
+    if floating is float and n < radix_min:
+        _rank_sort(key, label, n, key_buffer, label_buffer)
+    elif n < radix_min:
         _insertion_sort(key, label, n)
     else:
         _radix_sort(key, label, n, key_buffer, label_buffer)
