@@ -85,7 +85,35 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
     }
     const __m512 zero = _mm512_setzero_ps();
     const __m512i one = _mm512_set1_epi32(1);
-    for (d = 0; d < done; d += 16) {
+    /* two vectors of classes a step: their searches' latencies overlap */
+    for (d = 0; d + 32 <= done; d += 32) {
+        __m512 score = _mm512_loadu_ps(x + d), score2 = _mm512_loadu_ps(x + d + 16), v, v2;
+        __m512i at = _mm512_setzero_si512(), node = _mm512_setzero_si512();
+        __m512i at2 = _mm512_setzero_si512(), node2 = _mm512_setzero_si512();
+        __mmask16 active, active2;
+        for (s = 0; s < n_steps; s++) {
+            __m512i step = _mm512_set1_epi32(half[s]);
+            if (s < n_lookup) {
+                v = ml_lookup_f32(level[s], s, node);
+                v2 = ml_lookup_f32(level[s], s, node2);
+            } else {
+                __m512i back = _mm512_sub_epi32(step, one);
+                v = _mm512_i32gather_ps(_mm512_add_epi32(at, back), shift, 4);
+                v2 = _mm512_i32gather_ps(_mm512_add_epi32(at2, back), shift, 4);
+            }
+            active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
+            active2 = _mm512_cmp_ps_mask(_mm512_add_ps(v2, score2), zero, _CMP_NLE_UQ);
+            at = _mm512_mask_add_epi32(at, active, at, step);
+            at2 = _mm512_mask_add_epi32(at2, active2, at2, step);
+            node = _mm512_mask_add_epi32(_mm512_add_epi32(node, node), active,
+                                         _mm512_add_epi32(node, node), one);
+            node2 = _mm512_mask_add_epi32(_mm512_add_epi32(node2, node2), active2,
+                                          _mm512_add_epi32(node2, node2), one);
+        }
+        _mm512_storeu_si512((void *)(m + d), at);
+        _mm512_storeu_si512((void *)(m + d + 16), at2);
+    }
+    for (; d < done; d += 16) {
         __m512 score = _mm512_loadu_ps(x + d), v;
         __m512i at = _mm512_setzero_si512(), node = _mm512_setzero_si512();
         __mmask16 active;
