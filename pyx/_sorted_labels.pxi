@@ -151,19 +151,27 @@ cdef inline void _sorted_shifts(
     Py_ssize_t n_listed,
     Py_ssize_t* labels,
     floating* shift,
-    double* prefix,
-    double* prefix_error,
     floating margin,
 ) noexcept nogil:
-    """shift[i] = margin - x[labels[i]] sorted descending (labels moved along);
-    prefix[m] + prefix_error[m] = sum_{i < m} shift[i] (TwoSum).  The sort
-    uses shift[n_classes:] and labels[n_classes:] as buffers."""
-    cdef:
-        Py_ssize_t i
-        double total = 0.0, error = 0.0, a, s, b
+    """shift[i] = margin - x[labels[i]] sorted descending (labels moved along).
+    The sort uses shift[n_classes:] and labels[n_classes:] as buffers."""
+    cdef Py_ssize_t i
     for i in range(n_listed):
         shift[i] = margin - x[labels[i]]
     _sort_descending(shift, labels, n_listed, shift + n_classes, labels + n_classes)
+
+
+cdef inline void _prefix_sums(
+    const floating* shift,
+    Py_ssize_t n_listed,
+    double* prefix,
+    double* prefix_error,
+) noexcept nogil:
+    """prefix[m] + prefix_error[m] = sum_{i < m} shift[i] (TwoSum), for the
+    class-by-class sums only (a row of infinite or huge scores)."""
+    cdef:
+        Py_ssize_t i
+        double total = 0.0, error = 0.0, a, s, b
     prefix[0] = 0.0
     prefix_error[0] = 0.0
     for i in range(n_listed):
@@ -422,6 +430,8 @@ cdef inline bint _class_products(
 cdef extern from "_label_ranks.h" nogil:
     lc_i32 load_i32 "lr_load_i32"(const int32_t* p)
     void store_i32 "lr_store_i32"(int32_t* p, lc_i32 a)
+    lc_f64 load_f64 "lr_load_f64"(const double* p)
+    lc_f64 high_f64 "lr_high_f64"(lc_f64 a)
 
 
 cdef inline bint _ranked_group(
@@ -523,6 +533,46 @@ cdef inline bint _ranked_groups(
     return beyond
 
 
+cdef inline void _two_sum_group(lc_f64* total, lc_f64* error, lc_f64 a) noexcept nogil:
+    """total + error += a, lane by lane (_two_sum_lane)."""
+    cdef lc_f64 s = add_f64(total[0], a), b = sub_f64(s, total[0])
+    error[0] = add_f64(error[0], add_f64(sub_f64(total[0], sub_f64(s, b)), sub_f64(a, b)))
+    total[0] = s
+
+
+cdef inline void _label_products(
+    const float* shift,
+    const int32_t* column,
+    Py_ssize_t n_listed,
+    double* total,
+    double* error,
+) noexcept nogil:
+    """_add_product(total, error, column[i], shift[i], i) for every label i,
+    GROUP labels a step (label i in lane i % GROUP, as there; the last group
+    padded with zero columns and shifts: adding +0 leaves a lane's bits)."""
+    cdef:
+        Py_ssize_t g, l, n_whole = n_listed - n_listed % GROUP
+        lc_f64 lane_total = load_f64(total), lane_error = load_f64(error)
+        lc_f64 count, value, high
+        float shift_rest[GROUP]
+        int32_t column_rest[GROUP]
+    for g in range(n_whole // GROUP + (n_whole < n_listed)):
+        if g * GROUP < n_whole:
+            count = cvt_i32_f64(load_i32(column + g * GROUP))
+            value = cvt_f32_f64(load_f32(shift + g * GROUP))
+        else:
+            for l in range(GROUP):
+                shift_rest[l] = shift[n_whole + l] if n_whole + l < n_listed else 0.0
+                column_rest[l] = column[n_whole + l] if n_whole + l < n_listed else 0
+            count = cvt_i32_f64(load_i32(column_rest))
+            value = cvt_f32_f64(load_f32(shift_rest))
+        high = high_f64(value)
+        _two_sum_group(&lane_total, &lane_error, mul_f64(count, high))          # exact
+        _two_sum_group(&lane_total, &lane_error, mul_f64(count, sub_f64(value, high)))
+    store_f64(total, lane_total)
+    store_f64(error, lane_error)
+
+
 cdef inline void _label_columns(
     const int32_t* m,
     Py_ssize_t n_classes,
@@ -602,7 +652,7 @@ cdef inline double _row_sorted(
         Py_ssize_t i, d
         double loss
         bint split = floating is double or n_listed >= (1 << 29), beyond
-    _sorted_shifts(x, n_classes, n_listed, labels, shift, prefix, prefix_error, margin)
+    _sorted_shifts(x, n_classes, n_listed, labels, shift, margin)
     _active_counts(shift, n_listed, x, n_classes, m)
     for i in range(SUM_LANES):
         total[i] = 0.0
@@ -620,11 +670,15 @@ cdef inline double _row_sorted(
     _label_columns(m, n_classes, n_listed, histogram, 2 * (n_classes + 1), column)
     loss = NAN
     if not beyond and fabs(margin) <= bound:
-        for i in range(n_listed):
-            _add_product(total, error, <double> column[i], shift[i], i)
+        if floating is float:
+            _label_products(shift, column, n_listed, total, error)
+        else:
+            for i in range(n_listed):
+                _add_product(total, error, <double> column[i], shift[i], i)
         loss = _lanes_total(total, error)
     if not (loss - loss == 0):
         # infinite terms, NaN (inf - inf) or a float64 overflow: class by class
+        _prefix_sums(shift, n_listed, prefix, prefix_error)
         loss = 0.0
         for d in range(n_classes):
             loss += _class_loss(shift, prefix, prefix_error, m[d], x[d])
