@@ -13,8 +13,12 @@
 #include <string.h>
 #include "_label_counts.h"
 
+/* LR_GROUPS: whether the sorted path forms its products in these groups (the
+ * builds with vector registers of 8 or 16 lanes); the baseline build keeps its
+ * class-by-class loops, which GCC vectorises better there (the same bits). */
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) \
     && defined(__AVX512VL__)
+#define LR_GROUPS 1
 static inline lc_i32 lr_load_i32(const int32_t *p) {
     return _mm512_loadu_si512((const void *)p);
 }
@@ -33,6 +37,7 @@ static inline lc_f64 lr_high_f64(lc_f64 a) {
 }
 
 #elif defined(__AVX2__)
+#define LR_GROUPS 1
 static inline lc_i32 lr_load_i32(const int32_t *p) {
     lc_i32 r;
     r.a = _mm256_loadu_si256((const __m256i *)p);
@@ -62,6 +67,7 @@ static inline lc_f64 lr_high_f64(lc_f64 x) {
 }
 
 #else
+#define LR_GROUPS 0
 static inline lc_i32 lr_load_i32(const int32_t *p) {
     lc_i32 r;
     int l;

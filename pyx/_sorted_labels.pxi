@@ -428,6 +428,8 @@ cdef inline bint _class_products(
 
 
 cdef extern from "_label_ranks.h" nogil:
+    # whether this build forms the float32 products in groups (a constant)
+    bint VECTOR_GROUPS "LR_GROUPS"
     lc_i32 load_i32 "lr_load_i32"(const int32_t* p)
     void store_i32 "lr_store_i32"(int32_t* p, lc_i32 a)
     lc_f64 load_f64 "lr_load_f64"(const double* p)
@@ -660,7 +662,7 @@ cdef inline double _row_sorted(
     if split:  # (a literal flag: each call inlined for its case)
         beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
                                  bound, True, total, error, with_gradient)
-    elif floating is float:
+    elif floating is float and VECTOR_GROUPS:
         beyond = _ranked_groups(x, n_classes, m, is_target, gradient, coef, grad_output,
                                 n_listed, bound, total, error, with_gradient)
     else:
@@ -670,7 +672,7 @@ cdef inline double _row_sorted(
     _label_columns(m, n_classes, n_listed, histogram, 2 * (n_classes + 1), column)
     loss = NAN
     if not beyond and fabs(margin) <= bound:
-        if floating is float:
+        if floating is float and VECTOR_GROUPS:
             _label_products(shift, column, n_listed, total, error)
         else:
             for i in range(n_listed):
