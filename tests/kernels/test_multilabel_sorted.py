@@ -7,8 +7,9 @@ shifts it violates (on the AVX-512 build a vector binary search in
 gathers; elsewhere 8 scalar searches interleaved), and forms the loss from the
 m_d.  Every row here is forced onto it
 (``_set_direct_max_labels(-1)``, ``_set_count_max_labels(-1)`` on each build),
-and the label counts and class counts sit on its boundaries: the insertion/radix
-sort threshold ± 1, the search's table sizes (2**s shifts, s = 4 ... 9) ± 1
+and the label counts and class counts sit on its boundaries: the rank (float32) or
+insertion (float64) / radix sort threshold ± 1, the room of the 16 lane histograms
+± 1, COUNT_MAX_LABELS ± 1, the search's table sizes (2**s shifts, s = 4 ... 9) ± 1
 (past 512 labels float32 gathers a step),
 the vector widths (8, 16) ± 1 and the lane sums' 16.
 
