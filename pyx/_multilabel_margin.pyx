@@ -49,7 +49,7 @@ cpdef enum:
     DIRECT_MAX_LABELS = 2
     # Rows of bounded finite scores with at most this many labels (and more
     # than DIRECT_MAX_LABELS) take the counting path, other rows the sorted shifts.
-    COUNT_MAX_LABELS = 32
+    COUNT_MAX_LABELS = 40
     # Fewer labels than this are sorted by insertion, more by radix sort.
     RADIX_MIN_FLOAT32 = 64
     RADIX_MIN_FLOAT64 = 128

@@ -34,6 +34,7 @@ BUILDS = ["baseline"] + [
 ]
 MODULES = {build: _kernels.load_multilabel(build) for build in BUILDS}
 DTYPES = [np.float32, np.float64]
+COUNT_MAX = MODULES["baseline"].COUNT_MAX_LABELS
 RADIX = {np.float32: MODULES["baseline"].RADIX_MIN_FLOAT32,
          np.float64: MODULES["baseline"].RADIX_MIN_FLOAT64}
 
@@ -290,7 +291,7 @@ def test_rank_sort_with_equal_and_signed_zero_shifts(dtype, n_labels):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
-@pytest.mark.parametrize("n_labels", [31, 32, 33, 40])
+@pytest.mark.parametrize("n_labels", [COUNT_MAX - 1, COUNT_MAX, COUNT_MAX + 1, 64])
 def test_count_crossover_gives_the_same_counts(dtype, n_labels):
     # the rows about COUNT_MAX_LABELS, on the sorted path here, against the
     # counting path's gradient (the same integer counts, the same bits)
