@@ -5,7 +5,8 @@
  *
  * ml_n_active_f32 / ml_n_active_f64 fill m for the leading whole vectors of
  * classes and return how many classes they did; the .pxi does the rest (and
- * everything on a build without AVX-512: they return 0 there).  float64 runs
+ * everything the build has no vector search for: the baseline build, and
+ * float64 on the AVX2 build; they return 0 there).  float64 runs
  * _n_active's search: position p = 0, length n; while n > 1, half = n / 2,
  * p += half where shift[p + half] is active, n -= half; then p += whether
  * shift[p] is.  float32 searches the n + 1 answers (no final test).  Every
