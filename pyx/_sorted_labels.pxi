@@ -446,19 +446,26 @@ cdef inline bint _ranked_group(
     double coef,
     double grad_output,
     const float* gradient_table,
+    int32_t* lane_histogram,
     float bound,
     bint with_gradient,
 ) noexcept nogil:
     """GROUP classes d of a float32 row, one a lane: cnt_d = m[d], 0 for a
-    label's class (written back to m); cnt_d * x[d] (exact in float64) added
-    to the lane sums by TwoSum; gradient[d] = cnt_d * coef * grad_output
-    (gradient_table[cnt_d] when given).  _class_product's arithmetic, lane by
-    lane.  Returns whether a score is beyond bound (or NaN)."""
+    label's class (written back to m, and counted in lane_histogram when
+    given: lane l's histogram, entry cnt_d * GROUP + l); cnt_d * x[d] (exact
+    in float64) added to the lane sums by TwoSum; gradient[d] = cnt_d * coef
+    * grad_output (gradient_table[cnt_d] when given).  _class_product's
+    arithmetic, lane by lane.  Returns whether a score is beyond bound (or NaN)."""
     cdef:
         lc_f32 v = load_f32(x)
         lc_i32 count = zero_where(load_i32(m), is_target)
         lc_f64 product, s, b
+        Py_ssize_t l
     store_i32(m, count)
+    if lane_histogram != NULL:
+        # scalar increments, overlapping the vector work below
+        for l in range(GROUP):
+            lane_histogram[m[l] * GROUP + l] += 1
     product = mul_f64(cvt_i32_f64(count), cvt_f32_f64(v))      # exact
     s = add_f64(total[0], product)
     b = sub_f64(s, total[0])
@@ -484,6 +491,7 @@ cdef inline bint _ranked_groups(
     double coef,
     double grad_output,
     Py_ssize_t n_listed,
+    int32_t* lane_histogram,
     float bound,
     double* total,
     double* error,
@@ -512,7 +520,8 @@ cdef inline bint _ranked_groups(
     for g in range(n_whole // GROUP):
         beyond |= _ranked_group(x + g * GROUP, m + g * GROUP, is_target + g * GROUP,
                                 gradient + g * GROUP, &lane_total, &lane_error, coef,
-                                grad_output, gradient_table, bound, with_gradient)
+                                grad_output, gradient_table, lane_histogram, bound,
+                                with_gradient)
     if n_whole < n_classes:
         for l in range(GROUP):
             if n_whole + l < n_classes:
@@ -523,9 +532,10 @@ cdef inline bint _ranked_groups(
                 x_rest[l] = 0.0
                 m_rest[l] = 0
                 is_target_rest[l] = 1
+        # (the padding's counts 0 go to histogram row 0, which no column reads)
         beyond |= _ranked_group(x_rest, m_rest, is_target_rest, gradient_rest, &lane_total,
-                                &lane_error, coef, grad_output, gradient_table, bound,
-                                with_gradient)
+                                &lane_error, coef, grad_output, gradient_table, lane_histogram,
+                                bound, with_gradient)
         for l in range(n_classes - n_whole):
             m[n_whole + l] = m_rest[l]
             if with_gradient:
@@ -582,23 +592,28 @@ cdef inline void _label_columns(
     int32_t* histogram,
     Py_ssize_t histogram_size,
     int32_t* column,
+    bint counted,
 ) noexcept nogil:
     """column[i] = #{d : m[d] > i} for i < n_listed (m[d] <= n_listed), by the
     suffix sums of a histogram of the m[d] in histogram[:histogram_size].
     When it has room, GROUP histograms, class d counted in the one of its lane
     d % GROUP (no two classes of a group update the same counter, so the
-    increments do not wait on each other); else two, even and odd classes."""
+    increments do not wait on each other); else two, even and odd classes.
+    counted: the GROUP histograms are already filled (by _ranked_groups)."""
     cdef:
         Py_ssize_t i, l, g, n_whole = n_classes - n_classes % GROUP
         Py_ssize_t n_pairs = n_classes // 2
         int32_t above = 0, row
-    if GROUP * (n_listed + 1) <= histogram_size:
+    if counted:
+        pass
+    elif GROUP * (n_listed + 1) <= histogram_size:
         memset(histogram, 0, GROUP * (n_listed + 1) * sizeof(int32_t))
         for g in range(n_whole // GROUP):
             for l in range(GROUP):
                 histogram[m[g * GROUP + l] * GROUP + l] += 1
         for l in range(n_classes - n_whole):
             histogram[m[n_whole + l] * GROUP + l] += 1
+    if GROUP * (n_listed + 1) <= histogram_size:
         for i in range(n_listed - 1, -1, -1):
             row = 0
             for l in range(GROUP):
@@ -654,6 +669,7 @@ cdef inline double _row_sorted(
         Py_ssize_t i, d
         double loss
         bint split = floating is double or n_listed >= (1 << 29), beyond
+        bint lanes_fit = GROUP * (n_listed + 1) <= 2 * (n_classes + 1)
     _sorted_shifts(x, n_classes, n_listed, labels, shift, margin)
     _active_counts(shift, n_listed, x, n_classes, m)
     for i in range(SUM_LANES):
@@ -663,13 +679,19 @@ cdef inline double _row_sorted(
         beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
                                  bound, True, total, error, with_gradient)
     elif floating is float and VECTOR_GROUPS:
-        beyond = _ranked_groups(x, n_classes, m, is_target, gradient, coef, grad_output,
-                                n_listed, bound, total, error, with_gradient)
+        if lanes_fit:
+            memset(histogram, 0, GROUP * (n_listed + 1) * sizeof(int32_t))
+            beyond = _ranked_groups(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                    n_listed, histogram, bound, total, error, with_gradient)
+        else:
+            beyond = _ranked_groups(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                    n_listed, NULL, bound, total, error, with_gradient)
     else:
         beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
                                  bound, False, total, error, with_gradient)
     # m[d] is now 0 for the labels' classes
-    _label_columns(m, n_classes, n_listed, histogram, 2 * (n_classes + 1), column)
+    _label_columns(m, n_classes, n_listed, histogram, 2 * (n_classes + 1), column,
+                   floating is float and VECTOR_GROUPS and lanes_fit and not split)
     loss = NAN
     if not beyond and fabs(margin) <= bound:
         if floating is float and VECTOR_GROUPS:
