@@ -50,7 +50,8 @@ cpdef enum:
     # Rows of bounded finite scores with at most this many labels (and more
     # than DIRECT_MAX_LABELS) take the counting path, other rows the sorted shifts.
     COUNT_MAX_LABELS = 40
-    # Fewer labels than this are sorted by insertion, more by radix sort.
+    # Fewer labels than this are sorted by rank (float32) or insertion
+    # (float64), more by radix sort.
     RADIX_MIN_FLOAT32 = 64
     RADIX_MIN_FLOAT64 = 128
 
