@@ -5,7 +5,8 @@
  *
  * ml_n_active_f32 / ml_n_active_f64 fill m for the leading whole vectors of
  * classes and return how many classes they did; the .pxi does the rest (and
- * everything on a build without AVX-512: they return 0 there).  float64 runs
+ * everything the build has no vector search for: the baseline build, and
+ * float64 on the AVX2 build; they return 0 there).  float64 runs
  * _n_active's search: position p = 0, length n; while n > 1, half = n / 2,
  * p += half where shift[p + half] is active, n -= half; then p += whether
  * shift[p] is.  float32 searches the n + 1 answers (no final test).  Every
@@ -85,7 +86,35 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
     }
     const __m512 zero = _mm512_setzero_ps();
     const __m512i one = _mm512_set1_epi32(1);
-    for (d = 0; d < done; d += 16) {
+    /* two vectors of classes a step: their searches' latencies overlap */
+    for (d = 0; d + 32 <= done; d += 32) {
+        __m512 score = _mm512_loadu_ps(x + d), score2 = _mm512_loadu_ps(x + d + 16), v, v2;
+        __m512i at = _mm512_setzero_si512(), node = _mm512_setzero_si512();
+        __m512i at2 = _mm512_setzero_si512(), node2 = _mm512_setzero_si512();
+        __mmask16 active, active2;
+        for (s = 0; s < n_steps; s++) {
+            __m512i step = _mm512_set1_epi32(half[s]);
+            if (s < n_lookup) {
+                v = ml_lookup_f32(level[s], s, node);
+                v2 = ml_lookup_f32(level[s], s, node2);
+            } else {
+                __m512i back = _mm512_sub_epi32(step, one);
+                v = _mm512_i32gather_ps(_mm512_add_epi32(at, back), shift, 4);
+                v2 = _mm512_i32gather_ps(_mm512_add_epi32(at2, back), shift, 4);
+            }
+            active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
+            active2 = _mm512_cmp_ps_mask(_mm512_add_ps(v2, score2), zero, _CMP_NLE_UQ);
+            at = _mm512_mask_add_epi32(at, active, at, step);
+            at2 = _mm512_mask_add_epi32(at2, active2, at2, step);
+            node = _mm512_mask_add_epi32(_mm512_add_epi32(node, node), active,
+                                         _mm512_add_epi32(node, node), one);
+            node2 = _mm512_mask_add_epi32(_mm512_add_epi32(node2, node2), active2,
+                                          _mm512_add_epi32(node2, node2), one);
+        }
+        _mm512_storeu_si512((void *)(m + d), at);
+        _mm512_storeu_si512((void *)(m + d + 16), at2);
+    }
+    for (; d < done; d += 16) {
         __m512 score = _mm512_loadu_ps(x + d), v;
         __m512i at = _mm512_setzero_si512(), node = _mm512_setzero_si512();
         __mmask16 active;
@@ -160,12 +189,104 @@ static inline ptrdiff_t ml_n_active_f64(const double *shift, ptrdiff_t n_listed,
     return done;
 }
 
+#elif defined(__AVX2__)
+#include <immintrin.h>
+
+/* AVX2, float32 only: the same search over the n + 1 answers, 8 classes a
+ * vector, two vectors a step; the shifts of the steps with up to 32 of them
+ * are looked up by vpermps from per-row tables (a permute per 8 entries, then
+ * blends on the node's bits 3 and 4), a gather a step beyond.  (A gather at
+ * every step was slower than the scalar searches: float32 (1024, 4000), 200
+ * labels, 41x the copy floor against 34x for the baseline build.)  float64
+ * stays with the .pxi's scalar searches. */
+#define ML_LOOKUP_BITS_AVX2 5
+
+static inline __m256 ml_lookup8_f32(const float *table, int bits, __m256i node) {
+    /* table[node] in each lane, for a table of 2**bits floats (bits <= 5) */
+    __m256 v[4];
+    int g, b, n;
+    if (bits <= 3)
+        return _mm256_permutevar8x32_ps(_mm256_load_ps(table), node);
+    n = 1 << (bits - 3);
+    for (g = 0; g < n; g++)
+        v[g] = _mm256_permutevar8x32_ps(_mm256_load_ps(table + 8 * g), node);
+    for (b = 3; n > 1; b++, n >>= 1) {
+        /* node's bit b moved to the sign bit: blendv's selector */
+        __m256 high = _mm256_castsi256_ps(_mm256_sll_epi32(node, _mm_cvtsi32_si128(31 - b)));
+        for (g = 0; g < n / 2; g++)
+            v[g] = _mm256_blendv_ps(v[2 * g], v[2 * g + 1], high);
+    }
+    return v[0];
+}
+
+static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
+                                        const float *x, ptrdiff_t n_classes, int32_t *m) {
+    float level[ML_LOOKUP_BITS_AVX2 + 1][32] __attribute__((aligned(64)));
+    int32_t position[2][32], half[64];
+    int n_steps = 0, n_lookup, s, t;
+    ptrdiff_t n = n_listed + 1, d, done = n_classes - n_classes % 16;
+    if (n_listed < 1)
+        return 0;
+    while (n > 1) {
+        half[n_steps++] = (int32_t)(n >> 1);
+        n -= n >> 1;
+    }
+    n_lookup = n_steps < ML_LOOKUP_BITS_AVX2 + 1 ? n_steps : ML_LOOKUP_BITS_AVX2 + 1;
+    position[0][0] = 0;
+    for (s = 0; s < n_lookup; s++) {
+        int32_t *from = position[s & 1], *to = position[(s + 1) & 1];
+        int width = 1 << s;
+        for (t = 0; t < width; t++) {
+            level[s][t] = shift[from[t] + half[s] - 1];
+            if (s + 1 < n_lookup) {
+                to[2 * t] = from[t];
+                to[2 * t + 1] = from[t] + half[s];
+            }
+        }
+        for (; t < 8; t++)
+            level[s][t] = 0.0f;
+    }
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256i one = _mm256_set1_epi32(1);
+    for (d = 0; d < done; d += 16) {
+        __m256 score = _mm256_loadu_ps(x + d), score2 = _mm256_loadu_ps(x + d + 8), v, v2;
+        __m256i at = _mm256_setzero_si256(), node = _mm256_setzero_si256();
+        __m256i at2 = _mm256_setzero_si256(), node2 = _mm256_setzero_si256();
+        __m256i active, active2;
+        for (s = 0; s < n_steps; s++) {
+            __m256i step = _mm256_set1_epi32(half[s]);
+            if (s < n_lookup) {
+                v = ml_lookup8_f32(level[s], s, node);
+                v2 = ml_lookup8_f32(level[s], s, node2);
+            } else {
+                __m256i back = _mm256_sub_epi32(step, one);
+                v = _mm256_i32gather_ps(shift, _mm256_add_epi32(at, back), 4);
+                v2 = _mm256_i32gather_ps(shift, _mm256_add_epi32(at2, back), 4);
+            }
+            /* all ones where not (v + score <= 0) */
+            active = _mm256_castps_si256(_mm256_cmp_ps(_mm256_add_ps(v, score), zero,
+                                                       _CMP_NLE_UQ));
+            active2 = _mm256_castps_si256(_mm256_cmp_ps(_mm256_add_ps(v2, score2), zero,
+                                                        _CMP_NLE_UQ));
+            at = _mm256_add_epi32(at, _mm256_and_si256(active, step));
+            at2 = _mm256_add_epi32(at2, _mm256_and_si256(active2, step));
+            node = _mm256_sub_epi32(_mm256_add_epi32(node, node), active);
+            node2 = _mm256_sub_epi32(_mm256_add_epi32(node2, node2), active2);
+        }
+        _mm256_storeu_si256((__m256i *)(m + d), at);
+        _mm256_storeu_si256((__m256i *)(m + d + 8), at2);
+    }
+    return done;
+}
+static inline ptrdiff_t ml_n_active_f64(const double *shift, ptrdiff_t n_listed,
+                                        const double *x, ptrdiff_t n_classes, int32_t *m) {
+    (void)shift; (void)n_listed; (void)x; (void)n_classes; (void)m;
+    return 0;
+}
+
 #else
 
-/* Baseline and AVX2: the .pxi searches every class (8 searches interleaved).
- * An AVX2 search with a gather per step, 8 float32 classes a vector, was
- * slower than that on an AMD EPYC (float32 (1024, 4000), 200 labels: 41x the
- * copy floor against 34x for the baseline build). */
+/* Baseline: the .pxi searches every class (8 searches interleaved). */
 static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
                                         const float *x, ptrdiff_t n_classes, int32_t *m) {
     (void)shift; (void)n_listed; (void)x; (void)n_classes; (void)m;

@@ -49,8 +49,9 @@ cpdef enum:
     DIRECT_MAX_LABELS = 2
     # Rows of bounded finite scores with at most this many labels (and more
     # than DIRECT_MAX_LABELS) take the counting path, other rows the sorted shifts.
-    COUNT_MAX_LABELS = 64
-    # Fewer labels than this are sorted by insertion, more by radix sort.
+    COUNT_MAX_LABELS = 40
+    # Fewer labels than this are sorted by rank (float32) or insertion
+    # (float64), more by radix sort.
     RADIX_MIN_FLOAT32 = 64
     RADIX_MIN_FLOAT64 = 128
 
@@ -67,6 +68,8 @@ cdef enum:
     COUNT_CAPACITY = 256
     # Float64 lanes of the compensated sums (fixed: the same bits on every build).
     SUM_LANES = 16
+    # The most float32 keys the rank sort takes (RADIX_MIN_FLOAT32 <= this).
+    RANK_SORT_MAX = 64
 
 # The thresholds in use; tests move them to run each path on the same rows.
 cdef Py_ssize_t direct_max_labels = DIRECT_MAX_LABELS

@@ -96,6 +96,34 @@ cdef void _radix_sort(
         memcpy(label, source_label, n * sizeof(Py_ssize_t))
 
 
+cdef inline void _rank_sort(
+    float* key, Py_ssize_t* label, Py_ssize_t n,
+    float* key_buffer, Py_ssize_t* label_buffer,
+) noexcept nogil:
+    """Sort key[:n] descending (n <= RANK_SORT_MAX), moving label along: key i
+    goes to its rank #{j : b_j < b_i} + #{j < i : b_j == b_i} with b =
+    _descending_bits (a total order of the bit patterns, so the ranks are a
+    permutation whatever the keys), through the buffers.  O(n**2) compares,
+    no branch: GCC vectorises the counts."""
+    cdef:
+        uint32_t bits[RANK_SORT_MAX]
+        uint32_t b
+        Py_ssize_t i, j, rank
+    for i in range(n):
+        bits[i] = <uint32_t> _descending_bits(key[i])
+    for i in range(n):
+        b = bits[i]
+        rank = 0
+        for j in range(n):
+            rank += bits[j] < b
+        for j in range(i):
+            rank += bits[j] == b
+        key_buffer[rank] = key[i]
+        label_buffer[rank] = label[i]
+    memcpy(key, key_buffer, n * sizeof(float))
+    memcpy(label, label_buffer, n * sizeof(Py_ssize_t))
+
+
 cdef inline void _sort_descending(
     floating* key, Py_ssize_t* label, Py_ssize_t n,
     floating* key_buffer, Py_ssize_t* label_buffer,
@@ -106,7 +134,9 @@ cdef inline void _sort_descending(
         radix_min = RADIX_MIN_FLOAT32
     else:
         radix_min = RADIX_MIN_FLOAT64
-    if n < radix_min:
+    if floating is float and n < radix_min:
+        _rank_sort(key, label, n, key_buffer, label_buffer)
+    elif n < radix_min:
         _insertion_sort(key, label, n)
     else:
         _radix_sort(key, label, n, key_buffer, label_buffer)
@@ -121,19 +151,27 @@ cdef inline void _sorted_shifts(
     Py_ssize_t n_listed,
     Py_ssize_t* labels,
     floating* shift,
-    double* prefix,
-    double* prefix_error,
     floating margin,
 ) noexcept nogil:
-    """shift[i] = margin - x[labels[i]] sorted descending (labels moved along);
-    prefix[m] + prefix_error[m] = sum_{i < m} shift[i] (TwoSum).  The sort
-    uses shift[n_classes:] and labels[n_classes:] as buffers."""
-    cdef:
-        Py_ssize_t i
-        double total = 0.0, error = 0.0, a, s, b
+    """shift[i] = margin - x[labels[i]] sorted descending (labels moved along).
+    The sort uses shift[n_classes:] and labels[n_classes:] as buffers."""
+    cdef Py_ssize_t i
     for i in range(n_listed):
         shift[i] = margin - x[labels[i]]
     _sort_descending(shift, labels, n_listed, shift + n_classes, labels + n_classes)
+
+
+cdef inline void _prefix_sums(
+    const floating* shift,
+    Py_ssize_t n_listed,
+    double* prefix,
+    double* prefix_error,
+) noexcept nogil:
+    """prefix[m] + prefix_error[m] = sum_{i < m} shift[i] (TwoSum), for the
+    class-by-class sums only (a row of infinite or huge scores)."""
+    cdef:
+        Py_ssize_t i
+        double total = 0.0, error = 0.0, a, s, b
     prefix[0] = 0.0
     prefix_error[0] = 0.0
     for i in range(n_listed):
@@ -389,6 +427,212 @@ cdef inline bint _class_products(
     return beyond
 
 
+cdef extern from "_label_ranks.h" nogil:
+    # whether this build forms the float32 products in groups (a constant)
+    bint VECTOR_GROUPS "LR_GROUPS"
+    lc_i32 load_i32 "lr_load_i32"(const int32_t* p)
+    void store_i32 "lr_store_i32"(int32_t* p, lc_i32 a)
+    lc_f64 load_f64 "lr_load_f64"(const double* p)
+    lc_f64 high_f64 "lr_high_f64"(lc_f64 a)
+
+
+cdef inline bint _ranked_group(
+    const float* x,
+    int32_t* m,
+    const unsigned char* is_target,
+    float* gradient,
+    lc_f64* total,
+    lc_f64* error,
+    double coef,
+    double grad_output,
+    const float* gradient_table,
+    int32_t* lane_histogram,
+    float bound,
+    bint with_gradient,
+) noexcept nogil:
+    """GROUP classes d of a float32 row, one a lane: cnt_d = m[d], 0 for a
+    label's class (written back to m, and counted in lane_histogram when
+    given: lane l's histogram, entry cnt_d * GROUP + l); cnt_d * x[d] (exact
+    in float64) added to the lane sums by TwoSum; gradient[d] = cnt_d * coef
+    * grad_output (gradient_table[cnt_d] when given).  _class_product's
+    arithmetic, lane by lane.  Returns whether a score is beyond bound (or NaN)."""
+    cdef:
+        lc_f32 v = load_f32(x)
+        lc_i32 count = zero_where(load_i32(m), is_target)
+        lc_f64 product, s, b
+        Py_ssize_t l
+    store_i32(m, count)
+    if lane_histogram != NULL:
+        # scalar increments, overlapping the vector work below
+        for l in range(GROUP):
+            lane_histogram[m[l] * GROUP + l] += 1
+    product = mul_f64(cvt_i32_f64(count), cvt_f32_f64(v))      # exact
+    s = add_f64(total[0], product)
+    b = sub_f64(s, total[0])
+    error[0] = add_f64(error[0], add_f64(sub_f64(total[0], sub_f64(s, b)), sub_f64(product, b)))
+    total[0] = s
+    if with_gradient:
+        if gradient_table != NULL:   # the same values, looked up by count
+            store_lookup(gradient, gradient_table, count)
+        else:
+            # grad_output multiplies last, as in PyTorch (0 * grad_output where
+            # inactive); the labels' entries are rewritten afterwards
+            store_f32(gradient, mul_f64(mul_f64(cvt_i32_f64(count), set1_f64(coef)),
+                                        set1_f64(grad_output)))
+    return beyond_f32(v, bound)
+
+
+cdef inline bint _ranked_groups(
+    const float* x,
+    Py_ssize_t n_classes,
+    int32_t* m,
+    const unsigned char* is_target,
+    float* gradient,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    int32_t* lane_histogram,
+    float bound,
+    double* total,
+    double* error,
+    bint with_gradient,
+) noexcept nogil:
+    """_ranked_group over a float32 row (class d in lane d % GROUP, the lanes
+    of _class_products: the same bits), the last group padded with zero
+    scores and counts (adding +0 leaves a lane's bits); the lane sums to
+    total[:SUM_LANES], error[:SUM_LANES].  Returns whether a score is beyond
+    bound (or NaN): then the lanes are to be discarded."""
+    cdef:
+        Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
+        lc_f64 lane_total = set1_f64(0.0), lane_error = set1_f64(0.0)
+        float x_rest[GROUP]
+        float gradient_rest[GROUP]
+        int32_t m_rest[GROUP]
+        unsigned char is_target_rest[GROUP]
+        float table[TABLE]
+        float* gradient_table = NULL
+        bint beyond = False
+    if with_gradient and n_listed < TABLE:
+        # each count's gradient, computed once a row (the same expression)
+        gradient_table = table
+        for l in range(TABLE):
+            table[l] = <float> (<double> l * coef * grad_output) if l <= n_listed else 0
+    for g in range(n_whole // GROUP):
+        beyond |= _ranked_group(x + g * GROUP, m + g * GROUP, is_target + g * GROUP,
+                                gradient + g * GROUP, &lane_total, &lane_error, coef,
+                                grad_output, gradient_table, lane_histogram, bound,
+                                with_gradient)
+    if n_whole < n_classes:
+        for l in range(GROUP):
+            if n_whole + l < n_classes:
+                x_rest[l] = x[n_whole + l]
+                m_rest[l] = m[n_whole + l]
+                is_target_rest[l] = is_target[n_whole + l]
+            else:
+                x_rest[l] = 0.0
+                m_rest[l] = 0
+                is_target_rest[l] = 1
+        # (the padding's counts 0 go to histogram row 0, which no column reads)
+        beyond |= _ranked_group(x_rest, m_rest, is_target_rest, gradient_rest, &lane_total,
+                                &lane_error, coef, grad_output, gradient_table, lane_histogram,
+                                bound, with_gradient)
+        for l in range(n_classes - n_whole):
+            m[n_whole + l] = m_rest[l]
+            if with_gradient:
+                gradient[n_whole + l] = gradient_rest[l]
+    store_f64(total, lane_total)
+    store_f64(error, lane_error)
+    return beyond
+
+
+cdef inline void _two_sum_group(lc_f64* total, lc_f64* error, lc_f64 a) noexcept nogil:
+    """total + error += a, lane by lane (_two_sum_lane)."""
+    cdef lc_f64 s = add_f64(total[0], a), b = sub_f64(s, total[0])
+    error[0] = add_f64(error[0], add_f64(sub_f64(total[0], sub_f64(s, b)), sub_f64(a, b)))
+    total[0] = s
+
+
+cdef inline void _label_products(
+    const float* shift,
+    const int32_t* column,
+    Py_ssize_t n_listed,
+    double* total,
+    double* error,
+) noexcept nogil:
+    """_add_product(total, error, column[i], shift[i], i) for every label i,
+    GROUP labels a step (label i in lane i % GROUP, as there; the last group
+    padded with zero columns and shifts: adding +0 leaves a lane's bits)."""
+    cdef:
+        Py_ssize_t g, l, n_whole = n_listed - n_listed % GROUP
+        lc_f64 lane_total = load_f64(total), lane_error = load_f64(error)
+        lc_f64 count, value, high
+        float shift_rest[GROUP]
+        int32_t column_rest[GROUP]
+    for g in range(n_whole // GROUP + (n_whole < n_listed)):
+        if g * GROUP < n_whole:
+            count = cvt_i32_f64(load_i32(column + g * GROUP))
+            value = cvt_f32_f64(load_f32(shift + g * GROUP))
+        else:
+            for l in range(GROUP):
+                shift_rest[l] = shift[n_whole + l] if n_whole + l < n_listed else 0.0
+                column_rest[l] = column[n_whole + l] if n_whole + l < n_listed else 0
+            count = cvt_i32_f64(load_i32(column_rest))
+            value = cvt_f32_f64(load_f32(shift_rest))
+        high = high_f64(value)
+        _two_sum_group(&lane_total, &lane_error, mul_f64(count, high))          # exact
+        _two_sum_group(&lane_total, &lane_error, mul_f64(count, sub_f64(value, high)))
+    store_f64(total, lane_total)
+    store_f64(error, lane_error)
+
+
+cdef inline void _label_columns(
+    const int32_t* m,
+    Py_ssize_t n_classes,
+    Py_ssize_t n_listed,
+    int32_t* histogram,
+    Py_ssize_t histogram_size,
+    int32_t* column,
+    bint counted,
+) noexcept nogil:
+    """column[i] = #{d : m[d] > i} for i < n_listed (m[d] <= n_listed), by the
+    suffix sums of a histogram of the m[d] in histogram[:histogram_size].
+    When it has room, GROUP histograms, class d counted in the one of its lane
+    d % GROUP (no two classes of a group update the same counter, so the
+    increments do not wait on each other); else two, even and odd classes.
+    counted: the GROUP histograms are already filled (by _ranked_groups)."""
+    cdef:
+        Py_ssize_t i, l, g, n_whole = n_classes - n_classes % GROUP
+        Py_ssize_t n_pairs = n_classes // 2
+        int32_t above = 0, row
+    if counted:
+        pass
+    elif GROUP * (n_listed + 1) <= histogram_size:
+        memset(histogram, 0, GROUP * (n_listed + 1) * sizeof(int32_t))
+        for g in range(n_whole // GROUP):
+            for l in range(GROUP):
+                histogram[m[g * GROUP + l] * GROUP + l] += 1
+        for l in range(n_classes - n_whole):
+            histogram[m[n_whole + l] * GROUP + l] += 1
+    if GROUP * (n_listed + 1) <= histogram_size:
+        for i in range(n_listed - 1, -1, -1):
+            row = 0
+            for l in range(GROUP):
+                row += histogram[(i + 1) * GROUP + l]
+            above += row
+            column[i] = above
+        return
+    for i in range(2 * (n_listed + 1)):
+        histogram[i] = 0
+    for i in range(n_pairs):
+        histogram[m[2 * i]] += 1
+        histogram[n_listed + 1 + m[2 * i + 1]] += 1
+    if n_classes % 2:
+        histogram[m[n_classes - 1]] += 1
+    for i in range(n_listed - 1, -1, -1):
+        above += histogram[i + 1] + histogram[n_listed + 2 + i]
+        column[i] = above
+
+
 cdef inline double _row_sorted(
     const floating* x,
     floating* gradient,
@@ -418,16 +662,15 @@ cdef inline double _row_sorted(
         int32_t* m = <int32_t*> (index + n_classes)          # m_d, every class
         double* prefix_error = prefix + n_classes + 1
         int32_t* column = <int32_t*> (shift + n_classes)      # col_i
-        # the histogram of the m_d in two halves (even and odd classes: fewer
-        # stalls on a repeated m), 2 * (n_listed + 1) <= 2 * (C + 1) int32
+        # the histograms of the m_d (_label_columns), 2 * (C + 1) int32
         int32_t* histogram = <int32_t*> (prefix + 2 * (n_classes + 1))
         double total[SUM_LANES]
         double error[SUM_LANES]
-        Py_ssize_t i, d, n_pairs = n_classes // 2
-        int32_t above = 0
+        Py_ssize_t i, d
         double loss
         bint split = floating is double or n_listed >= (1 << 29), beyond
-    _sorted_shifts(x, n_classes, n_listed, labels, shift, prefix, prefix_error, margin)
+        bint lanes_fit = GROUP * (n_listed + 1) <= 2 * (n_classes + 1)
+    _sorted_shifts(x, n_classes, n_listed, labels, shift, margin)
     _active_counts(shift, n_listed, x, n_classes, m)
     for i in range(SUM_LANES):
         total[i] = 0.0
@@ -435,27 +678,31 @@ cdef inline double _row_sorted(
     if split:  # (a literal flag: each call inlined for its case)
         beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
                                  bound, True, total, error, with_gradient)
+    elif floating is float and VECTOR_GROUPS:
+        if lanes_fit:
+            memset(histogram, 0, GROUP * (n_listed + 1) * sizeof(int32_t))
+            beyond = _ranked_groups(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                    n_listed, histogram, bound, total, error, with_gradient)
+        else:
+            beyond = _ranked_groups(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                    n_listed, NULL, bound, total, error, with_gradient)
     else:
         beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
                                  bound, False, total, error, with_gradient)
     # m[d] is now 0 for the labels' classes
-    for i in range(2 * (n_listed + 1)):
-        histogram[i] = 0
-    for i in range(n_pairs):
-        histogram[m[2 * i]] += 1
-        histogram[n_listed + 1 + m[2 * i + 1]] += 1
-    if n_classes % 2:
-        histogram[m[n_classes - 1]] += 1
-    for i in range(n_listed - 1, -1, -1):
-        above += histogram[i + 1] + histogram[n_listed + 2 + i]
-        column[i] = above                                      # #{d in D : m_d > i}
+    _label_columns(m, n_classes, n_listed, histogram, 2 * (n_classes + 1), column,
+                   floating is float and VECTOR_GROUPS and lanes_fit and not split)
     loss = NAN
     if not beyond and fabs(margin) <= bound:
-        for i in range(n_listed):
-            _add_product(total, error, <double> column[i], shift[i], i)
+        if floating is float and VECTOR_GROUPS:
+            _label_products(shift, column, n_listed, total, error)
+        else:
+            for i in range(n_listed):
+                _add_product(total, error, <double> column[i], shift[i], i)
         loss = _lanes_total(total, error)
     if not (loss - loss == 0):
         # infinite terms, NaN (inf - inf) or a float64 overflow: class by class
+        _prefix_sums(shift, n_listed, prefix, prefix_error)
         loss = 0.0
         for d in range(n_classes):
             loss += _class_loss(shift, prefix, prefix_error, m[d], x[d])

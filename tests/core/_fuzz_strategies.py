@@ -60,8 +60,8 @@ MM_LANES = getattr(_kernels.multi_margin, "LANES", 16)
 ROW_BLOCKS = (8, 16)
 # Multi-label: the direct loop up to DIRECT_MAX_LABELS labels, counting up to
 # COUNT_MAX_LABELS (the non-target classes 8 at a time), binary search above;
-# insertion sort below RADIX_MIN_FLOAT32 / RADIX_MIN_FLOAT64 labels, radix sort
-# at or above.
+# rank (float32) or insertion (float64) sort below RADIX_MIN_FLOAT32 /
+# RADIX_MIN_FLOAT64 labels, radix sort at or above.
 DIRECT_MAX_LABELS = _multilabel_margin.DIRECT_MAX_LABELS
 COUNT_MAX_LABELS = _multilabel_margin.COUNT_MAX_LABELS
 RADIX_MIN_FLOAT32 = _multilabel_margin.RADIX_MIN_FLOAT32

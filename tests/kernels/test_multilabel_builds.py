@@ -69,7 +69,7 @@ def _problem(rng, n_samples, n_classes, n_labels, dtype, specials, indicator):
 @pytest.mark.parametrize("build", WIDE_BUILDS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 @pytest.mark.parametrize("n_classes", [1, 3, 15, 16, 17, 33, 100, 257])
-@pytest.mark.parametrize("n_labels", [1, 3, 4, 5, 20, 63, 64, 65, 200])
+@pytest.mark.parametrize("n_labels", [1, 3, 4, 5, 20, 40, 41, 63, 64, 65, 200])
 @pytest.mark.parametrize("specials", [False, True], ids=["finite", "specials"])
 def test_wide_builds_give_the_baseline_bits(build, dtype, n_classes, n_labels, specials):
     wide = _kernels.load_multilabel(build)

@@ -7,8 +7,9 @@ shifts it violates (on the AVX-512 build a vector binary search in
 gathers; elsewhere 8 scalar searches interleaved), and forms the loss from the
 m_d.  Every row here is forced onto it
 (``_set_direct_max_labels(-1)``, ``_set_count_max_labels(-1)`` on each build),
-and the label counts and class counts sit on its boundaries: the insertion/radix
-sort threshold ± 1, the search's table sizes (2**s shifts, s = 4 ... 9) ± 1
+and the label counts and class counts sit on its boundaries: the rank (float32) or
+insertion (float64) / radix sort threshold ± 1, the room of the 16 lane histograms
+± 1, COUNT_MAX_LABELS ± 1, the search's table sizes (2**s shifts, s = 4 ... 9) ± 1
 (past 512 labels float32 gathers a step),
 the vector widths (8, 16) ± 1 and the lane sums' 16.
 
@@ -33,6 +34,7 @@ BUILDS = ["baseline"] + [
 ]
 MODULES = {build: _kernels.load_multilabel(build) for build in BUILDS}
 DTYPES = [np.float32, np.float64]
+COUNT_MAX = MODULES["baseline"].COUNT_MAX_LABELS
 RADIX = {np.float32: MODULES["baseline"].RADIX_MIN_FLOAT32,
          np.float64: MODULES["baseline"].RADIX_MIN_FLOAT64}
 
@@ -243,3 +245,66 @@ def test_huge_scores_cancel_exactly(dtype):
         x[n, others] = -rng.choice(shifts, size=others.size)
         x[n, others[::2]] = np.nextafter(x[n, others[::2]], dtype(np.inf))
     check(x, target)
+
+
+# ---------------------------------------------------------------------------
+# The float32 row from the m_d: rank sort, lane histograms, 16-class groups
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("n_labels", [22, 23, 24, 25, 26])
+def test_lane_histograms_on_their_room(dtype, n_labels):
+    # C = 199: the scratch holds 2 * (C + 1) = 400 counters, so the 16 lane
+    # histograms (16 * (k + 1) counters) fit up to k = 24; from 25 the two
+    # halves count.  Both give the same columns.
+    rng = np.random.default_rng(n_labels)
+    n_classes = 199
+    x = (rng.integers(-12, 13, size=(5, n_classes)) / 8).astype(dtype)   # many ties
+    x[3:] = rng.normal(size=(2, n_classes)).astype(dtype)
+    target = label_rows(rng, 5, n_classes, n_labels)
+    target[4] = label_rows(rng, 1, n_classes, n_labels, duplicates=True)[0]
+    check(x, target, grad_output=rng.choice([1.0, -0.5, 0.0, 3.0], size=5))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("n_labels", [1, 2, 31, 32, 33, 62, 63])
+def test_rank_sort_with_equal_and_signed_zero_shifts(dtype, n_labels):
+    # margin -0.0: a label scored +0.0 has the shift -0.0 - 0.0 = -0.0, one
+    # scored -0.0 the shift -0.0 + 0.0 = +0.0: ties of both zeros and of equal
+    # shifts, in every order (the rank sort breaks ties by position), below
+    # RADIX_MIN_FLOAT32 = 64; non-labels on both sides of 0 and on it (z = 0).
+    rng = np.random.default_rng(100 + n_labels)
+    n_classes = n_labels + 40
+    x = rng.choice([0.0, -0.0, 0.5, -0.5], size=(4, n_classes)).astype(dtype)
+    x[:, n_labels:] = rng.choice([0.0, -0.0, 0.25, -0.25, 1.0, -1.0],
+                                 size=(4, n_classes - n_labels))
+    target = np.full((4, n_classes), -1, dtype=np.int64)
+    for row in target:
+        row[:n_labels] = rng.permutation(n_labels)
+    fused, gradient = check(x, target, margin=-0.0)
+    # hand count for one class: a non-label at 0.25 violates every shift of
+    # -0.0 or +0.0 (0.25 > 0) and every shift -0.5 + ... (labels at 0.5 give
+    # -0.0 - 0.5 = -0.5: 0.25 - 0.5 < 0, inactive)
+    shifts = (dtype(-0.0) - x[0, :n_labels]).astype(dtype)
+    for d in range(n_labels, n_classes):
+        expected = np.sum(~((shifts + x[0, d]) <= 0)) * (1.0 / n_classes)
+        assert gradient[0, d] == dtype(expected)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("n_labels", [COUNT_MAX - 1, COUNT_MAX, COUNT_MAX + 1, 64])
+def test_count_crossover_gives_the_same_counts(dtype, n_labels):
+    # the rows about COUNT_MAX_LABELS, on the sorted path here, against the
+    # counting path's gradient (the same integer counts, the same bits)
+    rng = np.random.default_rng(7 + n_labels)
+    n_classes = 200
+    x = rng.normal(size=(6, n_classes)).astype(dtype)
+    target = label_rows(rng, 6, n_classes, n_labels)
+    go = rng.choice([1.0, -2.0, 0.5], size=6)
+    _, sorted_gradient = check(x, target, grad_output=go)
+    module = MODULES["baseline"]
+    previous = module._set_count_max_labels(n_labels)
+    try:
+        _, _, counted_gradient = run(module, x, target, go)
+    finally:
+        module._set_count_max_labels(previous)
+    assert_same_bits(sorted_gradient, counted_gradient)
