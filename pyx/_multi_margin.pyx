@@ -39,9 +39,6 @@ cdef extern from *:
     #ifndef ML_SCATTER_MIN_CLASSES
     #define ML_SCATTER_MIN_CLASSES 16
     #endif
-    #ifndef ML_STREAM_MIN_BYTES
-    #define ML_STREAM_MIN_BYTES PY_SSIZE_T_MAX
-    #endif
     #ifndef ML_COLUMN_GRADIENT
     #define ML_COLUMN_GRADIENT 1
     #endif
@@ -60,9 +57,6 @@ cdef extern from *:
         # p = 2 row blocks of fewer than LANES classes (AVX-512) write the
         # gradient from the columns (0: by the flat pass, for measurements)
         COLUMN_GRADIENT "ML_COLUMN_GRADIENT"
-        # a gradient of at least this many bytes is written by streaming
-        # stores: none by default (measured slower, docs/design.md)
-        STREAM_MIN_BYTES "ML_STREAM_MIN_BYTES"
 
 
 cdef inline double _sum_lanes(const double* lanes) noexcept nogil:
@@ -453,12 +447,9 @@ ctypedef struct _loss_only:
     char unused
 ctypedef struct _with_gradient:
     char unused
-ctypedef struct _streamed_gradient:  # the gradient by streaming stores
-    char unused
 ctypedef fused fused_gradient:
     _loss_only
     _with_gradient
-    _streamed_gradient
 
 
 cdef inline bint _row_block(
@@ -471,7 +462,6 @@ cdef inline bint _row_block(
     const double* grad_output,
     double* loss_out,
     _Call call,
-    stream_t* stream,
 ) noexcept nogil:
     """ROWS float32 rows at once, one row a vector lane: _row's formulas, term
     by term in its order, so the same bits.
@@ -493,9 +483,7 @@ cdef inline bint _row_block(
     ``target`` is read once: the checked lanes feed every gather and store.
     The types of the NULL pointers ``fixed``, ``fixed_p`` and
     ``fixed_gradient`` pick the copy: C (4, 10, 16 or any), p and
-    with_gradient fixed at compile time; ``_streamed_gradient`` writes the
-    gradient through ``stream`` (streaming stores, the block's vectors
-    continuing the run of the block before) and gradient[y] by selects.
+    with_gradient fixed at compile time.
     """
     cdef:
         int32_t n_classes = <int32_t> call.n_classes
@@ -541,8 +529,7 @@ cdef inline bint _row_block(
     # gradient[y]: one scatter a block, or with fewer than
     # SCATTER_MIN_CLASSES classes a select in each of the block's C vectors
     # (cheaper than 16 scattered stores)
-    scatter_y = (n_classes >= SCATTER_MIN_CLASSES
-                 and fused_gradient is not _streamed_gradient)
+    scatter_y = n_classes >= SCATTER_MIN_CLASSES
     y = targets(target, n_classes, &valid)
     if not valid:
         return False
@@ -610,8 +597,7 @@ cdef inline bint _row_block(
     store_f64(loss_out, add_f64(zero, total))
     if not with_gradient:
         return True
-    if PREFETCH_BLOCKS and fused_gradient is not _streamed_gradient:
-        # (streaming stores do not read the lines they write)
+    if PREFETCH_BLOCKS:
         prefetch_write(gradient, 2 * ROWS * n_classes * 4, ROWS * n_classes * 4)
     coef = mul_f64(set1_f64(scale), w)
     twice_coef = mul_f64(set1_f64(2.0), coef)
@@ -629,7 +615,7 @@ cdef inline bint _row_block(
         slope = mul_f64(twice_coef, slope)
     gradient_y = cvt_f32(mul_f64(sub_f64(zero, slope), go))
     if (COLUMN_GRADIENT and p == 2 and ROWS == 16 and not wide and n_classes >= 8
-            and not (same_weight and same_go) and fused_gradient is not _streamed_gradient):
+            and not (same_weight and same_go)):
         # p = 2 in the AVX-512 build, a weight or grad_output that differs
         # between rows: the gradient in columns, where every row parameter is
         # already in its lane (no permutes of float64 pairs), then transposed
@@ -659,10 +645,7 @@ cdef inline bint _row_block(
         if not scatter_y:  # the position of each row's target gets gradient[y]
             is_y = eq_i32(permute_i32(row_index, y), load_i32(&class_of[i * ROWS]))
             value = select_f32(is_y, permute_f32(row_index, gradient_y), value)
-        if fused_gradient is _streamed_gradient:
-            stream_put(stream, &gradient[i * ROWS], value)
-        else:
-            store_f32(&gradient[i * ROWS], value)
+        store_f32(&gradient[i * ROWS], value)
     if scatter_y:
         scatter_f32(gradient, add_i32(rows, y), gradient_y)
     return True
@@ -773,27 +756,19 @@ cdef inline bint _row_block_fixed(
     _Call call,
     int p,
     bint with_gradient,
-    stream_t* stream,
 ) noexcept nogil:
-    """_row_block's copy for these C, p and with_gradient (streamed when
-    ``stream`` is not NULL)."""
-    if with_gradient and stream != NULL:
-        if p == 1:
-            return _row_block(fixed, <_power_1*> NULL, <_streamed_gradient*> NULL, x,
-                              gradient, target, grad_output, loss_out, call, stream)
-        return _row_block(fixed, <_power_2*> NULL, <_streamed_gradient*> NULL, x, gradient,
-                          target, grad_output, loss_out, call, stream)
+    """_row_block's copy for these C, p and with_gradient."""
     if with_gradient:
         if p == 1:
             return _row_block(fixed, <_power_1*> NULL, <_with_gradient*> NULL, x, gradient,
-                              target, grad_output, loss_out, call, NULL)
+                              target, grad_output, loss_out, call)
         return _row_block(fixed, <_power_2*> NULL, <_with_gradient*> NULL, x, gradient,
-                          target, grad_output, loss_out, call, NULL)
+                          target, grad_output, loss_out, call)
     if p == 1:
         return _row_block(fixed, <_power_1*> NULL, <_loss_only*> NULL, x, gradient, target,
-                          grad_output, loss_out, call, NULL)
+                          grad_output, loss_out, call)
     return _row_block(fixed, <_power_2*> NULL, <_loss_only*> NULL, x, gradient, target,
-                      grad_output, loss_out, call, NULL)
+                      grad_output, loss_out, call)
 
 
 cdef inline bint _rows_at_once(
@@ -805,23 +780,22 @@ cdef inline bint _rows_at_once(
     _Call call,
     int p,
     bint with_gradient,
-    stream_t* stream,
 ) noexcept nogil:
     """_row_block or _row_block64, by dtype; float32 rows of 4, 10 or 16
     classes take a copy of _row_block with C fixed at compile time (the
-    ``classes`` tags).  ``stream``: float32 only (NULL for float64)."""
+    ``classes`` tags)."""
     if floating is float:
         if call.n_classes == 4:
             return _row_block_fixed(<_classes_4*> NULL, x, gradient, target, grad_output,
-                                    loss_out, call, p, with_gradient, stream)
+                                    loss_out, call, p, with_gradient)
         if call.n_classes == 10:
             return _row_block_fixed(<_classes_10*> NULL, x, gradient, target, grad_output,
-                                    loss_out, call, p, with_gradient, stream)
+                                    loss_out, call, p, with_gradient)
         if call.n_classes == 16:
             return _row_block_fixed(<_classes_16*> NULL, x, gradient, target, grad_output,
-                                    loss_out, call, p, with_gradient, stream)
+                                    loss_out, call, p, with_gradient)
         return _row_block_fixed(<_classes_any*> NULL, x, gradient, target, grad_output,
-                                loss_out, call, p, with_gradient, stream)
+                                loss_out, call, p, with_gradient)
     else:
         return _row_block64(x, gradient, target, grad_output, loss_out, call, p,
                             with_gradient)
@@ -845,19 +819,14 @@ cdef inline void _block_or_rows(
     _Call call,
     int p,
     bint with_gradient,
-    stream_t* stream,
 ) noexcept nogil:
-    """ROWS rows: _rows_at_once, or the row loop where it declines (which
-    first ends the run of streaming stores, if any)."""
+    """ROWS rows: _rows_at_once, or the row loop where it declines."""
     cdef:
         Py_ssize_t n
         Py_ssize_t n_classes = call.n_classes
         floating margin = <floating> call.margin
-    if _rows_at_once(x, gradient, target, grad_output, loss_out, call, p, with_gradient,
-                     stream):
+    if _rows_at_once(x, gradient, target, grad_output, loss_out, call, p, with_gradient):
         return
-    if stream != NULL:
-        stream_end(stream)
     for n in range(ROWS):
         if with_gradient:
             _checked_sample(x + n * n_classes, gradient + n * n_classes, n_classes, target[n],
@@ -867,48 +836,6 @@ cdef inline void _block_or_rows(
             _checked_sample(x + n * n_classes, NULL, n_classes, target[n], call.weight,
                             call.weight_stride, margin, p, False, call.scale, 0.0,
                             &loss_out[n])
-
-
-cdef inline void _streamed_run(
-    const floating* x,
-    floating* gradient,
-    const int64_t* target,
-    const double* grad_output,
-    double* loss_out,
-    _Call call,
-    int p,
-    Py_ssize_t first,
-    Py_ssize_t stop,
-) noexcept nogil:
-    """Blocks first <= b < stop in order, their gradient by streaming stores
-    (one run: each block's lines continue the block before's), then a fence
-    so that the stores are in memory before the parallel loop ends."""
-    cdef:
-        Py_ssize_t b
-        Py_ssize_t size = ROWS * call.n_classes
-        Py_ssize_t go_size = ROWS * call.grad_output_stride
-        stream_t stream
-    stream_start(&stream, <float*> gradient)
-    for b in range(first, stop):
-        _block_or_rows(x + b * size, gradient + b * size, &target[b * ROWS],
-                       grad_output + b * go_size, &loss_out[b * ROWS], call, p, True,
-                       &stream)
-    stream_end(&stream)
-    stream_fence()
-
-
-# The gradient of a call is written by streaming stores from this many bytes
-# on (docs/design.md, "Memory floor"); _set_stream_min_bytes moves it (tests).
-cdef Py_ssize_t _stream_min_bytes = STREAM_MIN_BYTES
-
-
-def _set_stream_min_bytes(Py_ssize_t n_bytes):
-    """Set the gradient size from which the row blocks write it by streaming
-    stores; return the previous value (a test hook)."""
-    global _stream_min_bytes
-    previous = _stream_min_bytes
-    _stream_min_bytes = n_bytes
-    return previous
 
 
 cdef Py_ssize_t _blocks(
@@ -932,7 +859,7 @@ cdef Py_ssize_t _blocks(
     at most ROW_BLOCK_MAX_CLASSES classes, float64 rows of fewer than LANES);
     return how many rows they hold (0 otherwise)."""
     cdef:
-        Py_ssize_t b, n_blocks, r, n_runs
+        Py_ssize_t b, n_blocks
         Py_ssize_t rows = ROWS
         # the offsets of block b: its rows' scores and gradient, its samples
         Py_ssize_t size = ROWS * n_classes
@@ -955,39 +882,24 @@ cdef Py_ssize_t _blocks(
     call.row_of = row_of
     call.class_of = class_of
     # p and with_gradient as literals: each loop inlines its own copy
-    if (floating is float and with_gradient and n_blocks > 0
-            and n_blocks * size * <Py_ssize_t> sizeof(float) >= _stream_min_bytes):
-        # one run of consecutive blocks a thread (whatever the team's size,
-        # each block's values are the same: only the stores differ)
-        n_runs = max(1, min(<Py_ssize_t> n_threads, n_blocks))
-        if p == 1:
-            for r in prange(n_runs, schedule="static", nogil=True, num_threads=n_threads):
-                _streamed_run(x, gradient, target, grad_output, loss_out, call, 1,
-                              n_blocks * r // n_runs, n_blocks * (r + 1) // n_runs)
-        else:
-            for r in prange(n_runs, schedule="static", nogil=True, num_threads=n_threads):
-                _streamed_run(x, gradient, target, grad_output, loss_out, call, 2,
-                              n_blocks * r // n_runs, n_blocks * (r + 1) // n_runs)
-    elif with_gradient:
+    if with_gradient:
         if p == 1:
             for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
                 _block_or_rows(x + b * size, gradient + b * size, &target[b * rows],
-                               grad_output + b * go_size, &loss_out[b * rows], call, 1, True,
-                               NULL)
+                               grad_output + b * go_size, &loss_out[b * rows], call, 1, True)
         else:
             for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
                 _block_or_rows(x + b * size, gradient + b * size, &target[b * rows],
-                               grad_output + b * go_size, &loss_out[b * rows], call, 2, True,
-                               NULL)
+                               grad_output + b * go_size, &loss_out[b * rows], call, 2, True)
     else:
         if p == 1:
             for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
                 _block_or_rows(x + b * size, NULL, &target[b * rows], NULL, &loss_out[b * rows],
-                               call, 1, False, NULL)
+                               call, 1, False)
         else:
             for b in prange(n_blocks, schedule="static", nogil=True, num_threads=n_threads):
                 _block_or_rows(x + b * size, NULL, &target[b * rows], NULL, &loss_out[b * rows],
-                               call, 2, False, NULL)
+                               call, 2, False)
     return n_blocks * rows
 
 

@@ -268,49 +268,6 @@ static inline ml_f64 ml_permute_f64(ml_i32 idx, ml_f64 table) {
     return r;
 }
 
-/* Streaming (non-temporal) stores of a run of consecutive vectors: whole
- * aligned cache lines go to memory without being read first.  Every vector of
- * the run starts ``misalign`` floats past a line (the blocks are whole lines
- * long), so each line is the last ``misalign`` floats of the vector before
- * and the first 16 - misalign of this one (one two-register permute).  The
- * run's first partial line and its last are ordinary masked stores (the
- * floats around them belong to other blocks, maybe another thread's). */
-typedef struct {
-    ml_f32 pending;      /* the last vector put, its last misalign floats not yet stored */
-    float *pending_at;
-    __m512i join;        /* lane k: float k + 16 - misalign of (pending, next) */
-    __mmask16 head;      /* the lanes of a vector before its line boundary */
-    int misalign;
-    int open;
-} ml_stream;
-static inline void ml_stream_start(ml_stream *s, const float *base) {
-    int a = (int)(((uintptr_t)base / sizeof(float)) % 16);
-    s->misalign = a;
-    s->join = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-                                                 13, 14, 15), _mm512_set1_epi32(16 - a));
-    s->head = (__mmask16)((1u << (16 - a)) - 1);
-    s->open = 0;
-    s->pending_at = 0;
-    s->pending = _mm512_setzero_ps();
-}
-static inline void ml_stream_put(ml_stream *s, float *p, ml_f32 v) {
-    /* p: the position after the last vector put, or a new run's first */
-    if (s->open)
-        _mm512_stream_ps(p - s->misalign, _mm512_permutex2var_ps(s->pending, s->join, v));
-    else
-        _mm512_mask_storeu_ps(p, s->head, v);
-    s->open = 1;
-    s->pending = v;
-    s->pending_at = p;
-}
-static inline void ml_stream_end(ml_stream *s) {
-    /* the run's last partial line; the next put starts a new run */
-    if (s->open && s->misalign)
-        _mm512_mask_storeu_ps(s->pending_at, (__mmask16)~s->head, s->pending);
-    s->open = 0;
-}
-static inline void ml_stream_fence(void) { _mm_sfence(); }
-
 #elif defined(__AVX2__)
 #include <immintrin.h>
 #define ML_ROWS 8
@@ -537,48 +494,6 @@ static inline ml_f64 ml_permute_f64(ml_i32 idx, ml_f64 table) {
     return r;
 }
 
-/* Streaming stores of a run of vectors, as the AVX-512 version: 8 floats a
- * vector (a line is two), the line boundary every 8 floats. */
-typedef struct {
-    ml_f32 pending;
-    float *pending_at;
-    __m256i rotate;      /* lane k: float (k + 8 - misalign) % 8 */
-    __m256i from_next;   /* the lanes taken from the next vector (k >= misalign) */
-    __m256i head;        /* the lanes of a vector before its boundary (k < 8 - misalign) */
-    int misalign;
-    int open;
-} ml_stream;
-static inline void ml_stream_start(ml_stream *s, const float *base) {
-    int a = (int)(((uintptr_t)base / sizeof(float)) % 8);
-    __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    s->misalign = a;
-    s->rotate = _mm256_and_si256(_mm256_add_epi32(iota, _mm256_set1_epi32(8 - a)),
-                                 _mm256_set1_epi32(7));
-    s->from_next = _mm256_cmpgt_epi32(iota, _mm256_set1_epi32(a - 1));
-    s->head = _mm256_cmpgt_epi32(_mm256_set1_epi32(8 - a), iota);
-    s->open = 0;
-    s->pending_at = 0;
-    s->pending = _mm256_setzero_ps();
-}
-static inline void ml_stream_put(ml_stream *s, float *p, ml_f32 v) {
-    if (s->open)
-        _mm256_stream_ps(p - s->misalign, _mm256_blendv_ps(
-            _mm256_permutevar8x32_ps(s->pending, s->rotate),
-            _mm256_permutevar8x32_ps(v, s->rotate), _mm256_castsi256_ps(s->from_next)));
-    else
-        _mm256_maskstore_ps(p, s->head, v);
-    s->open = 1;
-    s->pending = v;
-    s->pending_at = p;
-}
-static inline void ml_stream_end(ml_stream *s) {
-    if (s->open && s->misalign)
-        _mm256_maskstore_ps(s->pending_at, _mm256_xor_si256(s->head, _mm256_set1_epi32(-1)),
-                            s->pending);
-    s->open = 0;
-}
-static inline void ml_stream_fence(void) { _mm_sfence(); }
-
 #else
 /* One row of plain C.  The kernel takes its row loop on such a build; these
  * only make the block code compile (and are correct, for one row). */
@@ -665,13 +580,6 @@ static inline ml_f64 ml_select_f64(ml_mask m, ml_f64 a, ml_f64 b) { return m ? a
 static inline ml_mask ml_lt_i32(ml_i32 a, ml_i32 b) { return a < b; }
 static inline ml_f32 ml_permute_f32(ml_i32 idx, ml_f32 table) { (void)idx; return table; }
 static inline ml_f64 ml_permute_f64(ml_i32 idx, ml_f64 table) { (void)idx; return table; }
-/* no streaming stores: ordinary ones */
-typedef struct { int open; } ml_stream;
-static inline void ml_stream_start(ml_stream *s, const float *base) { (void)base; s->open = 0; }
-static inline void ml_stream_put(ml_stream *s, float *p, ml_f32 v) { (void)s; *p = v; }
-static inline void ml_stream_end(ml_stream *s) { (void)s; }
-static inline void ml_stream_fence(void) {}
-
 #endif
 
 /* Ask for the cache lines of [base + offset, base + offset + n_bytes), to read

@@ -15,9 +15,6 @@ cdef extern from "_row_blocks.h" nogil:
         pass
     ctypedef struct maskv "ml_mask":
         pass
-    # streaming stores of a run of consecutive vectors (see the header)
-    ctypedef struct stream_t "ml_stream":
-        pass
     i32v targets "ml_targets"(const int64_t* t, int64_t n_classes, int* valid)
     i32v iota_times "ml_iota_times"(int32_t c)
     void columns "ml_columns"(const float* x, int32_t stride, int32_t first, int32_t n,
@@ -71,7 +68,3 @@ cdef extern from "_row_blocks.h" nogil:
     void store_f64 "ml_store_f64"(double* p, f64v a)
     void prefetch "ml_prefetch"(const void* base, Py_ssize_t offset, int n_bytes)
     void prefetch_write "ml_prefetch_write"(void* base, Py_ssize_t offset, int n_bytes)
-    void stream_start "ml_stream_start"(stream_t* s, const float* base)
-    void stream_put "ml_stream_put"(stream_t* s, float* p, f32v v)
-    void stream_end "ml_stream_end"(stream_t* s)
-    void stream_fence "ml_stream_fence"()
