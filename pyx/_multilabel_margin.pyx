@@ -635,14 +635,16 @@ cdef inline bint _row_counted_lanes(
         if is_target[label]:
             is_target[label] = 0
             product[label] = 0.0
-            product[n_classes + label] = 0.0
+            if floating is double:  # float32 products are exact: no low parts
+                product[n_classes + label] = 0.0
             for q in range(n_listed):
                 column[q] -= x[label] > threshold[q]
     for i in range(SUM_LANES):
         total[i] = 0.0
         error[i] = 0.0
     _two_sum_lanes(total, error, product, n_classes)
-    _two_sum_lanes(total, error, product + n_classes, n_classes)
+    if floating is double:  # the products' low parts (_count_block writes them for float64)
+        _two_sum_lanes(total, error, product + n_classes, n_classes)
     for i in range(n_listed):
         _add_product(total, error, <double> column[i], -threshold[i], 2 * i + 1)
     loss = _lanes_total(total, error)
