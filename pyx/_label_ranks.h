@@ -23,12 +23,6 @@ static inline lc_i32 lr_load_i32(const int32_t *p) {
     return _mm512_loadu_si512((const void *)p);
 }
 static inline void lr_store_i32(int32_t *p, lc_i32 a) { _mm512_storeu_si512((void *)p, a); }
-static inline lc_f64 lr_load_f64(const double *p) {
-    lc_f64 r;
-    r.lo = _mm512_loadu_pd(p);
-    r.hi = _mm512_loadu_pd(p + 8);
-    return r;
-}
 static inline lc_f64 lr_high_f64(lc_f64 a) {
     const __m512i keep = _mm512_set1_epi64((long long)~((1ULL << 31) - 1));
     a.lo = _mm512_castsi512_pd(_mm512_and_si512(_mm512_castpd_si512(a.lo), keep));
@@ -47,14 +41,6 @@ static inline lc_i32 lr_load_i32(const int32_t *p) {
 static inline void lr_store_i32(int32_t *p, lc_i32 a) {
     _mm256_storeu_si256((__m256i *)p, a.a);
     _mm256_storeu_si256((__m256i *)(p + 8), a.b);
-}
-static inline lc_f64 lr_load_f64(const double *p) {
-    lc_f64 r;
-    r.a = _mm256_loadu_pd(p);
-    r.b = _mm256_loadu_pd(p + 4);
-    r.c = _mm256_loadu_pd(p + 8);
-    r.d = _mm256_loadu_pd(p + 12);
-    return r;
 }
 static inline lc_f64 lr_high_f64(lc_f64 x) {
     const __m256d keep = _mm256_castsi256_pd(
@@ -77,12 +63,6 @@ static inline lc_i32 lr_load_i32(const int32_t *p) {
 static inline void lr_store_i32(int32_t *p, lc_i32 a) {
     int l;
     for (l = 0; l < LC_GROUP; l++) p[l] = a.v[l];
-}
-static inline lc_f64 lr_load_f64(const double *p) {
-    lc_f64 r;
-    int l;
-    for (l = 0; l < LC_GROUP; l++) r.v[l] = p[l];
-    return r;
 }
 static inline lc_f64 lr_high_f64(lc_f64 x) {
     int l;

@@ -432,7 +432,6 @@ cdef extern from "_label_ranks.h" nogil:
     bint VECTOR_GROUPS "LR_GROUPS"
     lc_i32 load_i32 "lr_load_i32"(const int32_t* p)
     void store_i32 "lr_store_i32"(int32_t* p, lc_i32 a)
-    lc_f64 load_f64 "lr_load_f64"(const double* p)
     lc_f64 high_f64 "lr_high_f64"(lc_f64 a)
 
 
