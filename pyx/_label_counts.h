@@ -8,12 +8,15 @@
  * Every build has the same 16 lanes, so the same lane sums in the same order:
  * AVX-512 (F, BW, DQ, VL) holds a group in one register (two for doubles),
  * AVX2 in two (four), other targets in plain C arrays.  Every operation
- * rounds as its scalar C form (no fused multiply-adds).
+ * rounds as its scalar C form.  The one fused multiply-add, lc_fmadd_f64, is
+ * called with exact products only (a count times a float32 score), so it
+ * rounds once, as mul + add does: the same bits with or without FMA.
  */
 #ifndef MARGINLOSS_LABEL_COUNTS_H
 #define MARGINLOSS_LABEL_COUNTS_H
 
 #include <stdint.h>
+#include <string.h>
 
 #define LC_GROUP 16
 /* entries of a lc_store_lookup table */
@@ -107,6 +110,26 @@ static inline lc_f64 lc_mul_f64(lc_f64 a, lc_f64 b) {
     r.lo = _mm512_mul_pd(a.lo, b.lo);
     r.hi = _mm512_mul_pd(a.hi, b.hi);
     return r;
+}
+static inline lc_f64 lc_fmadd_f64(lc_f64 a, lc_f64 b, lc_f64 c) {
+    /* a * b + c for exact products a * b: rounded once, the bits of mul + add */
+    lc_f64 r;
+    r.lo = _mm512_fmadd_pd(a.lo, b.lo, c.lo);
+    r.hi = _mm512_fmadd_pd(a.hi, b.hi, c.hi);
+    return r;
+}
+static inline lc_i32 lc_max_abs_bits(lc_i32 m, lc_f32 v) {
+    /* max(m[l], the bits of |v[l]|): ordered as |v| (NaN above inf) */
+    return _mm512_max_epi32(m, _mm512_and_si512(_mm512_castps_si512(v),
+                                                _mm512_set1_epi32(0x7FFFFFFF)));
+}
+static inline int32_t lc_max_lane(lc_i32 m) { return _mm512_reduce_max_epi32(m); }
+static inline double lc_lanes_sum(lc_f64 t) {
+    /* plain fold: for w = 8, 4, 2, 1, lane l < w adds lane l + w */
+    __m512d t8 = _mm512_add_pd(t.lo, t.hi);
+    __m256d t4 = _mm256_add_pd(_mm512_castpd512_pd256(t8), _mm512_extractf64x4_pd(t8, 1));
+    __m128d t2 = _mm_add_pd(_mm256_castpd256_pd128(t4), _mm256_extractf128_pd(t4, 1));
+    return _mm_cvtsd_f64(t2) + _mm_cvtsd_f64(_mm_unpackhi_pd(t2, t2));
 }
 static inline void lc_store_f64(double *p, lc_f64 a) {
     _mm512_storeu_pd(p, a.lo);
@@ -272,6 +295,40 @@ static inline lc_f64 lc_mul_f64(lc_f64 x, lc_f64 y) {
     r.d = _mm256_mul_pd(x.d, y.d);
     return r;
 }
+static inline lc_f64 lc_fmadd_f64(lc_f64 x, lc_f64 y, lc_f64 z) {
+    /* x * y + z for exact products x * y: rounded once, fused or not (-mfma) */
+    lc_f64 r;
+#if defined(__FMA__)
+    r.a = _mm256_fmadd_pd(x.a, y.a, z.a);
+    r.b = _mm256_fmadd_pd(x.b, y.b, z.b);
+    r.c = _mm256_fmadd_pd(x.c, y.c, z.c);
+    r.d = _mm256_fmadd_pd(x.d, y.d, z.d);
+#else
+    r.a = _mm256_add_pd(_mm256_mul_pd(x.a, y.a), z.a);
+    r.b = _mm256_add_pd(_mm256_mul_pd(x.b, y.b), z.b);
+    r.c = _mm256_add_pd(_mm256_mul_pd(x.c, y.c), z.c);
+    r.d = _mm256_add_pd(_mm256_mul_pd(x.d, y.d), z.d);
+#endif
+    return r;
+}
+static inline lc_i32 lc_max_abs_bits(lc_i32 m, lc_f32 v) {
+    __m256i abs_mask = _mm256_set1_epi32(0x7FFFFFFF);
+    m.a = _mm256_max_epi32(m.a, _mm256_and_si256(_mm256_castps_si256(v.a), abs_mask));
+    m.b = _mm256_max_epi32(m.b, _mm256_and_si256(_mm256_castps_si256(v.b), abs_mask));
+    return m;
+}
+static inline int32_t lc_max_lane(lc_i32 m) {
+    __m256i a = _mm256_max_epi32(m.a, m.b);
+    __m128i b = _mm_max_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    b = _mm_max_epi32(b, _mm_shuffle_epi32(b, _MM_SHUFFLE(1, 0, 3, 2)));
+    b = _mm_max_epi32(b, _mm_shuffle_epi32(b, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(b);
+}
+static inline double lc_lanes_sum(lc_f64 x) {
+    __m256d t4 = _mm256_add_pd(_mm256_add_pd(x.a, x.c), _mm256_add_pd(x.b, x.d));
+    __m128d t2 = _mm_add_pd(_mm256_castpd256_pd128(t4), _mm256_extractf128_pd(t4, 1));
+    return _mm_cvtsd_f64(t2) + _mm_cvtsd_f64(_mm_unpackhi_pd(t2, t2));
+}
 static inline void lc_store_f64(double *p, lc_f64 x) {
     _mm256_storeu_pd(p, x.a);
     _mm256_storeu_pd(p + 4, x.b);
@@ -425,6 +482,37 @@ static inline lc_f64 lc_mul_f64(lc_f64 x, lc_f64 y) {
     int l;
     for (l = 0; l < LC_GROUP; l++) x.v[l] = x.v[l] * y.v[l];
     return x;
+}
+static inline lc_f64 lc_fmadd_f64(lc_f64 x, lc_f64 y, lc_f64 z) {
+    int l;
+    double product;
+    for (l = 0; l < LC_GROUP; l++) {
+        product = x.v[l] * y.v[l];
+        x.v[l] = product + z.v[l];
+    }
+    return x;
+}
+static inline lc_i32 lc_max_abs_bits(lc_i32 m, lc_f32 v) {
+    int l;
+    uint32_t bits;
+    for (l = 0; l < LC_GROUP; l++) {
+        memcpy(&bits, &v.v[l], 4);
+        bits &= 0x7FFFFFFFu;
+        m.v[l] = m.v[l] > (int32_t)bits ? m.v[l] : (int32_t)bits;
+    }
+    return m;
+}
+static inline int32_t lc_max_lane(lc_i32 m) {
+    int l;
+    int32_t r = m.v[0];
+    for (l = 1; l < LC_GROUP; l++) r = r > m.v[l] ? r : m.v[l];
+    return r;
+}
+static inline double lc_lanes_sum(lc_f64 t) {
+    int l, width;
+    for (width = LC_GROUP / 2; width >= 1; width /= 2)
+        for (l = 0; l < width; l++) t.v[l] = t.v[l] + t.v[l + width];
+    return t.v[0];
 }
 static inline void lc_store_f64(double *p, lc_f64 x) {
     int l;

@@ -34,6 +34,8 @@ from libc.math cimport INFINITY, NAN, fabs
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 
+import array
+
 include "_rows.pxi"
 include "_label_counts.pxi"
 
@@ -316,7 +318,7 @@ cdef inline void _two_sum(lc_f64* total, lc_f64* error, lc_f64 term) noexcept no
     total[0] = s
 
 
-cdef inline bint _counted_group(
+cdef inline void _counted_group(
     const float* x,
     float* gradient,
     const unsigned char* is_target,
@@ -325,18 +327,19 @@ cdef inline bint _counted_group(
     int32_t* column,
     lc_f64* total,
     lc_f64* error,
+    lc_i32* magnitude,
     double coef,
     double grad_output,
     const float* gradient_table,
-    float bound,
+    bint compensated,
     bint with_gradient,
 ) noexcept nogil:
     """GROUP classes d of a float32 row, one a lane: cnt_d = #{i : x[d] >
     threshold[i]} for d in D, 0 for a label's class (is_target[d] set), and
     column[i] += #{d in D : x[d] > threshold[i]}; cnt_d * x[d] (exact in
-    float64) added to the lane sums by TwoSum; gradient[d] = cnt_d * coef *
-    grad_output (gradient_table[cnt_d] when given).  Returns whether a score
-    is beyond bound (or NaN)."""
+    float64) added to the lane sums, plainly (the bits of |x[d]| kept in
+    magnitude's running max) or, compensated, by TwoSum; gradient[d] = cnt_d *
+    coef * grad_output (gradient_table[cnt_d] when given)."""
     cdef:
         lc_f32 v = load_f32(x)
         lc_mask other = unflagged(is_target)      # the classes in D
@@ -354,7 +357,12 @@ cdef inline bint _counted_group(
         above = gt_where(v, threshold[i], other)
         count = add_mask(count, above)
         column[i] += mask_count(above)
-    _two_sum(total, error, mul_f64(cvt_i32_f64(count), cvt_f32_f64(v)))      # exact
+    if compensated:
+        _two_sum(total, error, mul_f64(cvt_i32_f64(count), cvt_f32_f64(v)))      # exact
+    else:
+        # total + cnt_d * x[d], one rounding (the product is exact: fused or not, the same bits)
+        total[0] = fmadd_f64(cvt_i32_f64(count), cvt_f32_f64(v), total[0])
+        magnitude[0] = max_abs_bits(magnitude[0], v)
     if with_gradient:
         if gradient_table != NULL:   # the same values, looked up by count
             store_lookup(gradient, gradient_table, count)
@@ -362,10 +370,9 @@ cdef inline bint _counted_group(
             # grad_output multiplies last, as in PyTorch (0 * grad_output where inactive)
             store_f32(gradient, mul_f64(mul_f64(cvt_i32_f64(count), set1_f64(coef)),
                                         set1_f64(grad_output)))
-    return beyond_f32(v, bound)
 
 
-cdef inline bint _counted_pass(
+cdef inline float _counted_pass(
     const float* x,
     float* gradient,
     Py_ssize_t n_classes,
@@ -377,14 +384,14 @@ cdef inline bint _counted_pass(
     const unsigned char* is_target,
     lc_f64* total,
     lc_f64* error,
-    float bound,
+    bint compensated,
     bint with_gradient,
 ) noexcept nogil:
     """_counted_group over a float32 row, in groups of GROUP classes (class d
     in lane d % GROUP, the order of _two_sum_lanes), the last group padded
-    with classes flagged as labels; the lane sums to total, error (zeroed
-    here).  A row further on is prefetched on the way.  Returns whether a
-    score is beyond bound (or NaN)."""
+    with classes flagged as labels; the lane sums to total (and error when
+    compensated), zeroed here.  A row further on is prefetched on the way.
+    Returns max_d |x[d]| (NaN if a score is NaN) of the plain pass."""
     cdef:
         Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
         float x_rest[GROUP]
@@ -392,10 +399,12 @@ cdef inline bint _counted_pass(
         unsigned char is_target_rest[GROUP]
         float table[TABLE]
         float* gradient_table = NULL
-        bint beyond = False
         # the row prefetched: the next one, or the fourth on for short rows
         Py_ssize_t ahead = n_classes if n_classes >= 256 else 4 * n_classes
         lc_f64 lane_total = set1_f64(0.0), lane_error = set1_f64(0.0)
+        lc_i32 magnitude = zero_i32()
+        int32_t largest
+        float score_max
     if with_gradient and n_listed < TABLE:
         # each count's gradient (counts are at most n_listed), computed once a
         # row (the same expression)
@@ -405,9 +414,9 @@ cdef inline bint _counted_pass(
         gradient_table = table
     for g in range(n_whole // GROUP):
         prefetch(x + ahead + g * GROUP)
-        beyond |= _counted_group(x + g * GROUP, gradient + g * GROUP, is_target + g * GROUP,
-                                 n_listed, threshold, column, &lane_total, &lane_error, coef,
-                                 grad_output, gradient_table, bound, with_gradient)
+        _counted_group(x + g * GROUP, gradient + g * GROUP, is_target + g * GROUP, n_listed,
+                       threshold, column, &lane_total, &lane_error, &magnitude, coef,
+                       grad_output, gradient_table, compensated, with_gradient)
     if n_whole < n_classes:
         for l in range(GROUP):
             if n_whole + l < n_classes:
@@ -416,15 +425,17 @@ cdef inline bint _counted_pass(
             else:
                 x_rest[l] = 0       # flagged: counts 0, product 0
                 is_target_rest[l] = 1
-        beyond |= _counted_group(x_rest, gradient_rest, is_target_rest, n_listed, threshold,
-                                 column, &lane_total, &lane_error, coef, grad_output,
-                                 gradient_table, bound, with_gradient)
+        _counted_group(x_rest, gradient_rest, is_target_rest, n_listed, threshold, column,
+                       &lane_total, &lane_error, &magnitude, coef, grad_output, gradient_table,
+                       compensated, with_gradient)
         if with_gradient:
             for l in range(n_classes - n_whole):
                 gradient[n_whole + l] = gradient_rest[l]
     total[0] = lane_total
     error[0] = lane_error
-    return beyond
+    largest = max_lane(magnitude)   # the bits of a float >= 0 order as its value (NaN above inf)
+    memcpy(&score_max, &largest, 4)
+    return score_max
 
 
 cdef inline double _split_high(double value) noexcept nogil:
@@ -438,47 +449,28 @@ cdef inline double _split_high(double value) noexcept nogil:
     return high
 
 
-cdef inline bint _row_counted_f32(
+cdef inline double _counted_compensated_f32(
     const float* x,
-    float* gradient,
     Py_ssize_t n_classes,
-    double coef,
-    double grad_output,
     Py_ssize_t n_listed,
-    const Py_ssize_t* labels,
-    unsigned char* is_target,
-    double* label_count,
-    float margin,
-    double* row_total,
-    bint with_gradient,
+    const float* threshold,
+    int32_t* column,
+    const unsigned char* is_target,
 ) noexcept nogil:
-    """_row_counted for float32 scores, the lane sums in registers: the
-    classes' products in one pass (_counted_pass), then the label terms
-    col_i * a_i in lane 2i + 1 (mod SUM_LANES), each as the two exact parts of
-    _add_product, then the lanes combined as _lanes_total: the steps, and so
-    the bits, of _row_counted_lanes (lanes in memory)."""
+    """The row loss of _row_counted_f32 summed with compensation, for the rows
+    the plain sum's guard rejects: the classes' products by TwoSum
+    (_counted_pass), the label terms col_i * a_i in lane 2i + 1 (mod
+    SUM_LANES), each as the two exact parts of _add_product, then the lanes
+    combined as _lanes_total.  Accurate to about one float64 rounding however
+    the terms cancel (docs/design.md, "Multi-label kernel")."""
     cdef:
-        float bound = FLT_MAX / 4
-        float threshold[COUNT_CAPACITY]
-        int32_t column[COUNT_CAPACITY]
         lc_f64 total, error, high_part, low_part
         Py_ssize_t i, first_label, lane
-        double value, split, loss
-    if not (fabs(margin) <= bound):
-        return False
-    if n_listed == 0:
-        # no labels: loss 0, gradient 0 * grad_output
-        if with_gradient:
-            for i in range(n_classes):
-                gradient[i] = <float> (0.0 * coef * grad_output)
-        row_total[0] = 0.0
-        return True
+        double value, split
     for i in range(n_listed):
-        threshold[i] = -(margin - x[labels[i]])
         column[i] = 0
-    if _counted_pass(x, gradient, n_classes, coef, grad_output, n_listed, threshold, column,
-                     is_target, &total, &error, bound, with_gradient):
-        return False
+    _counted_pass(x, NULL, n_classes, 0.0, 0.0, n_listed, threshold, column, is_target,
+                  &total, &error, True, False)
     # label i's term to lane 2i + 1: 8 labels fill the odd lanes once, so each
     # lane gets its labels' parts in label order (an empty lane adds +0: no change)
     first_label = 0
@@ -495,7 +487,79 @@ cdef inline bint _row_counted_f32(
         _two_sum(&total, &error, low_part)
         first_label += SUM_LANES // 2
     # the lanes combined pairwise as _lanes_total (the same steps: lanes_total)
-    loss = lanes_total(total, error)
+    return lanes_total(total, error)
+
+
+cdef inline bint _row_counted_f32(
+    const float* x,
+    float* gradient,
+    Py_ssize_t n_classes,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    const Py_ssize_t* labels,
+    unsigned char* is_target,
+    double* label_count,
+    float margin,
+    double* row_total,
+    bint with_gradient,
+    double* probe,
+) noexcept nogil:
+    """_row_counted for float32 scores, the lane sums in registers: the
+    classes' products and the gradient in one pass (_counted_pass), the label
+    terms col_i * a_i (exact) added one after another, all in plain float64
+    additions; a row whose terms may cancel beyond the plain sum's accuracy
+    (the guard below) is summed again with compensation
+    (_counted_compensated_f32).  probe (tests; NULL otherwise) gets the plain
+    sum, the guard's bound and whether the plain sum was kept."""
+    cdef:
+        float bound = FLT_MAX / 4
+        float threshold[COUNT_CAPACITY]
+        int32_t column[COUNT_CAPACITY]
+        lc_f64 total, error
+        Py_ssize_t i, n_pairs = 0
+        float score_max, shift_max = 0
+        double label_sum = 0.0, loss, n_additions, guard
+    if not (fabs(margin) <= bound):
+        return False
+    if n_listed == 0:
+        # no labels: loss 0, gradient 0 * grad_output
+        if with_gradient:
+            for i in range(n_classes):
+                gradient[i] = <float> (0.0 * coef * grad_output)
+        row_total[0] = 0.0
+        return True
+    for i in range(n_listed):
+        threshold[i] = -(margin - x[labels[i]])
+        shift_max = max(shift_max, fabs(threshold[i]))
+        column[i] = 0
+    score_max = _counted_pass(x, gradient, n_classes, coef, grad_output, n_listed, threshold,
+                              column, is_target, &total, &error, False, with_gradient)
+    if not (score_max <= bound):   # an infinite, huge or NaN score
+        return False
+    for i in range(n_listed):
+        label_sum += <double> column[i] * <double> -threshold[i]   # exact: column[i] < 2**29
+        n_pairs += column[i]
+    loss = lanes_sum(total) + label_sum
+    # The guard.  Every active term a_i + x[d] is > 0, so the exact row sum s
+    # is > 0 (or 0 without active pairs: then every part is 0 and loss +0).
+    # Each exact part goes through at most h = ceil(C / GROUP) + k + 5
+    # roundings (its lane's adds, the 4 folds, the label chain, the last add),
+    # so |loss - s| <= gamma_h * A (gamma_h = h u / (1 - h u), u = 2**-53;
+    # A = sum |parts| <= P * (score_max + shift_max), P = sum_i col_i the
+    # active pairs).  The plain sum is kept when loss >= guard = h * 2**-26 * P
+    # * (score_max + shift_max), rounded down by at most three roundings:
+    # then |loss - s| <= 2**-27 * (1 + 2**-23) * loss <= 2**-26 * s, under a
+    # quarter float32 ulp of s (docs/design.md, "Multi-label kernel").
+    n_additions = <double> ((n_classes + GROUP - 1) // GROUP + n_listed + 5)
+    guard = ((n_additions / 67108864) * <double> n_pairs
+             * (<double> score_max + <double> shift_max))    # 67108864 = 2**26
+    if probe != NULL:
+        probe[0] = loss
+        probe[1] = guard
+        probe[2] = loss >= guard and n_classes < (1 << 29)
+    if not (loss >= guard and n_classes < (1 << 29)):
+        loss = _counted_compensated_f32(x, n_classes, n_listed, threshold, column, is_target)
     for i in range(n_listed):
         is_target[labels[i]] = 0
     row_total[0] = loss
@@ -689,11 +753,42 @@ cdef inline bint _row_counted(
     float32 scores, _row_counted_lanes float64 ones."""
     if floating is float:
         return _row_counted_f32(x, gradient, n_classes, coef, grad_output, n_listed, labels,
-                                is_target, label_count, margin, row_total, with_gradient)
+                                is_target, label_count, margin, row_total, with_gradient, NULL)
     else:
         return _row_counted_lanes(x, gradient, n_classes, coef, grad_output, n_listed, labels,
                                   is_target, count, product, label_count, margin, row_total,
                                   with_gradient)
+
+
+def _counted_row_probe(const float[::1] input, const Py_ssize_t[::1] labels,
+                       double margin=1.0):
+    """For tests: the float32 counting row of ``input`` with the given labels
+    (no more than COUNT_CAPACITY), summed as the kernels sum it.  Returns
+    ``(loss, plain_sum, guard, kept)``: the row's loss (not divided by C),
+    the plain sum, the guard's bound and whether the plain sum was kept (else
+    the loss is the compensated sum); None for a row the counting path leaves
+    to the others (an infinite, huge or NaN score)."""
+    cdef:
+        Py_ssize_t n_classes = input.shape[0], n_listed = labels.shape[0], i
+        unsigned char[::1] is_target = bytearray(n_classes)
+        double[::1] label_count = array.array("d", bytes(8 * n_classes))
+        float[::1] gradient = array.array("f", bytes(4 * n_classes))
+        double probe[3]
+        double total
+        bint counted
+    if n_listed > COUNT_CAPACITY or n_classes == 0:
+        raise ValueError(f"expected 1 <= n_classes and n_labels <= {COUNT_CAPACITY}")
+    for i in range(n_listed):
+        if not _in_range(labels[i], n_classes):
+            raise ValueError(f"label {labels[i]} is not in [0, {n_classes})")
+        is_target[labels[i]] = 1
+    probe[0] = probe[1] = probe[2] = NAN
+    counted = _row_counted_f32(&input[0], &gradient[0], n_classes, 1.0, 1.0, n_listed,
+                               &labels[0] if n_listed else NULL, &is_target[0],
+                               &label_count[0], <float> margin, &total, True, probe)
+    if not counted:
+        return None
+    return total, probe[0], probe[1], bool(probe[2])
 
 
 # ------------------------------------------------------------------ one row
