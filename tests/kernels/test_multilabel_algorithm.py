@@ -607,3 +607,102 @@ def test_count_outside_rows(dtype, n_threads):
         0 if dtype is np.int32 else 5 * 2)
     assert _multilabel_margin.count_outside_rows(target[:0], -1, 10, n_threads) == 0
     assert _multilabel_margin.count_outside_rows(target[:, :0], -1, 10, n_threads) == 0
+
+
+# ---------------------------------------------------------------------------
+# The float32 counting path's plain sum and its guard
+# ---------------------------------------------------------------------------
+# The counting path adds the row's exact parts (cnt_d * x[d] and col_i * a_i)
+# in plain float64 and keeps that sum when it is at least the guard
+# h * 2**-26 * P * (max |x| + max |a_i|) (h = ceil(C / 16) + k + 5 roundings on
+# any part's way, P the active pairs): then it is within a quarter float32 ulp
+# of the exact sum.  Otherwise the row is summed again with compensation.
+# ``_counted_row_probe`` runs one row as the kernels do and tells which sum it kept.
+def counted_guard(x, labels, margin=1.0):
+    """The kernel's guard for a float32 row, recomputed in the kernel's order."""
+    n_classes, n_labels = x.size, len(labels)
+    shifts = (np.float32(margin) - x[labels]).astype(np.float32)
+    others = np.setdiff1d(np.arange(n_classes), labels)
+    n_pairs = int((x[others][None, :] > -shifts[:, None]).sum())
+    n_additions = -(-n_classes // 16) + n_labels + 5
+    score_max = float(np.abs(x).max())
+    shift_max = float(np.abs(shifts).max())
+    return (n_additions / 2.0 ** 26 * n_pairs) * (score_max + shift_max)
+
+
+def check_counted_row(x, labels, kept):
+    """The probe's guard is the recomputed one, its choice the guard's, its loss
+    within 1 float32 ulp of the exact sum (a kept plain sum within a quarter
+    ulp) and the kernel's own."""
+    labels = np.asarray(labels, dtype=np.intp)
+    loss, plain, guard, plain_kept = _multilabel_margin._counted_row_probe(x, labels)
+    assert guard == counted_guard(x, labels)
+    assert plain_kept == (plain >= guard) == kept
+    t = np.full((1, x.size), -1)
+    t[0, :labels.size] = labels
+    exact = pair_reference(x[None, :], t)[0][0]
+    if kept:
+        assert loss == plain
+        assert abs(plain - exact) <= np.spacing(np.float32(exact)) / 4
+    with use_path("counted"):
+        kernel_loss, _ = check_against_reference(x[None, :], t)
+    assert kernel_loss[0] == np.float32(loss / x.size)
+    return loss, exact
+
+
+def cancelling_row(n_classes, n_labels, steps, big=1024.0):
+    """Labels at `big`; non-labels 1 .. 8 at big - 1 + n_d * spacing (terms of n_d
+    float32 spacings against parts of `big`), with sum n_d = steps; the rest 0."""
+    x = np.zeros(n_classes, dtype=np.float32)
+    x[n_labels + 8:] = -big
+    x[:n_labels] = big
+    spacing = np.spacing(np.float32(big - 1))
+    n = np.full(8, steps // 8)
+    n[:steps % 8] += 1
+    x[n_labels:n_labels + 8] = np.float32(big - 1) + n * spacing
+    return x, np.arange(n_labels)
+
+
+@pytest.mark.parametrize("n_classes, n_labels", [(32, 3), (80, 3), (1000, 5), (1000, 20)])
+def test_counted_guard_on_both_sides(n_classes, n_labels):
+    # Rows one step of cancellation apart: the last row whose plain sum is kept
+    # and the first summed again with compensation; both to 1 ulp, as the kernel.
+    kept_by_steps = {}
+    for steps in range(8, 400):
+        x, labels = cancelling_row(n_classes, n_labels, steps)
+        loss, plain, guard, kept = _multilabel_margin._counted_row_probe(
+            x, labels.astype(np.intp))
+        kept_by_steps[steps] = kept
+    flips = [s for s in range(9, 400) if kept_by_steps[s] != kept_by_steps[s - 1]]
+    assert len(flips) == 1 and kept_by_steps[flips[0]]   # rejected below, kept above
+    for steps, kept in ((flips[0] - 1, False), (flips[0], True), (8, False), (399, True)):
+        check_counted_row(*cancelling_row(n_classes, n_labels, steps), kept)
+
+
+@pytest.mark.parametrize("n_classes", [16, 17, 80, 1000])
+@pytest.mark.parametrize("n_labels", [3, 9, 40])
+def test_counted_guard_keeps_ordinary_rows(rng, n_classes, n_labels):
+    # Rows of ordinary scores keep the plain sum (no second pass), to a quarter ulp.
+    for scale in (1e-3, 1.0, 1e6):
+        x = (rng.standard_normal(n_classes) * scale).astype(np.float32)
+        labels = rng.integers(0, n_classes, min(n_labels, n_classes))  # duplicates too
+        check_counted_row(x, labels, kept=True)
+
+
+@pytest.mark.parametrize("big_exponent", [10, 20, 40, 100])
+def test_counted_cancellation_takes_the_compensated_sum(big_exponent):
+    # Every term one float32 spacing of parts of 2**e: the plain sum's bound is
+    # too loose to keep it, the compensated sum gives the exact value.
+    big = 2.0 ** big_exponent
+    x, labels = cancelling_row(250, 200 if big_exponent < 100 else 5, 8, big)
+    loss, exact = check_counted_row(x, labels, kept=False)
+    assert loss == exact
+
+
+def test_counted_row_probe_leaves_unbounded_rows():
+    x = np.array([1.0, 3e38, 0.5, -1.0], dtype=np.float32)
+    assert _multilabel_margin._counted_row_probe(x, np.array([0, 2], dtype=np.intp)) is None
+    x[1] = np.nan
+    assert _multilabel_margin._counted_row_probe(x, np.array([0, 2], dtype=np.intp)) is None
+    with pytest.raises(ValueError, match=r"label 4 is not in \[0, 4\)"):
+        _multilabel_margin._counted_row_probe(x, np.array([4], dtype=np.intp))
