@@ -490,6 +490,13 @@ cdef inline double _counted_compensated_f32(
     return lanes_total(total, error)
 
 
+cdef inline uint32_t _magnitude_bits(float value) noexcept nogil:
+    """The bits of |value|: ordered as the magnitudes (NaN above inf)."""
+    cdef uint32_t bits
+    memcpy(&bits, &value, 4)
+    return bits & 0x7FFFFFFF
+
+
 cdef inline bint _row_counted_f32(
     const float* x,
     float* gradient,
@@ -518,7 +525,8 @@ cdef inline bint _row_counted_f32(
         int32_t column[COUNT_CAPACITY]
         lc_f64 total, error
         Py_ssize_t i, n_pairs = 0
-        float score_max, shift_max = 0
+        float score_max, shift_max
+        uint32_t shift_bits = 0
         double label_sum = 0.0, loss, n_additions, guard
     if not (fabs(margin) <= bound):
         return False
@@ -531,8 +539,10 @@ cdef inline bint _row_counted_f32(
         return True
     for i in range(n_listed):
         threshold[i] = -(margin - x[labels[i]])
-        shift_max = max(shift_max, fabs(threshold[i]))
+        # max |a_i| by its bits (no branch: the maximum moves at random)
+        shift_bits = max(shift_bits, _magnitude_bits(threshold[i]))
         column[i] = 0
+    memcpy(&shift_max, &shift_bits, 4)
     score_max = _counted_pass(x, gradient, n_classes, coef, grad_output, n_listed, threshold,
                               column, is_target, &total, &error, False, with_gradient)
     if not (score_max <= bound):   # an infinite, huge or NaN score
