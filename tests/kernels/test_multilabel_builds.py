@@ -150,3 +150,35 @@ def test_wide_builds_count_outside_rows(build, dtype):
                 for n_threads in (1, 2):
                     assert BASELINE.count_outside_rows(target, low, high, n_threads) == expected
                     assert wide.count_outside_rows(target, low, high, n_threads) == expected
+
+
+@pytest.mark.parametrize("build", ["baseline"] + WIDE_BUILDS)
+@pytest.mark.parametrize("n_classes", [32, 80, 1000])
+def test_builds_on_both_sides_of_the_counting_guard(build, n_classes):
+    # float32 rows whose terms cancel a step more or less than the counting
+    # path's guard allows (plain sum kept, or summed again with compensation),
+    # beside ordinary rows: the loss-only kernel gives the fused kernel's loss,
+    # every build and thread count the baseline's bits.
+    module = _kernels.load_multilabel(build)
+    rng = np.random.default_rng(n_classes)
+    big = np.float32(1024.0)
+    spacing = np.spacing(big - 1)
+    rows, kept = [], []
+    for steps in range(8, 400, 3):
+        x = np.zeros(n_classes, dtype=np.float32)
+        x[3:] = -big
+        x[:3] = big
+        x[3:11] = (big - 1) + (steps // 8 + (np.arange(8) < steps % 8)) * spacing
+        rows.append(x)
+        kept.append(module._counted_row_probe(x, np.arange(3, dtype=np.intp))[3])
+    assert any(kept) and not all(kept)
+    x = np.concatenate([np.stack(rows), rng.normal(size=(20, n_classes)).astype(np.float32)])
+    target = np.full(x.shape, -1, dtype=np.int64)
+    target[:len(rows), :3] = np.arange(3)
+    target[len(rows):, :5] = rng.integers(0, n_classes, (20, 5))
+    grad_output = rng.choice([1.0, -2.5, 0.0], size=len(x))
+    expected = _run(BASELINE, x, target, False, grad_output, 1, 1)
+    _assert_same_bits(expected[0], expected[1])
+    for n_threads in (1, 2):
+        for a, b in zip(expected, _run(module, x, target, False, grad_output, 1, n_threads)):
+            _assert_same_bits(a, b)
