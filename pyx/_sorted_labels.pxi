@@ -584,6 +584,160 @@ cdef inline void _label_products(
     store_f64(error, lane_error)
 
 
+from libc.math cimport fmax
+
+# _plain_sum_kept's bound: 2**-52 and 2**-27, exactly
+cdef double PLAIN_SUM_UNIT = 2.220446049250313e-16
+cdef double PLAIN_SUM_KEEP = 7.450580596923828e-09
+
+
+cdef extern from "_label_sums.h" nogil:
+    # plain float64 lane sums (float32 rows whose sum cannot cancel badly)
+    lc_f64 add_product "ls_add_product"(lc_f64 total, lc_f64 a, lc_f64 b)
+    lc_i32 max_abs "ls_max_abs"(lc_i32 bits, lc_f32 v)
+    float max_lane "ls_max_lane"(lc_i32 bits)
+    double lanes_sum "ls_lanes_sum"(lc_f64 total)
+
+
+cdef inline void _plain_group(
+    const float* x,
+    int32_t* m,
+    const unsigned char* is_target,
+    float* gradient,
+    lc_f64* total,
+    lc_i32* magnitude,
+    double coef,
+    double grad_output,
+    const float* gradient_table,
+    int32_t* lane_histogram,
+    bint with_gradient,
+) noexcept nogil:
+    """_ranked_group with a plain sum: cnt_d * x[d] (exact) added to lane
+    d % GROUP (one rounding), |x[d]| into the lanes' running max (as bits)."""
+    cdef:
+        lc_f32 v = load_f32(x)
+        lc_i32 count = zero_where(load_i32(m), is_target)
+        Py_ssize_t l
+    store_i32(m, count)
+    if lane_histogram != NULL:
+        for l in range(GROUP):
+            lane_histogram[m[l] * GROUP + l] += 1
+    total[0] = add_product(total[0], cvt_i32_f64(count), cvt_f32_f64(v))
+    magnitude[0] = max_abs(magnitude[0], v)
+    if with_gradient:
+        if gradient_table != NULL:
+            store_lookup(gradient, gradient_table, count)
+        else:
+            store_f32(gradient, mul_f64(mul_f64(cvt_i32_f64(count), set1_f64(coef)),
+                                        set1_f64(grad_output)))
+
+
+cdef inline float _plain_groups(
+    const float* x,
+    Py_ssize_t n_classes,
+    int32_t* m,
+    const unsigned char* is_target,
+    float* gradient,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    int32_t* lane_histogram,
+    lc_f64* total,
+    bint with_gradient,
+) noexcept nogil:
+    """_ranked_groups with _plain_group: the class products' plain lane sums to
+    total; returns max_d |x[d]| (NaN if a score is NaN)."""
+    cdef:
+        Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
+        lc_f64 lane_total = set1_f64(0.0)
+        lc_i32 magnitude = zero_i32()
+        float x_rest[GROUP]
+        float gradient_rest[GROUP]
+        int32_t m_rest[GROUP]
+        unsigned char is_target_rest[GROUP]
+        float table[TABLE]
+        float* gradient_table = NULL
+    if with_gradient and n_listed < TABLE:
+        gradient_table = table
+        for l in range(TABLE):
+            table[l] = <float> (<double> l * coef * grad_output) if l <= n_listed else 0
+    for g in range(n_whole // GROUP):
+        _plain_group(x + g * GROUP, m + g * GROUP, is_target + g * GROUP, gradient + g * GROUP,
+                     &lane_total, &magnitude, coef, grad_output, gradient_table,
+                     lane_histogram, with_gradient)
+    if n_whole < n_classes:
+        for l in range(GROUP):
+            if n_whole + l < n_classes:
+                x_rest[l] = x[n_whole + l]
+                m_rest[l] = m[n_whole + l]
+                is_target_rest[l] = is_target[n_whole + l]
+            else:
+                x_rest[l] = 0.0
+                m_rest[l] = 0
+                is_target_rest[l] = 1
+        _plain_group(x_rest, m_rest, is_target_rest, gradient_rest, &lane_total, &magnitude,
+                     coef, grad_output, gradient_table, lane_histogram, with_gradient)
+        for l in range(n_classes - n_whole):
+            m[n_whole + l] = m_rest[l]
+            if with_gradient:
+                gradient[n_whole + l] = gradient_rest[l]
+    total[0] = lane_total
+    return max_lane(magnitude)
+
+
+cdef inline double _plain_labels(
+    const float* shift,
+    const int32_t* column,
+    Py_ssize_t n_listed,
+    lc_f64 total,
+) noexcept nogil:
+    """The plain lane sums total plus col_i * a_i (exact) in lane i % GROUP,
+    GROUP labels a step (the last group padded with zeros), folded by
+    lanes_sum."""
+    cdef:
+        Py_ssize_t g, l, n_whole = n_listed - n_listed % GROUP
+        float shift_rest[GROUP]
+        int32_t column_rest[GROUP]
+    for g in range(n_whole // GROUP):
+        total = add_product(total, cvt_i32_f64(load_i32(column + g * GROUP)),
+                            cvt_f32_f64(load_f32(shift + g * GROUP)))
+    if n_whole < n_listed:
+        for l in range(GROUP):
+            shift_rest[l] = shift[n_whole + l] if n_whole + l < n_listed else 0.0
+            column_rest[l] = column[n_whole + l] if n_whole + l < n_listed else 0
+        total = add_product(total, cvt_i32_f64(load_i32(column_rest)),
+                            cvt_f32_f64(load_f32(shift_rest)))
+    return lanes_sum(total)
+
+
+cdef inline bint _plain_sum_kept(
+    double loss,
+    const int32_t* column,
+    Py_ssize_t n_classes,
+    Py_ssize_t n_listed,
+    float largest_score,
+    float largest_shift,
+) noexcept nogil:
+    """Whether the plain sum loss of _plain_groups and _plain_labels is within
+    a quarter float32 ulp of the exact sum (docs/design.md, "The row from the
+    m_d"): each of its P = sum_i col_i pairs adds cnt_d * x[d] and col_i * a_i,
+    so the terms' magnitudes sum to A <= P * (M + Ma) (M = max |x[d]|, Ma =
+    max |a_i|), and a term passes through at most n = ceil(C / 16) + ceil(k /
+    16) + 4 additions (its lane, the fold), so the error is at most gamma_n * A
+    <= 2 * n * 2**-53 * A (the factor 2 also covers the rounding of this
+    bound).  Kept when that is <= 2**-27 * |loss|: then it is below 2**-26 *
+    |exact sum|, a quarter ulp of the exact sum in float32."""
+    cdef:
+        Py_ssize_t i
+        int64_t pairs = 0
+        double n_adds = <double> ((n_classes + GROUP - 1) // GROUP
+                                  + (n_listed + GROUP - 1) // GROUP + 4)
+    for i in range(n_listed):
+        pairs += column[i]
+    return (n_adds * PLAIN_SUM_UNIT) * <double> pairs * (
+        <double> largest_score + <double> largest_shift) <= PLAIN_SUM_KEEP * fabs(loss)
+
+
 cdef inline void _label_columns(
     const int32_t* m,
     Py_ssize_t n_classes,
@@ -669,12 +823,23 @@ cdef inline double _row_sorted(
         double loss
         bint split = floating is double or n_listed >= (1 << 29), beyond
         bint lanes_fit = GROUP * (n_listed + 1) <= 2 * (n_classes + 1)
+        # float32 rows first try the plain sums (exact products: col_i < 2**29)
+        bint plain = floating is float and n_classes < (1 << 29)
+        lc_f64 sums = set1_f64(0.0)
+        float largest = 0
     _sorted_shifts(x, n_classes, n_listed, labels, shift, margin)
     _active_counts(shift, n_listed, x, n_classes, m)
     for i in range(SUM_LANES):
         total[i] = 0.0
         error[i] = 0.0
-    if split:  # (a literal flag: each call inlined for its case)
+    if floating is float and plain:
+        if lanes_fit:
+            memset(histogram, 0, GROUP * (n_listed + 1) * sizeof(int32_t))
+        largest = _plain_groups(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                n_listed, histogram if lanes_fit else NULL, &sums,
+                                with_gradient)
+        beyond = not (largest <= bound)
+    elif split:  # (a literal flag: each call inlined for its case)
         beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
                                  bound, True, total, error, with_gradient)
     elif floating is float and VECTOR_GROUPS:
@@ -690,15 +855,33 @@ cdef inline double _row_sorted(
                                  bound, False, total, error, with_gradient)
     # m[d] is now 0 for the labels' classes
     _label_columns(m, n_classes, n_listed, histogram, 2 * (n_classes + 1), column,
-                   floating is float and VECTOR_GROUPS and lanes_fit and not split)
+                   lanes_fit and (plain or (floating is float and VECTOR_GROUPS and not split)))
     loss = NAN
     if not beyond and fabs(margin) <= bound:
-        if floating is float and VECTOR_GROUPS:
+        if floating is float and plain:
+            loss = _plain_labels(shift, column, n_listed, sums)
+            if not _plain_sum_kept(loss, column, n_classes, n_listed, largest,
+                                   fmax(fabs(shift[0]), fabs(shift[n_listed - 1]))
+                                   if n_listed > 0 else 0.0):
+                # the terms may cancel: the compensated lanes (the m_d are
+                # final, the gradient and the columns written)
+                if VECTOR_GROUPS:
+                    _ranked_groups(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                   n_listed, NULL, bound, total, error, False)
+                    _label_products(shift, column, n_listed, total, error)
+                else:
+                    _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                    bound, False, total, error, False)
+                    for i in range(n_listed):
+                        _add_product(total, error, <double> column[i], shift[i], i)
+                loss = _lanes_total(total, error)
+        elif floating is float and VECTOR_GROUPS:
             _label_products(shift, column, n_listed, total, error)
+            loss = _lanes_total(total, error)
         else:
             for i in range(n_listed):
                 _add_product(total, error, <double> column[i], shift[i], i)
-        loss = _lanes_total(total, error)
+            loss = _lanes_total(total, error)
     if not (loss - loss == 0):
         # infinite terms, NaN (inf - inf) or a float64 overflow: class by class
         _prefix_sums(shift, n_listed, prefix, prefix_error)
