@@ -601,8 +601,7 @@ cdef extern from "_label_sums.h" nogil:
 
 cdef inline void _plain_group(
     const float* x,
-    int32_t* m,
-    const unsigned char* is_target,
+    const int32_t* m,
     float* gradient,
     lc_f64* total,
     lc_i32* magnitude,
@@ -612,13 +611,14 @@ cdef inline void _plain_group(
     int32_t* lane_histogram,
     bint with_gradient,
 ) noexcept nogil:
-    """_ranked_group with a plain sum: cnt_d * x[d] (exact) added to lane
-    d % GROUP (one rounding), |x[d]| into the lanes' running max (as bits)."""
+    """_ranked_group with a plain sum, the labels' m_d already 0: cnt_d * x[d]
+    (exact) added to lane d % GROUP (one rounding), |x[d]| into the lanes'
+    running max (as bits).  (m is not written: the histogram's scalar loads of
+    m[l] would wait for a vector store of the group.)"""
     cdef:
         lc_f32 v = load_f32(x)
-        lc_i32 count = zero_where(load_i32(m), is_target)
+        lc_i32 count = load_i32(m)
         Py_ssize_t l
-    store_i32(m, count)
     if lane_histogram != NULL:
         for l in range(GROUP):
             lane_histogram[m[l] * GROUP + l] += 1
@@ -635,8 +635,7 @@ cdef inline void _plain_group(
 cdef inline float _plain_groups(
     const float* x,
     Py_ssize_t n_classes,
-    int32_t* m,
-    const unsigned char* is_target,
+    const int32_t* m,
     float* gradient,
     double coef,
     double grad_output,
@@ -645,8 +644,9 @@ cdef inline float _plain_groups(
     lc_f64* total,
     bint with_gradient,
 ) noexcept nogil:
-    """_ranked_groups with _plain_group: the class products' plain lane sums to
-    total; returns max_d |x[d]| (NaN if a score is NaN)."""
+    """_ranked_groups with _plain_group (the labels' m_d already 0): the class
+    products' plain lane sums to total; returns max_d |x[d]| (NaN if a score
+    is NaN)."""
     cdef:
         Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
         lc_f64 lane_total = set1_f64(0.0)
@@ -654,7 +654,6 @@ cdef inline float _plain_groups(
         float x_rest[GROUP]
         float gradient_rest[GROUP]
         int32_t m_rest[GROUP]
-        unsigned char is_target_rest[GROUP]
         float table[TABLE]
         float* gradient_table = NULL
     if with_gradient and n_listed < TABLE:
@@ -662,24 +661,17 @@ cdef inline float _plain_groups(
         for l in range(TABLE):
             table[l] = <float> (<double> l * coef * grad_output) if l <= n_listed else 0
     for g in range(n_whole // GROUP):
-        _plain_group(x + g * GROUP, m + g * GROUP, is_target + g * GROUP, gradient + g * GROUP,
-                     &lane_total, &magnitude, coef, grad_output, gradient_table,
-                     lane_histogram, with_gradient)
+        _plain_group(x + g * GROUP, m + g * GROUP, gradient + g * GROUP, &lane_total,
+                     &magnitude, coef, grad_output, gradient_table, lane_histogram,
+                     with_gradient)
     if n_whole < n_classes:
         for l in range(GROUP):
-            if n_whole + l < n_classes:
-                x_rest[l] = x[n_whole + l]
-                m_rest[l] = m[n_whole + l]
-                is_target_rest[l] = is_target[n_whole + l]
-            else:
-                x_rest[l] = 0.0
-                m_rest[l] = 0
-                is_target_rest[l] = 1
-        _plain_group(x_rest, m_rest, is_target_rest, gradient_rest, &lane_total, &magnitude,
-                     coef, grad_output, gradient_table, lane_histogram, with_gradient)
-        for l in range(n_classes - n_whole):
-            m[n_whole + l] = m_rest[l]
-            if with_gradient:
+            x_rest[l] = x[n_whole + l] if n_whole + l < n_classes else 0.0
+            m_rest[l] = m[n_whole + l] if n_whole + l < n_classes else 0
+        _plain_group(x_rest, m_rest, gradient_rest, &lane_total, &magnitude, coef,
+                     grad_output, gradient_table, lane_histogram, with_gradient)
+        if with_gradient:
+            for l in range(n_classes - n_whole):
                 gradient[n_whole + l] = gradient_rest[l]
     total[0] = lane_total
     return max_lane(magnitude)
@@ -833,9 +825,11 @@ cdef inline double _row_sorted(
         total[i] = 0.0
         error[i] = 0.0
     if floating is float and plain:
+        for i in range(n_listed):
+            m[labels[i]] = 0
         if lanes_fit:
             memset(histogram, 0, GROUP * (n_listed + 1) * sizeof(int32_t))
-        largest = _plain_groups(x, n_classes, m, is_target, gradient, coef, grad_output,
+        largest = _plain_groups(x, n_classes, m, gradient, coef, grad_output,
                                 n_listed, histogram if lanes_fit else NULL, &sums,
                                 with_gradient)
         beyond = not (largest <= bound)
