@@ -86,8 +86,48 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
     }
     const __m512 zero = _mm512_setzero_ps();
     const __m512i one = _mm512_set1_epi32(1);
-    /* two vectors of classes a step: their searches' latencies overlap */
-    for (d = 0; d + 32 <= done; d += 32) {
+    /* four vectors of classes a step, then two: their searches' latencies
+     * overlap (one step: a look-up, an add, a compare, two masked adds) */
+#define ML_STEP_F32(v, score, at, node, active)                                   \
+    do {                                                                          \
+        active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);  \
+        at = _mm512_mask_add_epi32(at, active, at, step);                         \
+        node = _mm512_mask_add_epi32(_mm512_add_epi32(node, node), active,        \
+                                     _mm512_add_epi32(node, node), one);          \
+    } while (0)
+    for (d = 0; d + 64 <= done; d += 64) {
+        __m512 s0 = _mm512_loadu_ps(x + d), s1 = _mm512_loadu_ps(x + d + 16);
+        __m512 s2 = _mm512_loadu_ps(x + d + 32), s3 = _mm512_loadu_ps(x + d + 48);
+        __m512 v0, v1, v2, v3;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        __m512i n0 = a0, n1 = a0, n2 = a0, n3 = a0;
+        __mmask16 k0, k1, k2, k3;
+        for (s = 0; s < n_steps; s++) {
+            __m512i step = _mm512_set1_epi32(half[s]);
+            if (s < n_lookup) {
+                v0 = ml_lookup_f32(level[s], s, n0);
+                v1 = ml_lookup_f32(level[s], s, n1);
+                v2 = ml_lookup_f32(level[s], s, n2);
+                v3 = ml_lookup_f32(level[s], s, n3);
+            } else {
+                __m512i back = _mm512_sub_epi32(step, one);
+                v0 = _mm512_i32gather_ps(_mm512_add_epi32(a0, back), shift, 4);
+                v1 = _mm512_i32gather_ps(_mm512_add_epi32(a1, back), shift, 4);
+                v2 = _mm512_i32gather_ps(_mm512_add_epi32(a2, back), shift, 4);
+                v3 = _mm512_i32gather_ps(_mm512_add_epi32(a3, back), shift, 4);
+            }
+            ML_STEP_F32(v0, s0, a0, n0, k0);
+            ML_STEP_F32(v1, s1, a1, n1, k1);
+            ML_STEP_F32(v2, s2, a2, n2, k2);
+            ML_STEP_F32(v3, s3, a3, n3, k3);
+        }
+        _mm512_storeu_si512((void *)(m + d), a0);
+        _mm512_storeu_si512((void *)(m + d + 16), a1);
+        _mm512_storeu_si512((void *)(m + d + 32), a2);
+        _mm512_storeu_si512((void *)(m + d + 48), a3);
+    }
+#undef ML_STEP_F32
+    for (; d + 32 <= done; d += 32) {
         __m512 score = _mm512_loadu_ps(x + d), score2 = _mm512_loadu_ps(x + d + 16), v, v2;
         __m512i at = _mm512_setzero_si512(), node = _mm512_setzero_si512();
         __m512i at2 = _mm512_setzero_si512(), node2 = _mm512_setzero_si512();
