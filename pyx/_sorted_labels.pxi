@@ -621,7 +621,7 @@ cdef inline void _plain_group(
         Py_ssize_t l
     if lane_histogram != NULL:
         for l in range(GROUP):
-            lane_histogram[m[l] * GROUP + l] += 1
+            lane_histogram[(<uint32_t> m[l]) * GROUP + l] += 1
     total[0] = add_product(total[0], cvt_i32_f64(count), cvt_f32_f64(v))
     magnitude[0] = max_abs(magnitude[0], v)
     if with_gradient:
