@@ -53,7 +53,8 @@ static inline __m512 ml_lookup_f32(const float *table, int bits, __m512i node) {
 }
 
 static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
-                                        const float *x, ptrdiff_t n_classes, int32_t *m) {
+                                        const float *x, ptrdiff_t n_classes, int32_t *m,
+                                        int bounded) {
     /* The search over the n_listed + 1 answers: m in [at, at + n - 1], n =
      * n_listed + 1; while n > 1, half = n / 2, at += half where shift[at +
      * half - 1] is active, n -= half (the same m as _n_active, with one test
@@ -75,7 +76,8 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
         int32_t *from = position[s & 1], *to = position[(s + 1) & 1];
         int width = 1 << s;
         for (t = 0; t < width; t++) {
-            level[s][t] = shift[from[t] + half[s] - 1];
+            float a = shift[from[t] + half[s] - 1];
+            level[s][t] = bounded ? -a : a;
             if (s + 1 < n_lookup) {
                 to[2 * t] = from[t];
                 to[2 * t + 1] = from[t] + half[s];
@@ -90,7 +92,9 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
      * overlap (one step: a look-up, an add, a compare, two masked adds) */
 #define ML_STEP_F32(v, score, at, node, active)                                   \
     do {                                                                          \
-        active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);  \
+        active = threshold                                                        \
+            ? _mm512_cmp_ps_mask(score, v, _CMP_GT_OQ)                            \
+            : _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);     \
         at = _mm512_mask_add_epi32(at, active, at, step);                         \
         node = _mm512_mask_add_epi32(_mm512_add_epi32(node, node), active,        \
                                      _mm512_add_epi32(node, node), one);          \
@@ -104,6 +108,7 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
         __mmask16 k0, k1, k2, k3;
         for (s = 0; s < n_steps; s++) {
             __m512i step = _mm512_set1_epi32(half[s]);
+            int threshold = bounded && s < n_lookup;
             if (s < n_lookup) {
                 v0 = ml_lookup_f32(level[s], s, n0);
                 v1 = ml_lookup_f32(level[s], s, n1);
@@ -142,8 +147,13 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
                 v = _mm512_i32gather_ps(_mm512_add_epi32(at, back), shift, 4);
                 v2 = _mm512_i32gather_ps(_mm512_add_epi32(at2, back), shift, 4);
             }
-            active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
-            active2 = _mm512_cmp_ps_mask(_mm512_add_ps(v2, score2), zero, _CMP_NLE_UQ);
+            if (bounded && s < n_lookup) {
+                active = _mm512_cmp_ps_mask(score, v, _CMP_GT_OQ);
+                active2 = _mm512_cmp_ps_mask(score2, v2, _CMP_GT_OQ);
+            } else {
+                active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
+                active2 = _mm512_cmp_ps_mask(_mm512_add_ps(v2, score2), zero, _CMP_NLE_UQ);
+            }
             at = _mm512_mask_add_epi32(at, active, at, step);
             at2 = _mm512_mask_add_epi32(at2, active2, at2, step);
             node = _mm512_mask_add_epi32(_mm512_add_epi32(node, node), active,
@@ -165,7 +175,10 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
             else
                 v = _mm512_i32gather_ps(_mm512_sub_epi32(_mm512_add_epi32(at, step), one),
                                         shift, 4);
-            active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
+            if (bounded && s < n_lookup)
+                active = _mm512_cmp_ps_mask(score, v, _CMP_GT_OQ);
+            else
+                active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
             at = _mm512_mask_add_epi32(at, active, at, step);
             node = _mm512_mask_add_epi32(_mm512_add_epi32(node, node), active,
                                          _mm512_add_epi32(node, node), one);
@@ -260,9 +273,11 @@ static inline __m256 ml_lookup8_f32(const float *table, int bits, __m256i node) 
 }
 
 static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
-                                        const float *x, ptrdiff_t n_classes, int32_t *m) {
+                                        const float *x, ptrdiff_t n_classes, int32_t *m,
+                                        int bounded) {
     float level[ML_LOOKUP_BITS_AVX2 + 1][32] __attribute__((aligned(64)));
     int32_t position[2][32], half[64];
+    (void)bounded;
     int n_steps = 0, n_lookup, s, t;
     ptrdiff_t n = n_listed + 1, d, done = n_classes - n_classes % 16;
     if (n_listed < 1)
@@ -328,8 +343,9 @@ static inline ptrdiff_t ml_n_active_f64(const double *shift, ptrdiff_t n_listed,
 
 /* Baseline: the .pxi searches every class (8 searches interleaved). */
 static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
-                                        const float *x, ptrdiff_t n_classes, int32_t *m) {
-    (void)shift; (void)n_listed; (void)x; (void)n_classes; (void)m;
+                                        const float *x, ptrdiff_t n_classes, int32_t *m,
+                                        int bounded) {
+    (void)shift; (void)bounded; (void)n_listed; (void)x; (void)n_classes; (void)m;
     return 0;
 }
 static inline ptrdiff_t ml_n_active_f64(const double *shift, ptrdiff_t n_listed,

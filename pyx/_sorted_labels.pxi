@@ -212,9 +212,11 @@ cdef inline Py_ssize_t _search_step(
 cdef extern from "_label_search.h" nogil:
     # m[d] = _n_active(shift, n_listed, x[d]) for the leading whole vectors
     # of classes, many a vector; returns how many classes it did (0 without AVX2).
+    # bounded: the row's |x[d]| <= FLT_MAX / 4 and |a_i| <= FLT_MAX / 2 (no
+    # NaN): then not (a_i + x[d] <= 0) is exactly x[d] > -a_i, one compare
     Py_ssize_t _n_active_vectors_f32 "ml_n_active_f32" (
         const float* shift, Py_ssize_t n_listed, const float* x, Py_ssize_t n_classes,
-        int32_t* m)
+        int32_t* m, bint bounded)
     Py_ssize_t _n_active_vectors_f64 "ml_n_active_f64" (
         const double* shift, Py_ssize_t n_listed, const double* x, Py_ssize_t n_classes,
         int32_t* m)
@@ -269,6 +271,24 @@ cdef inline void _n_active_lanes(
     m[7] = m7 + (not (shift[m7] + score[7] <= 0))
 
 
+cdef extern from "_label_sums.h" nogil:
+    lc_i32 max_abs "ls_max_abs"(lc_i32 bits, lc_f32 v)
+    float max_lane "ls_max_lane"(lc_i32 bits)
+
+
+cdef inline float _largest_magnitude(const float* x, Py_ssize_t n_classes) noexcept nogil:
+    """max_d |x[d]| (NaN if a score is NaN), GROUP classes a step."""
+    cdef:
+        Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
+        lc_i32 magnitude = zero_i32()
+        float x_rest[GROUP]
+    for g in range(n_whole // GROUP):
+        magnitude = max_abs(magnitude, load_f32(x + g * GROUP))
+    for l in range(GROUP):
+        x_rest[l] = x[n_whole + l] if n_whole + l < n_classes else 0.0
+    return max_lane(max_abs(magnitude, load_f32(x_rest)))
+
+
 cdef inline void _active_counts(
     const floating* shift,
     Py_ssize_t n_listed,
@@ -279,9 +299,15 @@ cdef inline void _active_counts(
     """m[d] = _n_active(shift, n_listed, x[d]) for every class d (labels too):
     whole vectors by _label_search.h where the build has them, then LANES
     classes at a time, then one by one."""
-    cdef Py_ssize_t d
+    cdef:
+        Py_ssize_t d
+        bint bounded
     if floating is float:
-        d = _n_active_vectors_f32(shift, n_listed, x, n_classes, m)
+        # (a rounded sum of two floats is 0 only when they cancel exactly, and
+        # within these bounds it cannot overflow)
+        bounded = (n_listed > 0 and _largest_magnitude(x, n_classes) <= FLT_MAX / 4
+                   and fabs(shift[0]) <= FLT_MAX / 2 and fabs(shift[n_listed - 1]) <= FLT_MAX / 2)
+        d = _n_active_vectors_f32(shift, n_listed, x, n_classes, m, bounded)
     else:
         d = _n_active_vectors_f64(shift, n_listed, x, n_classes, m)
     while d + LANES <= n_classes:
@@ -594,8 +620,6 @@ cdef double PLAIN_SUM_KEEP = 7.450580596923828e-09
 cdef extern from "_label_sums.h" nogil:
     # plain float64 lane sums (float32 rows whose sum cannot cancel badly)
     lc_f64 add_product "ls_add_product"(lc_f64 total, lc_f64 a, lc_f64 b)
-    lc_i32 max_abs "ls_max_abs"(lc_i32 bits, lc_f32 v)
-    float max_lane "ls_max_lane"(lc_i32 bits)
     double lanes_sum "ls_lanes_sum"(lc_f64 total)
 
 
