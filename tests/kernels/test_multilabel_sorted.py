@@ -427,3 +427,26 @@ def test_plain_sum_rows_cancelling_are_compensated(seed):
         assert abs(fused[0] - huge[2] / n_classes) <= 2 * np.spacing(huge[2] / n_classes)
         assert fused[1] == normal[0] / n_classes
     check(x, target)
+
+
+@pytest.mark.parametrize("margin", [1.0, 2.0**125, 1.5 * 2.0**125, -2.0**126])
+def test_search_bound_on_its_edge(margin):
+    # The float32 search compares x[d] > -a_i directly on a bounded row
+    # (|x| <= FLT_MAX / 4, |a_i| <= FLT_MAX / 2), else evaluates a_i + x[d]:
+    # scores at FLT_MAX / 4 (2**126 less a bit) and an ulp above, huge
+    # margins putting the shifts about FLT_MAX / 2, on both sides.
+    rng = np.random.default_rng(11)
+    edge = np.float32(np.finfo(np.float32).max / 4)
+    n_classes, k = 90, 50
+    x = (rng.normal(size=(6, n_classes)) * 2.0**120).astype(np.float32)
+    x[0, 3] = edge
+    x[1, 3] = np.nextafter(edge, np.float32(np.inf))
+    x[2, 3] = -edge
+    x[3, 3] = -np.nextafter(edge, np.float32(np.inf))
+    x[4] = rng.normal(size=n_classes).astype(np.float32)
+    x[5, :] = edge
+    x[5, ::3] = -edge
+    target = label_rows(rng, 6, n_classes, k)
+    target[[0, 1, 2, 3], 0] = 3            # the edge score as a label, then as a non-label
+    target[[2, 3], 0] = 4
+    check(x.astype(np.float32), target, margin=margin)
