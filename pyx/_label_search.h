@@ -14,7 +14,12 @@
  * its s earlier outcomes: the 2**s shifts step s can read are copied to
  * tables once per row, and permutes replace the gathers there (float32:
  * tables up to 256 shifts, float64: the first 5 steps).
- * Compares are _CMP_NLE_UQ, "not (a <= 0)" (true for a NaN sum).
+ * Compares are _CMP_NLE_UQ, "not (a <= 0)" (true for a NaN sum); on a
+ * bounded row (the caller's `bounded`: |x| <= FLT_MAX / 4, |a_i| <= FLT_MAX /
+ * 2, no NaN) the float32 tables hold the thresholds -a_i and a table step
+ * compares x[d] > -a_i (_CMP_GT_OQ), exactly the same test there: the sum
+ * cannot overflow, and a rounded sum of two floats is zero only when they
+ * cancel exactly.
  */
 #ifndef MARGINLOSS_LABEL_SEARCH_H
 #define MARGINLOSS_LABEL_SEARCH_H
