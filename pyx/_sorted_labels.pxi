@@ -289,7 +289,7 @@ cdef inline float _largest_magnitude(const float* x, Py_ssize_t n_classes) noexc
     return max_lane(max_abs(magnitude, load_f32(x_rest)))
 
 
-cdef inline void _active_counts(
+cdef inline float _active_counts(
     const floating* shift,
     Py_ssize_t n_listed,
     const floating* x,
@@ -298,14 +298,17 @@ cdef inline void _active_counts(
 ) noexcept nogil:
     """m[d] = _n_active(shift, n_listed, x[d]) for every class d (labels too):
     whole vectors by _label_search.h where the build has them, then LANES
-    classes at a time, then one by one."""
+    classes at a time, then one by one.  Returns max_d |x[d]| for float32
+    scores (NaN if a score is NaN), 0 for float64 ones."""
     cdef:
         Py_ssize_t d
         bint bounded
+        float largest = 0
     if floating is float:
         # (a rounded sum of two floats is 0 only when they cancel exactly, and
         # within these bounds it cannot overflow)
-        bounded = (n_listed > 0 and _largest_magnitude(x, n_classes) <= FLT_MAX / 4
+        largest = _largest_magnitude(x, n_classes)
+        bounded = (n_listed > 0 and largest <= FLT_MAX / 4
                    and fabs(shift[0]) <= FLT_MAX / 2 and fabs(shift[n_listed - 1]) <= FLT_MAX / 2)
         d = _n_active_vectors_f32(shift, n_listed, x, n_classes, m, bounded)
     else:
@@ -316,6 +319,7 @@ cdef inline void _active_counts(
     while d < n_classes:
         m[d] = <int32_t> _n_active(shift, n_listed, x[d])
         d += 1
+    return largest
 
 
 cdef inline double _active_sum(
@@ -628,7 +632,6 @@ cdef inline void _plain_group(
     const int32_t* m,
     float* gradient,
     lc_f64* total,
-    lc_i32* magnitude,
     double coef,
     double grad_output,
     const float* gradient_table,
@@ -636,9 +639,9 @@ cdef inline void _plain_group(
     bint with_gradient,
 ) noexcept nogil:
     """_ranked_group with a plain sum, the labels' m_d already 0: cnt_d * x[d]
-    (exact) added to lane d % GROUP (one rounding), |x[d]| into the lanes'
-    running max (as bits).  (m is not written: the histogram's scalar loads of
-    m[l] would wait for a vector store of the group.)"""
+    (exact) added to lane d % GROUP (one rounding).  (m is not written: the
+    histogram's scalar loads of m[l] would wait for a vector store of the
+    group.)"""
     cdef:
         lc_f32 v = load_f32(x)
         lc_i32 count = load_i32(m)
@@ -647,7 +650,6 @@ cdef inline void _plain_group(
         for l in range(GROUP):
             lane_histogram[(<uint32_t> m[l]) * GROUP + l] += 1
     total[0] = add_product(total[0], cvt_i32_f64(count), cvt_f32_f64(v))
-    magnitude[0] = max_abs(magnitude[0], v)
     if with_gradient:
         if gradient_table != NULL:
             store_lookup(gradient, gradient_table, count)
@@ -656,7 +658,7 @@ cdef inline void _plain_group(
                                         set1_f64(grad_output)))
 
 
-cdef inline float _plain_groups(
+cdef inline void _plain_groups(
     const float* x,
     Py_ssize_t n_classes,
     const int32_t* m,
@@ -669,12 +671,10 @@ cdef inline float _plain_groups(
     bint with_gradient,
 ) noexcept nogil:
     """_ranked_groups with _plain_group (the labels' m_d already 0): the class
-    products' plain lane sums to total; returns max_d |x[d]| (NaN if a score
-    is NaN)."""
+    products' plain lane sums to total."""
     cdef:
         Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
         lc_f64 lane_total = set1_f64(0.0)
-        lc_i32 magnitude = zero_i32()
         float x_rest[GROUP]
         float gradient_rest[GROUP]
         int32_t m_rest[GROUP]
@@ -685,20 +685,18 @@ cdef inline float _plain_groups(
         for l in range(TABLE):
             table[l] = <float> (<double> l * coef * grad_output) if l <= n_listed else 0
     for g in range(n_whole // GROUP):
-        _plain_group(x + g * GROUP, m + g * GROUP, gradient + g * GROUP, &lane_total,
-                     &magnitude, coef, grad_output, gradient_table, lane_histogram,
-                     with_gradient)
+        _plain_group(x + g * GROUP, m + g * GROUP, gradient + g * GROUP, &lane_total, coef,
+                     grad_output, gradient_table, lane_histogram, with_gradient)
     if n_whole < n_classes:
         for l in range(GROUP):
             x_rest[l] = x[n_whole + l] if n_whole + l < n_classes else 0.0
             m_rest[l] = m[n_whole + l] if n_whole + l < n_classes else 0
-        _plain_group(x_rest, m_rest, gradient_rest, &lane_total, &magnitude, coef,
+        _plain_group(x_rest, m_rest, gradient_rest, &lane_total, coef,
                      grad_output, gradient_table, lane_histogram, with_gradient)
         if with_gradient:
             for l in range(n_classes - n_whole):
                 gradient[n_whole + l] = gradient_rest[l]
     total[0] = lane_total
-    return max_lane(magnitude)
 
 
 cdef inline double _plain_labels(
@@ -844,7 +842,7 @@ cdef inline double _row_sorted(
         lc_f64 sums = set1_f64(0.0)
         float largest = 0
     _sorted_shifts(x, n_classes, n_listed, labels, shift, margin)
-    _active_counts(shift, n_listed, x, n_classes, m)
+    largest = _active_counts(shift, n_listed, x, n_classes, m)    # max |x[d]| (float32)
     for i in range(SUM_LANES):
         total[i] = 0.0
         error[i] = 0.0
@@ -853,9 +851,8 @@ cdef inline double _row_sorted(
             m[labels[i]] = 0
         if lanes_fit:
             memset(histogram, 0, GROUP * (n_listed + 1) * sizeof(int32_t))
-        largest = _plain_groups(x, n_classes, m, gradient, coef, grad_output,
-                                n_listed, histogram if lanes_fit else NULL, &sums,
-                                with_gradient)
+        _plain_groups(x, n_classes, m, gradient, coef, grad_output, n_listed,
+                      histogram if lanes_fit else NULL, &sums, with_gradient)
         beyond = not (largest <= bound)
     elif split:  # (a literal flag: each call inlined for its case)
         beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
