@@ -14,7 +14,12 @@
  * its s earlier outcomes: the 2**s shifts step s can read are copied to
  * tables once per row, and permutes replace the gathers there (float32:
  * tables up to 256 shifts, float64: the first 5 steps).
- * Compares are _CMP_NLE_UQ, "not (a <= 0)" (true for a NaN sum).
+ * Compares are _CMP_NLE_UQ, "not (a <= 0)" (true for a NaN sum); on a
+ * bounded row (the caller's `bounded`: |x| <= FLT_MAX / 4, |a_i| <= FLT_MAX /
+ * 2, no NaN) the float32 tables hold the thresholds -a_i and a table step
+ * compares x[d] > -a_i (_CMP_GT_OQ), exactly the same test there: the sum
+ * cannot overflow, and a rounded sum of two floats is zero only when they
+ * cancel exactly.
  */
 #ifndef MARGINLOSS_LABEL_SEARCH_H
 #define MARGINLOSS_LABEL_SEARCH_H
@@ -53,7 +58,8 @@ static inline __m512 ml_lookup_f32(const float *table, int bits, __m512i node) {
 }
 
 static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
-                                        const float *x, ptrdiff_t n_classes, int32_t *m) {
+                                        const float *x, ptrdiff_t n_classes, int32_t *m,
+                                        int bounded) {
     /* The search over the n_listed + 1 answers: m in [at, at + n - 1], n =
      * n_listed + 1; while n > 1, half = n / 2, at += half where shift[at +
      * half - 1] is active, n -= half (the same m as _n_active, with one test
@@ -75,7 +81,8 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
         int32_t *from = position[s & 1], *to = position[(s + 1) & 1];
         int width = 1 << s;
         for (t = 0; t < width; t++) {
-            level[s][t] = shift[from[t] + half[s] - 1];
+            float a = shift[from[t] + half[s] - 1];
+            level[s][t] = bounded ? -a : a;
             if (s + 1 < n_lookup) {
                 to[2 * t] = from[t];
                 to[2 * t + 1] = from[t] + half[s];
@@ -86,8 +93,51 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
     }
     const __m512 zero = _mm512_setzero_ps();
     const __m512i one = _mm512_set1_epi32(1);
-    /* two vectors of classes a step: their searches' latencies overlap */
-    for (d = 0; d + 32 <= done; d += 32) {
+    /* four vectors of classes a step, then two: their searches' latencies
+     * overlap (one step: a look-up, an add, a compare, two masked adds) */
+#define ML_STEP_F32(v, score, at, node, active)                                   \
+    do {                                                                          \
+        active = threshold                                                        \
+            ? _mm512_cmp_ps_mask(score, v, _CMP_GT_OQ)                            \
+            : _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);     \
+        at = _mm512_mask_add_epi32(at, active, at, step);                         \
+        node = _mm512_mask_add_epi32(_mm512_add_epi32(node, node), active,        \
+                                     _mm512_add_epi32(node, node), one);          \
+    } while (0)
+    for (d = 0; d + 64 <= done; d += 64) {
+        __m512 s0 = _mm512_loadu_ps(x + d), s1 = _mm512_loadu_ps(x + d + 16);
+        __m512 s2 = _mm512_loadu_ps(x + d + 32), s3 = _mm512_loadu_ps(x + d + 48);
+        __m512 v0, v1, v2, v3;
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        __m512i n0 = a0, n1 = a0, n2 = a0, n3 = a0;
+        __mmask16 k0, k1, k2, k3;
+        for (s = 0; s < n_steps; s++) {
+            __m512i step = _mm512_set1_epi32(half[s]);
+            int threshold = bounded && s < n_lookup;
+            if (s < n_lookup) {
+                v0 = ml_lookup_f32(level[s], s, n0);
+                v1 = ml_lookup_f32(level[s], s, n1);
+                v2 = ml_lookup_f32(level[s], s, n2);
+                v3 = ml_lookup_f32(level[s], s, n3);
+            } else {
+                __m512i back = _mm512_sub_epi32(step, one);
+                v0 = _mm512_i32gather_ps(_mm512_add_epi32(a0, back), shift, 4);
+                v1 = _mm512_i32gather_ps(_mm512_add_epi32(a1, back), shift, 4);
+                v2 = _mm512_i32gather_ps(_mm512_add_epi32(a2, back), shift, 4);
+                v3 = _mm512_i32gather_ps(_mm512_add_epi32(a3, back), shift, 4);
+            }
+            ML_STEP_F32(v0, s0, a0, n0, k0);
+            ML_STEP_F32(v1, s1, a1, n1, k1);
+            ML_STEP_F32(v2, s2, a2, n2, k2);
+            ML_STEP_F32(v3, s3, a3, n3, k3);
+        }
+        _mm512_storeu_si512((void *)(m + d), a0);
+        _mm512_storeu_si512((void *)(m + d + 16), a1);
+        _mm512_storeu_si512((void *)(m + d + 32), a2);
+        _mm512_storeu_si512((void *)(m + d + 48), a3);
+    }
+#undef ML_STEP_F32
+    for (; d + 32 <= done; d += 32) {
         __m512 score = _mm512_loadu_ps(x + d), score2 = _mm512_loadu_ps(x + d + 16), v, v2;
         __m512i at = _mm512_setzero_si512(), node = _mm512_setzero_si512();
         __m512i at2 = _mm512_setzero_si512(), node2 = _mm512_setzero_si512();
@@ -102,8 +152,13 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
                 v = _mm512_i32gather_ps(_mm512_add_epi32(at, back), shift, 4);
                 v2 = _mm512_i32gather_ps(_mm512_add_epi32(at2, back), shift, 4);
             }
-            active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
-            active2 = _mm512_cmp_ps_mask(_mm512_add_ps(v2, score2), zero, _CMP_NLE_UQ);
+            if (bounded && s < n_lookup) {
+                active = _mm512_cmp_ps_mask(score, v, _CMP_GT_OQ);
+                active2 = _mm512_cmp_ps_mask(score2, v2, _CMP_GT_OQ);
+            } else {
+                active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
+                active2 = _mm512_cmp_ps_mask(_mm512_add_ps(v2, score2), zero, _CMP_NLE_UQ);
+            }
             at = _mm512_mask_add_epi32(at, active, at, step);
             at2 = _mm512_mask_add_epi32(at2, active2, at2, step);
             node = _mm512_mask_add_epi32(_mm512_add_epi32(node, node), active,
@@ -125,7 +180,10 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
             else
                 v = _mm512_i32gather_ps(_mm512_sub_epi32(_mm512_add_epi32(at, step), one),
                                         shift, 4);
-            active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
+            if (bounded && s < n_lookup)
+                active = _mm512_cmp_ps_mask(score, v, _CMP_GT_OQ);
+            else
+                active = _mm512_cmp_ps_mask(_mm512_add_ps(v, score), zero, _CMP_NLE_UQ);
             at = _mm512_mask_add_epi32(at, active, at, step);
             node = _mm512_mask_add_epi32(_mm512_add_epi32(node, node), active,
                                          _mm512_add_epi32(node, node), one);
@@ -220,9 +278,11 @@ static inline __m256 ml_lookup8_f32(const float *table, int bits, __m256i node) 
 }
 
 static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
-                                        const float *x, ptrdiff_t n_classes, int32_t *m) {
+                                        const float *x, ptrdiff_t n_classes, int32_t *m,
+                                        int bounded) {
     float level[ML_LOOKUP_BITS_AVX2 + 1][32] __attribute__((aligned(64)));
     int32_t position[2][32], half[64];
+    (void)bounded;
     int n_steps = 0, n_lookup, s, t;
     ptrdiff_t n = n_listed + 1, d, done = n_classes - n_classes % 16;
     if (n_listed < 1)
@@ -288,8 +348,9 @@ static inline ptrdiff_t ml_n_active_f64(const double *shift, ptrdiff_t n_listed,
 
 /* Baseline: the .pxi searches every class (8 searches interleaved). */
 static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
-                                        const float *x, ptrdiff_t n_classes, int32_t *m) {
-    (void)shift; (void)n_listed; (void)x; (void)n_classes; (void)m;
+                                        const float *x, ptrdiff_t n_classes, int32_t *m,
+                                        int bounded) {
+    (void)shift; (void)bounded; (void)n_listed; (void)x; (void)n_classes; (void)m;
     return 0;
 }
 static inline ptrdiff_t ml_n_active_f64(const double *shift, ptrdiff_t n_listed,

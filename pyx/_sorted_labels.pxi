@@ -212,9 +212,11 @@ cdef inline Py_ssize_t _search_step(
 cdef extern from "_label_search.h" nogil:
     # m[d] = _n_active(shift, n_listed, x[d]) for the leading whole vectors
     # of classes, many a vector; returns how many classes it did (0 without AVX2).
+    # bounded: the row's |x[d]| <= FLT_MAX / 4 and |a_i| <= FLT_MAX / 2 (no
+    # NaN): then not (a_i + x[d] <= 0) is exactly x[d] > -a_i, one compare
     Py_ssize_t _n_active_vectors_f32 "ml_n_active_f32" (
         const float* shift, Py_ssize_t n_listed, const float* x, Py_ssize_t n_classes,
-        int32_t* m)
+        int32_t* m, bint bounded)
     Py_ssize_t _n_active_vectors_f64 "ml_n_active_f64" (
         const double* shift, Py_ssize_t n_listed, const double* x, Py_ssize_t n_classes,
         int32_t* m)
@@ -269,7 +271,25 @@ cdef inline void _n_active_lanes(
     m[7] = m7 + (not (shift[m7] + score[7] <= 0))
 
 
-cdef inline void _active_counts(
+cdef extern from "_label_sums.h" nogil:
+    lc_i32 max_abs "ls_max_abs"(lc_i32 bits, lc_f32 v)
+    float max_lane "ls_max_lane"(lc_i32 bits)
+
+
+cdef inline float _largest_magnitude(const float* x, Py_ssize_t n_classes) noexcept nogil:
+    """max_d |x[d]| (NaN if a score is NaN), GROUP classes a step."""
+    cdef:
+        Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
+        lc_i32 magnitude = zero_i32()
+        float x_rest[GROUP]
+    for g in range(n_whole // GROUP):
+        magnitude = max_abs(magnitude, load_f32(x + g * GROUP))
+    for l in range(GROUP):
+        x_rest[l] = x[n_whole + l] if n_whole + l < n_classes else 0.0
+    return max_lane(max_abs(magnitude, load_f32(x_rest)))
+
+
+cdef inline float _active_counts(
     const floating* shift,
     Py_ssize_t n_listed,
     const floating* x,
@@ -278,10 +298,19 @@ cdef inline void _active_counts(
 ) noexcept nogil:
     """m[d] = _n_active(shift, n_listed, x[d]) for every class d (labels too):
     whole vectors by _label_search.h where the build has them, then LANES
-    classes at a time, then one by one."""
-    cdef Py_ssize_t d
+    classes at a time, then one by one.  Returns max_d |x[d]| for float32
+    scores (NaN if a score is NaN), 0 for float64 ones."""
+    cdef:
+        Py_ssize_t d
+        bint bounded
+        float largest = 0
     if floating is float:
-        d = _n_active_vectors_f32(shift, n_listed, x, n_classes, m)
+        # (a rounded sum of two floats is 0 only when they cancel exactly, and
+        # within these bounds it cannot overflow)
+        largest = _largest_magnitude(x, n_classes)
+        bounded = (n_listed > 0 and largest <= FLT_MAX / 4
+                   and fabs(shift[0]) <= FLT_MAX / 2 and fabs(shift[n_listed - 1]) <= FLT_MAX / 2)
+        d = _n_active_vectors_f32(shift, n_listed, x, n_classes, m, bounded)
     else:
         d = _n_active_vectors_f64(shift, n_listed, x, n_classes, m)
     while d + LANES <= n_classes:
@@ -290,6 +319,7 @@ cdef inline void _active_counts(
     while d < n_classes:
         m[d] = <int32_t> _n_active(shift, n_listed, x[d])
         d += 1
+    return largest
 
 
 cdef inline double _active_sum(
@@ -584,6 +614,144 @@ cdef inline void _label_products(
     store_f64(error, lane_error)
 
 
+from libc.math cimport fmax
+
+# _plain_sum_kept's bound: 2**-52 and 2**-27, exactly
+cdef double PLAIN_SUM_UNIT = 2.220446049250313e-16
+cdef double PLAIN_SUM_KEEP = 7.450580596923828e-09
+
+
+cdef extern from "_label_sums.h" nogil:
+    # plain float64 lane sums (float32 rows whose sum cannot cancel badly)
+    lc_f64 add_product "ls_add_product"(lc_f64 total, lc_f64 a, lc_f64 b)
+    double lanes_sum "ls_lanes_sum"(lc_f64 total)
+
+
+cdef inline void _plain_group(
+    const float* x,
+    const int32_t* m,
+    float* gradient,
+    lc_f64* total,
+    double coef,
+    double grad_output,
+    const float* gradient_table,
+    int32_t* lane_histogram,
+    bint with_gradient,
+) noexcept nogil:
+    """_ranked_group with a plain sum, the labels' m_d already 0: cnt_d * x[d]
+    (exact) added to lane d % GROUP (one rounding).  (m is not written: the
+    histogram's scalar loads of m[l] would wait for a vector store of the
+    group.)"""
+    cdef:
+        lc_f32 v = load_f32(x)
+        lc_i32 count = load_i32(m)
+        Py_ssize_t l
+    if lane_histogram != NULL:
+        for l in range(GROUP):
+            lane_histogram[(<uint32_t> m[l]) * GROUP + l] += 1
+    total[0] = add_product(total[0], cvt_i32_f64(count), cvt_f32_f64(v))
+    if with_gradient:
+        if gradient_table != NULL:
+            store_lookup(gradient, gradient_table, count)
+        else:
+            store_f32(gradient, mul_f64(mul_f64(cvt_i32_f64(count), set1_f64(coef)),
+                                        set1_f64(grad_output)))
+
+
+cdef inline void _plain_groups(
+    const float* x,
+    Py_ssize_t n_classes,
+    const int32_t* m,
+    float* gradient,
+    double coef,
+    double grad_output,
+    Py_ssize_t n_listed,
+    int32_t* lane_histogram,
+    lc_f64* total,
+    bint with_gradient,
+) noexcept nogil:
+    """_ranked_groups with _plain_group (the labels' m_d already 0): the class
+    products' plain lane sums to total."""
+    cdef:
+        Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
+        lc_f64 lane_total = set1_f64(0.0)
+        float x_rest[GROUP]
+        float gradient_rest[GROUP]
+        int32_t m_rest[GROUP]
+        float table[TABLE]
+        float* gradient_table = NULL
+    if with_gradient and n_listed < TABLE:
+        gradient_table = table
+        for l in range(TABLE):
+            table[l] = <float> (<double> l * coef * grad_output) if l <= n_listed else 0
+    for g in range(n_whole // GROUP):
+        _plain_group(x + g * GROUP, m + g * GROUP, gradient + g * GROUP, &lane_total, coef,
+                     grad_output, gradient_table, lane_histogram, with_gradient)
+    if n_whole < n_classes:
+        for l in range(GROUP):
+            x_rest[l] = x[n_whole + l] if n_whole + l < n_classes else 0.0
+            m_rest[l] = m[n_whole + l] if n_whole + l < n_classes else 0
+        _plain_group(x_rest, m_rest, gradient_rest, &lane_total, coef,
+                     grad_output, gradient_table, lane_histogram, with_gradient)
+        if with_gradient:
+            for l in range(n_classes - n_whole):
+                gradient[n_whole + l] = gradient_rest[l]
+    total[0] = lane_total
+
+
+cdef inline double _plain_labels(
+    const float* shift,
+    const int32_t* column,
+    Py_ssize_t n_listed,
+    lc_f64 total,
+) noexcept nogil:
+    """The plain lane sums total plus col_i * a_i (exact) in lane i % GROUP,
+    GROUP labels a step (the last group padded with zeros), folded by
+    lanes_sum."""
+    cdef:
+        Py_ssize_t g, l, n_whole = n_listed - n_listed % GROUP
+        float shift_rest[GROUP]
+        int32_t column_rest[GROUP]
+    for g in range(n_whole // GROUP):
+        total = add_product(total, cvt_i32_f64(load_i32(column + g * GROUP)),
+                            cvt_f32_f64(load_f32(shift + g * GROUP)))
+    if n_whole < n_listed:
+        for l in range(GROUP):
+            shift_rest[l] = shift[n_whole + l] if n_whole + l < n_listed else 0.0
+            column_rest[l] = column[n_whole + l] if n_whole + l < n_listed else 0
+        total = add_product(total, cvt_i32_f64(load_i32(column_rest)),
+                            cvt_f32_f64(load_f32(shift_rest)))
+    return lanes_sum(total)
+
+
+cdef inline bint _plain_sum_kept(
+    double loss,
+    const int32_t* column,
+    Py_ssize_t n_classes,
+    Py_ssize_t n_listed,
+    float largest_score,
+    float largest_shift,
+) noexcept nogil:
+    """Whether the plain sum loss of _plain_groups and _plain_labels is within
+    a quarter float32 ulp of the exact sum (docs/design.md, "The row from the
+    m_d"): each of its P = sum_i col_i pairs adds cnt_d * x[d] and col_i * a_i,
+    so the terms' magnitudes sum to A <= P * (M + Ma) (M = max |x[d]|, Ma =
+    max |a_i|), and a term passes through at most n = ceil(C / 16) + ceil(k /
+    16) + 4 additions (its lane, the fold), so the error is at most gamma_n * A
+    <= 2 * n * 2**-53 * A (the factor 2 also covers the rounding of this
+    bound).  Kept when that is <= 2**-27 * |loss|: then it is below 2**-26 *
+    |exact sum|, a quarter ulp of the exact sum in float32."""
+    cdef:
+        Py_ssize_t i
+        int64_t pairs = 0
+        double n_adds = <double> ((n_classes + GROUP - 1) // GROUP
+                                  + (n_listed + GROUP - 1) // GROUP + 4)
+    for i in range(n_listed):
+        pairs += column[i]
+    return (n_adds * PLAIN_SUM_UNIT) * <double> pairs * (
+        <double> largest_score + <double> largest_shift) <= PLAIN_SUM_KEEP * fabs(loss)
+
+
 cdef inline void _label_columns(
     const int32_t* m,
     Py_ssize_t n_classes,
@@ -669,12 +837,24 @@ cdef inline double _row_sorted(
         double loss
         bint split = floating is double or n_listed >= (1 << 29), beyond
         bint lanes_fit = GROUP * (n_listed + 1) <= 2 * (n_classes + 1)
+        # float32 rows first try the plain sums (exact products: col_i < 2**29)
+        bint plain = floating is float and n_classes < (1 << 29)
+        lc_f64 sums = set1_f64(0.0)
+        float largest = 0
     _sorted_shifts(x, n_classes, n_listed, labels, shift, margin)
-    _active_counts(shift, n_listed, x, n_classes, m)
+    largest = _active_counts(shift, n_listed, x, n_classes, m)    # max |x[d]| (float32)
     for i in range(SUM_LANES):
         total[i] = 0.0
         error[i] = 0.0
-    if split:  # (a literal flag: each call inlined for its case)
+    if floating is float and plain:
+        for i in range(n_listed):
+            m[labels[i]] = 0
+        if lanes_fit:
+            memset(histogram, 0, GROUP * (n_listed + 1) * sizeof(int32_t))
+        _plain_groups(x, n_classes, m, gradient, coef, grad_output, n_listed,
+                      histogram if lanes_fit else NULL, &sums, with_gradient)
+        beyond = not (largest <= bound)
+    elif split:  # (a literal flag: each call inlined for its case)
         beyond = _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
                                  bound, True, total, error, with_gradient)
     elif floating is float and VECTOR_GROUPS:
@@ -690,15 +870,33 @@ cdef inline double _row_sorted(
                                  bound, False, total, error, with_gradient)
     # m[d] is now 0 for the labels' classes
     _label_columns(m, n_classes, n_listed, histogram, 2 * (n_classes + 1), column,
-                   floating is float and VECTOR_GROUPS and lanes_fit and not split)
+                   lanes_fit and (plain or (floating is float and VECTOR_GROUPS and not split)))
     loss = NAN
     if not beyond and fabs(margin) <= bound:
-        if floating is float and VECTOR_GROUPS:
+        if floating is float and plain:
+            loss = _plain_labels(shift, column, n_listed, sums)
+            if not _plain_sum_kept(loss, column, n_classes, n_listed, largest,
+                                   fmax(fabs(shift[0]), fabs(shift[n_listed - 1]))
+                                   if n_listed > 0 else 0.0):
+                # the terms may cancel: the compensated lanes (the m_d are
+                # final, the gradient and the columns written)
+                if VECTOR_GROUPS:
+                    _ranked_groups(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                   n_listed, NULL, bound, total, error, False)
+                    _label_products(shift, column, n_listed, total, error)
+                else:
+                    _class_products(x, n_classes, m, is_target, gradient, coef, grad_output,
+                                    bound, False, total, error, False)
+                    for i in range(n_listed):
+                        _add_product(total, error, <double> column[i], shift[i], i)
+                loss = _lanes_total(total, error)
+        elif floating is float and VECTOR_GROUPS:
             _label_products(shift, column, n_listed, total, error)
+            loss = _lanes_total(total, error)
         else:
             for i in range(n_listed):
                 _add_product(total, error, <double> column[i], shift[i], i)
-        loss = _lanes_total(total, error)
+            loss = _lanes_total(total, error)
     if not (loss - loss == 0):
         # infinite terms, NaN (inf - inf) or a float64 overflow: class by class
         _prefix_sums(shift, n_listed, prefix, prefix_error)

@@ -16,9 +16,14 @@ the vector widths (8, 16) ± 1 and the lane sums' 16.
 - Gradients: the pair counts, bitwise (count * (1/C) * grad_output).
 - Losses: float64 per-sample values within a relative 1e-13 of the exact sum
   of the active terms (relative to the sum of their magnitudes); +inf or NaN
-  exactly where a term is, NaN for a row holding a NaN.
+  exactly where a term is, NaN for a row holding a NaN.  Float32 rows first
+  take plain float64 lane sums, kept only where their error bound is below a
+  quarter float32 ulp (the guard): rows on both sides of it, against the
+  hand emulation of the lanes and ``math.fsum``.
 - Every build gives the baseline's bits, for one and two threads.
 """
+
+import math
 
 import numpy as np
 import pytest
@@ -308,3 +313,140 @@ def test_count_crossover_gives_the_same_counts(dtype, n_labels):
     finally:
         module._set_count_max_labels(previous)
     assert_same_bits(sorted_gradient, counted_gradient)
+
+
+# ---------------------------------------------------------------------------
+# The float32 plain lane sums and their guard (docs/design.md, "The row from
+# the m_d"): kept when n * 2**-52 * P * (M + Ma) <= 2**-27 * |sum|, else the
+# compensated lanes
+# ---------------------------------------------------------------------------
+def plain_row(x, labels, margin=1.0):
+    """The sorted path's float32 row by hand: (the plain lane sum, whether the
+    guard keeps it, the exact sum), in the kernel's order of operations."""
+    x = np.asarray(x, dtype=np.float32)
+    n_classes, k = x.size, len(labels)
+    shifts = np.sort((np.float32(margin) - x[labels]).astype(np.float32))[::-1]
+    active = ~((shifts[None, :] + x[:, None]) <= 0)            # float32 sums
+    count = active.sum(axis=1)
+    count[labels] = 0
+    column = [int(np.sum(count > i)) for i in range(k)]
+    lanes = [0.0] * 16
+    for d in range(n_classes):                 # class d in lane d % 16, in order
+        lanes[d % 16] = lanes[d % 16] + float(count[d]) * float(x[d])
+    for i in range(k):                         # then label i in lane i % 16
+        lanes[i % 16] = lanes[i % 16] + column[i] * float(shifts[i])
+    width = 8
+    while width >= 1:
+        for lane in range(width):
+            lanes[lane] = lanes[lane] + lanes[lane + width]
+        width //= 2
+    plain = lanes[0]
+    n_adds = -(-n_classes // 16) + -(-k // 16) + 4
+    largest = float(np.max(np.abs(x)))
+    largest_shift = max(abs(float(shifts[0])), abs(float(shifts[-1])))
+    kept = (n_adds * 2.0**-52) * sum(column) * (largest + largest_shift) <= 2.0**-27 * abs(plain)
+    exact = math.fsum([float(count[d]) * float(x[d]) for d in range(n_classes)]
+                      + [column[i] * float(shifts[i]) for i in range(k)])
+    return plain, kept, exact
+
+
+def guard_edge(x, labels, spare):
+    """The largest |score| at which the guard still keeps the plain sum of row x
+    (class spare, a non-label whose score is to be set, inactive for every label)."""
+    shifts = (np.float32(1.0) - x[labels]).astype(np.float32)
+    x = x.copy()
+    x[spare] = -np.float32(2 * max(np.abs(x).max(), np.abs(shifts).max()))
+    plain, kept, _ = plain_row(x, labels)
+    assert kept
+    low = np.float32(-x[spare])
+    high = np.float32(3e38 / 4)
+    while np.nextafter(low, np.float32(np.inf)) < high:    # bisect on float32 values
+        middle = np.float32(low + (high - low) / 2)
+        middle = max(middle, np.nextafter(low, np.float32(np.inf)))
+        x[spare] = -middle
+        if plain_row(x, labels)[1]:
+            low = middle
+        else:
+            high = middle
+    return low, high
+
+
+def test_plain_sum_guard_both_sides():
+    # Half the scores about 1000, half about 1e-4 (finer bits than the lanes
+    # keep): the plain sum is a float64 ulp off the exact one here, far within
+    # its bound.  A spare non-label, inactive for every label, moves only
+    # M = max |x|, so it moves the guard across its edge: a float32 score
+    # apart, one row keeps the plain sum (the hand emulation's bits), the other
+    # takes the compensated lanes (the exact sum, rounded once).
+    rng = np.random.default_rng(1)
+    n_classes, k = 200, 50
+    big = rng.random(n_classes) < 0.5
+    x = np.where(big, 1000 + rng.normal(size=n_classes),
+                 1e-4 * rng.normal(size=n_classes)).astype(np.float32)
+    labels = rng.permutation(n_classes - 1)[:k]
+    spare = n_classes - 1
+    low, high = guard_edge(x, labels, spare)
+    assert high == np.nextafter(low, np.float32(np.inf))
+    rows = np.stack([x, x])
+    rows[0, spare], rows[1, spare] = -low, -high
+    target = np.full(rows.shape, -1, dtype=np.int64)
+    target[:, :k] = labels
+    accepted, rejected = plain_row(rows[0], labels), plain_row(rows[1], labels)
+    assert accepted[1] and not rejected[1]
+    assert accepted[0] == rejected[0] and accepted[2] == rejected[2]   # the same sum
+    plain, _, exact = accepted
+    assert plain != exact                     # so the two rows' bits tell the paths apart
+    assert abs(plain - exact) <= np.spacing(np.float32(exact)) / 4     # within the bound
+    for build, module in MODULES.items():
+        for n_threads in (1, 2):
+            forward, fused, gradient = run(module, rows, target, n_threads=n_threads)
+            assert_same_bits(forward, fused)
+            assert fused[0] == plain / n_classes                        # kept
+            assert fused[1] == exact / n_classes                        # compensated
+            assert_same_bits(gradient[0], gradient[1])
+    _, expected_gradient, _ = oracle(rows, target)
+    assert_same_bits(gradient, expected_gradient)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_plain_sum_rows_cancelling_are_compensated(seed):
+    # Scores about +-1e7 with terms about 1 (the guard rejects the plain sum):
+    # the compensated lanes, within float64 rounding of the exact sum; normal
+    # scores (kept): the emulation's bits, within a quarter float32 ulp.
+    rng = np.random.default_rng(seed)
+    n_classes, k = 120, 45
+    x = np.empty((2, n_classes), dtype=np.float32)
+    x[0] = (rng.normal(size=n_classes) + 1e7 * rng.choice([-1, 1])).astype(np.float32)
+    x[1] = rng.normal(size=n_classes).astype(np.float32)
+    target = label_rows(rng, 2, n_classes, k)
+    huge, normal = plain_row(x[0], target[0, :k]), plain_row(x[1], target[1, :k])
+    assert not huge[1] and normal[1]
+    assert abs(normal[0] - normal[2]) <= np.spacing(np.float32(normal[2])) / 4
+    for module in MODULES.values():
+        _, fused, gradient = run(module, x, target)
+        assert abs(fused[0] - huge[2] / n_classes) <= 2 * np.spacing(huge[2] / n_classes)
+        assert fused[1] == normal[0] / n_classes
+    check(x, target)
+
+
+@pytest.mark.parametrize("margin", [1.0, 2.0**125, 1.5 * 2.0**125, -2.0**126])
+def test_search_bound_on_its_edge(margin):
+    # The float32 search compares x[d] > -a_i directly on a bounded row
+    # (|x| <= FLT_MAX / 4, |a_i| <= FLT_MAX / 2), else evaluates a_i + x[d]:
+    # scores at FLT_MAX / 4 (2**126 less a bit) and an ulp above, huge
+    # margins putting the shifts about FLT_MAX / 2, on both sides.
+    rng = np.random.default_rng(11)
+    edge = np.float32(np.finfo(np.float32).max / 4)
+    n_classes, k = 90, 50
+    x = (rng.normal(size=(6, n_classes)) * 2.0**120).astype(np.float32)
+    x[0, 3] = edge
+    x[1, 3] = np.nextafter(edge, np.float32(np.inf))
+    x[2, 3] = -edge
+    x[3, 3] = -np.nextafter(edge, np.float32(np.inf))
+    x[4] = rng.normal(size=n_classes).astype(np.float32)
+    x[5, :] = edge
+    x[5, ::3] = -edge
+    target = label_rows(rng, 6, n_classes, k)
+    target[[0, 1, 2, 3], 0] = 3            # the edge score as a label, then as a non-label
+    target[[2, 3], 0] = 4
+    check(x.astype(np.float32), target, margin=margin)
