@@ -271,22 +271,22 @@ cdef inline void _n_active_lanes(
     m[7] = m7 + (not (shift[m7] + score[7] <= 0))
 
 
-cdef extern from "_label_sums.h" nogil:
-    lc_i32 max_abs "ls_max_abs"(lc_i32 bits, lc_f32 v)
-    float max_lane "ls_max_lane"(lc_i32 bits)
-
-
 cdef inline float _largest_magnitude(const float* x, Py_ssize_t n_classes) noexcept nogil:
     """max_d |x[d]| (NaN if a score is NaN), GROUP classes a step."""
     cdef:
         Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
         lc_i32 magnitude = zero_i32()
         float x_rest[GROUP]
+        float largest
+        int32_t largest_bits
     for g in range(n_whole // GROUP):
-        magnitude = max_abs(magnitude, load_f32(x + g * GROUP))
+        magnitude = max_abs_bits(magnitude, load_f32(x + g * GROUP))
     for l in range(GROUP):
         x_rest[l] = x[n_whole + l] if n_whole + l < n_classes else 0.0
-    return max_lane(max_abs(magnitude, load_f32(x_rest)))
+    # the bits of a float >= 0 order as its value (NaN above inf)
+    largest_bits = max_lane(max_abs_bits(magnitude, load_f32(x_rest)))
+    memcpy(&largest, &largest_bits, 4)
+    return largest
 
 
 cdef inline float _active_counts(
@@ -621,12 +621,6 @@ cdef double PLAIN_SUM_UNIT = 2.220446049250313e-16
 cdef double PLAIN_SUM_KEEP = 7.450580596923828e-09
 
 
-cdef extern from "_label_sums.h" nogil:
-    # plain float64 lane sums (float32 rows whose sum cannot cancel badly)
-    lc_f64 add_product "ls_add_product"(lc_f64 total, lc_f64 a, lc_f64 b)
-    double lanes_sum "ls_lanes_sum"(lc_f64 total)
-
-
 cdef inline void _plain_group(
     const float* x,
     const int32_t* m,
@@ -649,7 +643,7 @@ cdef inline void _plain_group(
     if lane_histogram != NULL:
         for l in range(GROUP):
             lane_histogram[(<uint32_t> m[l]) * GROUP + l] += 1
-    total[0] = add_product(total[0], cvt_i32_f64(count), cvt_f32_f64(v))
+    total[0] = fmadd_f64(cvt_i32_f64(count), cvt_f32_f64(v), total[0])
     if with_gradient:
         if gradient_table != NULL:
             store_lookup(gradient, gradient_table, count)
@@ -713,14 +707,14 @@ cdef inline double _plain_labels(
         float shift_rest[GROUP]
         int32_t column_rest[GROUP]
     for g in range(n_whole // GROUP):
-        total = add_product(total, cvt_i32_f64(load_i32(column + g * GROUP)),
-                            cvt_f32_f64(load_f32(shift + g * GROUP)))
+        total = fmadd_f64(cvt_i32_f64(load_i32(column + g * GROUP)),
+                          cvt_f32_f64(load_f32(shift + g * GROUP)), total)
     if n_whole < n_listed:
         for l in range(GROUP):
             shift_rest[l] = shift[n_whole + l] if n_whole + l < n_listed else 0.0
             column_rest[l] = column[n_whole + l] if n_whole + l < n_listed else 0
-        total = add_product(total, cvt_i32_f64(load_i32(column_rest)),
-                            cvt_f32_f64(load_f32(shift_rest)))
+        total = fmadd_f64(cvt_i32_f64(load_i32(column_rest)),
+                          cvt_f32_f64(load_f32(shift_rest)), total)
     return lanes_sum(total)
 
 
