@@ -25,6 +25,13 @@ include "_rows.pxi"
 include "_row_blocks.pxi"
 include "_target_range.pxi"
 
+cdef extern from "_class_lanes.h" nogil:
+    enum:
+        # 1 in the AVX-512 build: a float32 row's class blocks as vectors
+        CLASS_VECTORS "ML_CLASS_VECTORS"
+    double lane_sum_f64 "ml_lane_sum_f64"(f64v lanes)
+    int mask_count "ml_mask_count"(maskv m)
+
 cdef enum:
     # Classes per block: lane k of a block adds into its own float64 partial
     # sums.  With 16 GCC vectorises the lane loop whole (8 or fewer it would
@@ -258,6 +265,102 @@ cdef inline double _short_row(
     return NAN if seen_nan else total
 
 
+cdef inline void _vector_block(
+    const float* x,
+    float* gradient,
+    maskv keep,
+    f32v shift,
+    int p,
+    bint with_gradient,
+    f32v active_value,
+    f32v inactive_value,
+    f64v twice_coef,
+    f64v grad_output,
+    f64v* lane_loss,
+    f64v* lane_slope,
+    int* count,
+) noexcept nogil:
+    """_block with the block's LANES classes in one vector (lane k: class k).
+
+    The same operations on the same values: z_k = shift + x[k] in float32,
+    max(0, z_k) keeping NaN, lane_loss += max(0, z_k) ** p (as float64) for
+    the kept lanes (+0 for the others), the gradient of every lane, and the
+    kept lanes' active count (p=1) or max(0, z_k) (p=2, lane_slope)."""
+    cdef:
+        f32v z = add_f32(shift, load_f32(x))
+        f32v zp = max0_nan_f32(z)
+        maskv active = gt_f32(z, set1_f32(0))
+        f64v term
+    if with_gradient:
+        if p == 1:
+            store_f32(gradient, select_f32(active, active_value, inactive_value))
+            count[0] += mask_count(and_mask(active, keep))
+        else:
+            store_f32(gradient, select_f32(
+                active, cvt_f32(mul_f64(mul_f64(twice_coef, cvt_f64(zp)), grad_output)),
+                inactive_value))
+    term = cvt_f64(zero_unless_f32(keep, zp))
+    if p == 1:
+        lane_loss[0] = add_f64(lane_loss[0], term)
+    else:
+        lane_loss[0] = add_f64(lane_loss[0], mul_f64(term, term))
+        if with_gradient:
+            lane_slope[0] = add_f64(lane_slope[0], term)
+
+
+cdef inline double _vector_row(
+    const float* x,
+    float* gradient,
+    Py_ssize_t n_classes,
+    Py_ssize_t y,
+    float shift,
+    int p,
+    bint with_gradient,
+    double coef,
+    float active_value,
+    float inactive_value,
+    double grad_output,
+    double* gradient_sum,
+) noexcept nogil:
+    """_row's class blocks (n_classes >= LANES) of a float32 row, each block one
+    vector (the AVX-512 build): the row sum, and with the gradient the
+    gradient of every class but y and gradient_sum[0] = coef * p * sum_{i != y}
+    max(0, z_i) ** (p - 1).  Lane k adds the classes k, k + LANES, ..., then
+    the last block's (ending at the last class) where its class is new; the
+    LANES lane sums are added by _sum_lanes' tree: _row's order, so its bits.
+    The block holding y is not a branch: every block masks the lane of y."""
+    cdef:
+        Py_ssize_t base = 0, i
+        int count = 0
+        i32v lane = iota_times(1)  # lane k: k
+        f32v shift_v = set1_f32(shift)
+        f32v active_v = set1_f32(active_value)
+        f32v inactive_v = set1_f32(inactive_value)
+        f64v twice_coef = set1_f64(2.0 * coef)
+        f64v go = set1_f64(grad_output)
+        f64v lane_loss = set1_f64(0.0)
+        f64v lane_slope = set1_f64(0.0)
+        maskv keep
+    while base + LANES <= n_classes:
+        _vector_block(x + base, gradient + base, neq_i32(lane, set1_i32(_lane_of(y, base))),
+                      shift_v, p, with_gradient, active_v, inactive_v, twice_coef, go,
+                      &lane_loss, &lane_slope, &count)
+        base += LANES
+    if base < n_classes:
+        i = n_classes - LANES
+        # the lanes of classes not yet seen: k >= base - i
+        keep = and_mask(neq_i32(lane, set1_i32(_lane_of(y, i))),
+                        lt_i32(set1_i32(<int32_t> (base - i - 1)), lane))
+        _vector_block(x + i, gradient + i, keep, shift_v, p, with_gradient, active_v,
+                      inactive_v, twice_coef, go, &lane_loss, &lane_slope, &count)
+    if with_gradient:
+        if p == 1:
+            gradient_sum[0] = coef * <double> count
+        else:
+            gradient_sum[0] = (2.0 * coef) * lane_sum_f64(lane_slope)
+    return lane_sum_f64(lane_loss)
+
+
 cdef inline double _row(
     const floating* x,
     floating* gradient,
@@ -301,6 +404,9 @@ cdef inline double _row(
         else:
             total = _short_row(x, gradient, n_classes, y, shift, p, with_gradient, coef,
                                active_value, inactive_value, grad_output, &gradient_sum)
+    elif floating is float and CLASS_VECTORS:
+        total = _vector_row(x, gradient, n_classes, y, shift, p, with_gradient, coef,
+                            active_value, inactive_value, grad_output, &gradient_sum)
     else:
         for k in range(LANES):
             lane_loss[k] = 0.0
