@@ -7,6 +7,8 @@
  *   ml_lane_sum_f64(l)  the 16 doubles added by the fixed pairwise tree of
  *                       _sum_lanes: l[k] + l[k + 8], then halves 4, 2, 1
  *   ml_mask_count(m)    the number of set bits of a 16-lane mask
+ *   ml_add_where_f64(acc, m, v)  acc + v in the lanes of m, acc in the others
+ *                       (all builds; the float64 row blocks' span sums)
  */
 #ifndef MARGINLOSS_CLASS_LANES_H
 #define MARGINLOSS_CLASS_LANES_H
@@ -24,10 +26,22 @@ static inline double ml_lane_sum_f64(ml_f64 l) {
     return _mm_cvtsd_f64(_mm_add_sd(c, _mm_unpackhi_pd(c, c)));
 }
 static inline int ml_mask_count(ml_mask m) { return __builtin_popcount((unsigned)m); }
+static inline ml_f64 ml_add_where_f64(ml_f64 acc, ml_mask m, ml_f64 v) {
+    /* acc + v in the lanes of m, acc elsewhere: one masked add a register */
+    ml_f64 r;
+    r.lo = _mm512_mask_add_pd(acc.lo, (__mmask8)m, acc.lo, v.lo);
+    r.hi = _mm512_mask_add_pd(acc.hi, (__mmask8)(m >> 8), acc.hi, v.hi);
+    return r;
+}
 #else
 #define ML_CLASS_VECTORS 0
 static inline double ml_lane_sum_f64(ml_f64 l) { (void)l; return 0.0; }
 static inline int ml_mask_count(ml_mask m) { (void)m; return 0; }
+static inline ml_f64 ml_add_where_f64(ml_f64 acc, ml_mask m, ml_f64 v) {
+    /* acc + (v where m, else +0): the same values as a masked add for any acc
+     * but -0, which the float64 row blocks' sums never are */
+    return ml_add_f64(acc, ml_select_f64(m, v, ml_set1_f64(0.0)));
+}
 #endif
 
 #endif

@@ -31,6 +31,7 @@ cdef extern from "_class_lanes.h" nogil:
         CLASS_VECTORS "ML_CLASS_VECTORS"
     double lane_sum_f64 "ml_lane_sum_f64"(f64v lanes)
     int mask_count "ml_mask_count"(maskv m)
+    f64v add_where_f64 "ml_add_where_f64"(f64v acc, maskv m, f64v value)
 
 cdef enum:
     # Classes per block: lane k of a block adds into its own float64 partial
@@ -805,18 +806,20 @@ cdef inline bint _row_block64(
         first_span = lt_i32(class_i, y)
         second_span = lt_i32(y, class_i)
         term = max0_nan_f64(z)  # keeps a NaN z (and -0: the sums start at +0)
+        # each sum adds its span's terms and skips the others (adding +0
+        # would give the same: no sum is ever -0, they start at +0)
         if with_gradient:
             active = gt_f64(z, zero)
             if p == 1:
-                dloss = select_f64(active, coef, zero)
+                dloss = coef
             else:
-                dloss = select_f64(active, mul_f64(twice_coef, term), zero)
-            dsum_before = add_f64(dsum_before, select_f64(first_span, dloss, zero))
-            dsum_after = add_f64(dsum_after, select_f64(second_span, dloss, zero))
+                dloss = mul_f64(twice_coef, term)
+            dsum_before = add_where_f64(dsum_before, and_mask(first_span, active), dloss)
+            dsum_after = add_where_f64(dsum_after, and_mask(second_span, active), dloss)
         if p == 2:
             term = mul_f64(term, term)
-        before = add_f64(before, select_f64(first_span, term, zero))
-        after = add_f64(after, select_f64(second_span, term, zero))
+        before = add_where_f64(before, first_span, term)
+        after = add_where_f64(after, second_span, term)
     # a NaN term or x[y] (NaN rows): the row loop, before anything is written
     non_finite = or_mask(isnan_f64(shift), or_mask(isnan_f64(before), isnan_f64(after)))
     if mask_bits(non_finite):
