@@ -32,6 +32,7 @@ cdef extern from "_class_lanes.h" nogil:
     double lane_sum_f64 "ml_lane_sum_f64"(f64v lanes)
     int mask_count "ml_mask_count"(maskv m)
     f64v add_where_f64 "ml_add_where_f64"(f64v acc, maskv m, f64v value)
+    void columns_f64 "ml_columns_f64"(const double* x, int32_t stride, int32_t n, f64v* out)
 
 cdef enum:
     # Classes per block: lane k of a block adds into its own float64 partial
@@ -786,11 +787,13 @@ cdef inline bint _row_block64(
         f64v zero, shift, z, term, before, after, dsum_before, dsum_after, dloss
         f64v w, coef, twice_coef, go, active_value, inactive_value, value, gradient_y
         maskv first_span, second_span, active, non_finite, is_y
+        f64v cols[LANES - 1]
     if not valid:
         return False
     prefetch(x, 2 * ROWS * n_classes * 8, ROWS * n_classes * 8)  # two blocks ahead
     zero = set1_f64(0.0)
     rows = iota_times(n_classes)
+    columns_f64(x, n_classes, n_classes, cols)  # class i of the ROWS rows: cols[i]
     shift = sub_f64(set1_f64(margin), gather_f64(x, add_i32(rows, y)))  # m - x[y]
     if weight_stride == 0:  # no weight: a stride-0 view of ones
         w = set1_f64(weight[0])
@@ -801,7 +804,7 @@ cdef inline bint _row_block64(
     before = after = dsum_before = dsum_after = zero
     for i in range(n_classes):
         # z_i = (m - x[y]) + x[i]; the term max(0, z_i) ** p, the spans i < y and i > y
-        z = add_f64(shift, gather_f64(x + i, rows))
+        z = add_f64(shift, cols[i])
         class_i = set1_i32(i)
         first_span = lt_i32(class_i, y)
         second_span = lt_i32(y, class_i)
