@@ -1,8 +1,9 @@
-/* One float32 row's block of 16 classes as one vector (the class blocks of
- * _multi_margin.pyx, lane k a class): the two lane reductions the row needs
- * beyond _row_blocks.h.  Only the AVX-512 build, where ml_f32 holds 16 floats
- * and ml_f64 16 doubles, takes this path (ML_CLASS_VECTORS is 1 there); the
- * other builds get stubs that only make the code compile.
+/* Lane operations of _multi_margin.pyx beyond _row_blocks.h.  A float32
+ * row's block of 16 classes as one vector (the class blocks, lane k a class)
+ * needs the two lane reductions below; only the AVX-512 build, where ml_f32
+ * holds 16 floats and ml_f64 16 doubles, takes that path (ML_CLASS_VECTORS is
+ * 1 there; the other builds get stubs that only make the code compile).  The
+ * float64 row blocks (every wide build) take the last two.
  *
  *   ml_lane_sum_f64(l)  the 16 doubles added by the fixed pairwise tree of
  *                       _sum_lanes: l[k] + l[k + 8], then halves 4, 2, 1
