@@ -495,9 +495,16 @@ cdef inline void _column(
     f64v* total,
     f64v* slope,
     i32v* count,
+    bint first,
 ) noexcept nogil:
     """Class i of the ROWS rows (``column``): total += max(0, z_i) ** p for i != y (as
-    float64), and the active count (p=1) or slope += max(0, z_i) (p=2)."""
+    float64), and the active count (p=1) or slope += max(0, z_i) (p=2).
+
+    ``first``: the sums' first term, which sets them instead of adding to +0.
+    That differs only for a -0 term (+0 + -0 is +0), and no row sum ends up
+    -0 either way: the sums into which the lane of y adds its +0 (every
+    row's, in class order or by the pairwise tree of the lanes) are -0 only
+    if all their terms are, so the same bits."""
     cdef:
         f32v z = add_f32(shift, column)  # z_i = (m - x[y]) + x[i]
         maskv kept = neq_i32(y, set1_i32(i))
@@ -509,9 +516,9 @@ cdef inline void _column(
             count[0] = count_mask(count[0], and_mask(gt_f32(z, set1_f32(0)), kept))
     else:
         if with_gradient:
-            slope[0] = add_f64(slope[0], term)
+            slope[0] = term if first else add_f64(slope[0], term)
         term = mul_f64(term, term)
-    total[0] = add_f64(total[0], term)
+    total[0] = term if first else add_f64(total[0], term)
 
 
 ctypedef struct _Call:
@@ -671,7 +678,7 @@ cdef inline bint _row_block(
     count = set1_i32(0)
     if not wide:
         for i in range(n_classes):
-            _column(cols[i], y, i, shift, p, with_gradient, &total, &slope, &count)
+            _column(cols[i], y, i, shift, p, with_gradient, &total, &slope, &count, i == 0)
     else:
         n_full = n_classes // LANES
         tail_start = n_classes - LANES
@@ -680,10 +687,10 @@ cdef inline bint _row_block(
             lane_slope_k = zero
             for b in range(n_full):
                 _column(cols[b * LANES + k], y, b * LANES + k, shift, p, with_gradient,
-                        &lane, &lane_slope_k, &count)
+                        &lane, &lane_slope_k, &count, b == 0)
             if tail_start + k >= n_full * LANES:  # new in the overlapping block
                 _column(cols[tail_start + k], y, tail_start + k, shift, p, with_gradient,
-                        &lane, &lane_slope_k, &count)
+                        &lane, &lane_slope_k, &count, False)
             lane_total[k] = lane
             lane_slope[k] = lane_slope_k
         total = _tree(lane_total)
