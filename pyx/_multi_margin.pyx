@@ -25,6 +25,15 @@ include "_rows.pxi"
 include "_row_blocks.pxi"
 include "_target_range.pxi"
 
+cdef extern from "_class_lanes.h" nogil:
+    enum:
+        # 1 in the AVX-512 build: a float32 row's class blocks as vectors
+        CLASS_VECTORS "ML_CLASS_VECTORS"
+    double lane_sum_f64 "ml_lane_sum_f64"(f64v lanes)
+    int mask_count "ml_mask_count"(maskv m)
+    f64v add_where_f64 "ml_add_where_f64"(f64v acc, maskv m, f64v value)
+    void columns_f64 "ml_columns_f64"(const double* x, int32_t stride, int32_t n, f64v* out)
+
 cdef enum:
     # Classes per block: lane k of a block adds into its own float64 partial
     # sums.  With 16 GCC vectorises the lane loop whole (8 or fewer it would
@@ -258,6 +267,102 @@ cdef inline double _short_row(
     return NAN if seen_nan else total
 
 
+cdef inline void _vector_block(
+    const float* x,
+    float* gradient,
+    maskv keep,
+    f32v shift,
+    int p,
+    bint with_gradient,
+    f32v active_value,
+    f32v inactive_value,
+    f64v twice_coef,
+    f64v grad_output,
+    f64v* lane_loss,
+    f64v* lane_slope,
+    int* count,
+) noexcept nogil:
+    """_block with the block's LANES classes in one vector (lane k: class k).
+
+    The same operations on the same values: z_k = shift + x[k] in float32,
+    max(0, z_k) keeping NaN, lane_loss += max(0, z_k) ** p (as float64) for
+    the kept lanes (+0 for the others), the gradient of every lane, and the
+    kept lanes' active count (p=1) or max(0, z_k) (p=2, lane_slope)."""
+    cdef:
+        f32v z = add_f32(shift, load_f32(x))
+        f32v zp = max0_nan_f32(z)
+        maskv active = gt_f32(z, set1_f32(0))
+        f64v term
+    if with_gradient:
+        if p == 1:
+            store_f32(gradient, select_f32(active, active_value, inactive_value))
+            count[0] += mask_count(and_mask(active, keep))
+        else:
+            store_f32(gradient, select_f32(
+                active, cvt_f32(mul_f64(mul_f64(twice_coef, cvt_f64(zp)), grad_output)),
+                inactive_value))
+    term = cvt_f64(zero_unless_f32(keep, zp))
+    if p == 1:
+        lane_loss[0] = add_f64(lane_loss[0], term)
+    else:
+        lane_loss[0] = add_f64(lane_loss[0], mul_f64(term, term))
+        if with_gradient:
+            lane_slope[0] = add_f64(lane_slope[0], term)
+
+
+cdef inline double _vector_row(
+    const float* x,
+    float* gradient,
+    Py_ssize_t n_classes,
+    Py_ssize_t y,
+    float shift,
+    int p,
+    bint with_gradient,
+    double coef,
+    float active_value,
+    float inactive_value,
+    double grad_output,
+    double* gradient_sum,
+) noexcept nogil:
+    """_row's class blocks (n_classes >= LANES) of a float32 row, each block one
+    vector (the AVX-512 build): the row sum, and with the gradient the
+    gradient of every class but y and gradient_sum[0] = coef * p * sum_{i != y}
+    max(0, z_i) ** (p - 1).  Lane k adds the classes k, k + LANES, ..., then
+    the last block's (ending at the last class) where its class is new; the
+    LANES lane sums are added by _sum_lanes' tree: _row's order, so its bits.
+    The block holding y is not a branch: every block masks the lane of y."""
+    cdef:
+        Py_ssize_t base = 0, i
+        int count = 0
+        i32v lane = iota_times(1)  # lane k: k
+        f32v shift_v = set1_f32(shift)
+        f32v active_v = set1_f32(active_value)
+        f32v inactive_v = set1_f32(inactive_value)
+        f64v twice_coef = set1_f64(2.0 * coef)
+        f64v go = set1_f64(grad_output)
+        f64v lane_loss = set1_f64(0.0)
+        f64v lane_slope = set1_f64(0.0)
+        maskv keep
+    while base + LANES <= n_classes:
+        _vector_block(x + base, gradient + base, neq_i32(lane, set1_i32(_lane_of(y, base))),
+                      shift_v, p, with_gradient, active_v, inactive_v, twice_coef, go,
+                      &lane_loss, &lane_slope, &count)
+        base += LANES
+    if base < n_classes:
+        i = n_classes - LANES
+        # the lanes of classes not yet seen: k >= base - i
+        keep = and_mask(neq_i32(lane, set1_i32(_lane_of(y, i))),
+                        lt_i32(set1_i32(<int32_t> (base - i - 1)), lane))
+        _vector_block(x + i, gradient + i, keep, shift_v, p, with_gradient, active_v,
+                      inactive_v, twice_coef, go, &lane_loss, &lane_slope, &count)
+    if with_gradient:
+        if p == 1:
+            gradient_sum[0] = coef * <double> count
+        else:
+            gradient_sum[0] = (2.0 * coef) * lane_sum_f64(lane_slope)
+    return lane_sum_f64(lane_loss)
+
+
 cdef inline double _row(
     const floating* x,
     floating* gradient,
@@ -301,6 +406,9 @@ cdef inline double _row(
         else:
             total = _short_row(x, gradient, n_classes, y, shift, p, with_gradient, coef,
                                active_value, inactive_value, grad_output, &gradient_sum)
+    elif floating is float and CLASS_VECTORS:
+        total = _vector_row(x, gradient, n_classes, y, shift, p, with_gradient, coef,
+                            active_value, inactive_value, grad_output, &gradient_sum)
     else:
         for k in range(LANES):
             lane_loss[k] = 0.0
@@ -387,9 +495,16 @@ cdef inline void _column(
     f64v* total,
     f64v* slope,
     i32v* count,
+    bint first,
 ) noexcept nogil:
     """Class i of the ROWS rows (``column``): total += max(0, z_i) ** p for i != y (as
-    float64), and the active count (p=1) or slope += max(0, z_i) (p=2)."""
+    float64), and the active count (p=1) or slope += max(0, z_i) (p=2).
+
+    ``first``: the sums' first term, which sets them instead of adding to +0.
+    That differs only for a -0 term (+0 + -0 is +0), and no row sum ends up
+    -0 either way: the sums into which the lane of y adds its +0 (every
+    row's, in class order or by the pairwise tree of the lanes) are -0 only
+    if all their terms are, so the same bits."""
     cdef:
         f32v z = add_f32(shift, column)  # z_i = (m - x[y]) + x[i]
         maskv kept = neq_i32(y, set1_i32(i))
@@ -401,9 +516,9 @@ cdef inline void _column(
             count[0] = count_mask(count[0], and_mask(gt_f32(z, set1_f32(0)), kept))
     else:
         if with_gradient:
-            slope[0] = add_f64(slope[0], term)
+            slope[0] = term if first else add_f64(slope[0], term)
         term = mul_f64(term, term)
-    total[0] = add_f64(total[0], term)
+    total[0] = term if first else add_f64(total[0], term)
 
 
 ctypedef struct _Call:
@@ -563,7 +678,7 @@ cdef inline bint _row_block(
     count = set1_i32(0)
     if not wide:
         for i in range(n_classes):
-            _column(cols[i], y, i, shift, p, with_gradient, &total, &slope, &count)
+            _column(cols[i], y, i, shift, p, with_gradient, &total, &slope, &count, i == 0)
     else:
         n_full = n_classes // LANES
         tail_start = n_classes - LANES
@@ -572,10 +687,10 @@ cdef inline bint _row_block(
             lane_slope_k = zero
             for b in range(n_full):
                 _column(cols[b * LANES + k], y, b * LANES + k, shift, p, with_gradient,
-                        &lane, &lane_slope_k, &count)
+                        &lane, &lane_slope_k, &count, b == 0)
             if tail_start + k >= n_full * LANES:  # new in the overlapping block
                 _column(cols[tail_start + k], y, tail_start + k, shift, p, with_gradient,
-                        &lane, &lane_slope_k, &count)
+                        &lane, &lane_slope_k, &count, False)
             lane_total[k] = lane
             lane_slope[k] = lane_slope_k
         total = _tree(lane_total)
@@ -679,11 +794,13 @@ cdef inline bint _row_block64(
         f64v zero, shift, z, term, before, after, dsum_before, dsum_after, dloss
         f64v w, coef, twice_coef, go, active_value, inactive_value, value, gradient_y
         maskv first_span, second_span, active, non_finite, is_y
+        f64v cols[LANES - 1]
     if not valid:
         return False
     prefetch(x, 2 * ROWS * n_classes * 8, ROWS * n_classes * 8)  # two blocks ahead
     zero = set1_f64(0.0)
     rows = iota_times(n_classes)
+    columns_f64(x, n_classes, n_classes, cols)  # class i of the ROWS rows: cols[i]
     shift = sub_f64(set1_f64(margin), gather_f64(x, add_i32(rows, y)))  # m - x[y]
     if weight_stride == 0:  # no weight: a stride-0 view of ones
         w = set1_f64(weight[0])
@@ -694,23 +811,25 @@ cdef inline bint _row_block64(
     before = after = dsum_before = dsum_after = zero
     for i in range(n_classes):
         # z_i = (m - x[y]) + x[i]; the term max(0, z_i) ** p, the spans i < y and i > y
-        z = add_f64(shift, gather_f64(x + i, rows))
+        z = add_f64(shift, cols[i])
         class_i = set1_i32(i)
         first_span = lt_i32(class_i, y)
         second_span = lt_i32(y, class_i)
         term = max0_nan_f64(z)  # keeps a NaN z (and -0: the sums start at +0)
+        # each sum adds its span's terms and skips the others (adding +0
+        # would give the same: no sum is ever -0, they start at +0)
         if with_gradient:
             active = gt_f64(z, zero)
             if p == 1:
-                dloss = select_f64(active, coef, zero)
+                dloss = coef
             else:
-                dloss = select_f64(active, mul_f64(twice_coef, term), zero)
-            dsum_before = add_f64(dsum_before, select_f64(first_span, dloss, zero))
-            dsum_after = add_f64(dsum_after, select_f64(second_span, dloss, zero))
+                dloss = mul_f64(twice_coef, term)
+            dsum_before = add_where_f64(dsum_before, and_mask(first_span, active), dloss)
+            dsum_after = add_where_f64(dsum_after, and_mask(second_span, active), dloss)
         if p == 2:
             term = mul_f64(term, term)
-        before = add_f64(before, select_f64(first_span, term, zero))
-        after = add_f64(after, select_f64(second_span, term, zero))
+        before = add_where_f64(before, first_span, term)
+        after = add_where_f64(after, second_span, term)
     # a NaN term or x[y] (NaN rows): the row loop, before anything is written
     non_finite = or_mask(isnan_f64(shift), or_mask(isnan_f64(before), isnan_f64(after)))
     if mask_bits(non_finite):

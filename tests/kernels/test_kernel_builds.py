@@ -71,9 +71,10 @@ def _assert_same_bits(a, b):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 # row blocks: C < 16 (the target picked from the columns), 16 <= C <= 31 (as
 # the class blocks), gradient[y] by a select below 16 classes and a scatter
-# from 16; class blocks from 32
+# from 16; class blocks from 32 (float32 in the AVX-512 build: each class
+# block one vector, the last one overlapping)
 @pytest.mark.parametrize("n_classes", [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 17, 20, 24, 30, 31,
-                                       32, 33, 47, 48, 50, 63, 64, 65, 100, 257, 1000])
+                                       32, 33, 47, 48, 49, 50, 63, 64, 65, 100, 257, 1000])
 @pytest.mark.parametrize("specials", [False, True], ids=["finite", "specials"])
 def test_wide_builds_give_the_baseline_bits(build, dtype, n_classes, specials):
     wide = _kernels.load(build)
@@ -235,13 +236,14 @@ def test_count_outside(build, dtype):
 
 
 @pytest.mark.parametrize("build", WIDE_BUILDS)
-@pytest.mark.parametrize("n_classes", [2, 4, 10, 16, 17, 31])
+@pytest.mark.parametrize("n_classes", [2, 4, 10, 16, 17, 31, 32, 50])
 @pytest.mark.parametrize("special", [np.inf, -np.inf])
 def test_an_infinite_score_stays_in_the_row_block(build, n_classes, special):
     # A block with an infinite score but no NaN term is computed by the row
     # block itself (only a NaN row sends the block to the row loop): an
     # infinite score at the target (z = -inf or +inf elsewhere, NaN only at
-    # the target's own masked term) or elsewhere gives the row loop's bits.
+    # the target's own masked term) or elsewhere gives the row loop's bits
+    # (32 and 50 classes: the class blocks, each one vector in the AVX-512 build).
     wide = _kernels.load(build)
     rng = np.random.default_rng(n_classes)
     n_samples = 64

@@ -23,7 +23,7 @@ from _reference import check_multi_margin, torch_multi_margin
 from marginloss import _kernels, multi_margin_loss, multi_margin_loss_and_grad
 
 LANES = 16
-WIDTHS = [1, 2, 3, 15, 16, 17, 31, 32, 33, 40, 47, 48, 49, 100]
+WIDTHS = [1, 2, 3, 15, 16, 17, 31, 32, 33, 40, 47, 48, 49, 50, 64, 65, 100]
 DTYPES = [np.float32, np.float64]
 
 
@@ -54,7 +54,7 @@ def test_every_target_position_matches_torch(n_classes, dtype, p):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-@pytest.mark.parametrize("n_classes", [3, 15, 16, 17, 33, 100])
+@pytest.mark.parametrize("n_classes", [3, 15, 16, 17, 32, 33, 50, 100])
 def test_a_nan_anywhere_but_the_target_makes_the_row_nan(n_classes, dtype):
     rng = np.random.default_rng(n_classes)
     for y in (0, n_classes // 2, n_classes - 1):
@@ -225,7 +225,7 @@ def _hand_loss_grad(x, y, p):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["float32", "float64"])
-@pytest.mark.parametrize("n_classes", [4, 7, 8, 10, 15, 16, 17, 20, 31, 32, 33])
+@pytest.mark.parametrize("n_classes", [4, 7, 8, 10, 15, 16, 17, 20, 31, 32, 33, 50])
 @pytest.mark.parametrize("p", [1, 2])
 def test_exact_ties_are_inactive(n_classes, dtype, p):
     x, y = _tie_rows(n_classes)
@@ -256,6 +256,27 @@ def test_a_hand_computed_row_of_seventeen_classes():
     expected = np.where(x[0] > 0, np.float32(1 / 17), np.float32(0))
     expected[4] = np.float32(-8 / 17)
     np.testing.assert_array_equal(grad[0], expected)
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_a_hand_computed_row_of_fifty_classes(p):
+    # C = 50 (float32 rows from 32 classes on: each class block one vector in
+    # the AVX-512 build): three full blocks and the last one, classes 34..49,
+    # of which 48 and 49 are new.  x[y] = 1 so z_i = x[i]: the pattern 2.0
+    # (active), 0.0 (an exact tie), -1.0, 0.5 (active); y = 49, in the last
+    # block's new lanes, then y = 40, in its old ones.
+    pattern = np.resize(np.array([2.0, 0.0, -1.0, 0.5], dtype=np.float32), 50)
+    for y in (49, 40, 0):
+        x = pattern.copy().reshape(1, -1)
+        x[0, y] = 1.0
+        terms = np.delete(x[0], y)
+        active = terms[terms > 0].astype(np.float64)
+        loss, grad = multi_margin_loss_and_grad(x, [y], p=p, reduction="sum")
+        assert float(loss) == np.float32(np.sum(active ** p) / 50), y
+        slope = np.where(x[0] > 0, p * x[0] ** (p - 1), 0.0) / 50
+        expected = slope.astype(np.float32)
+        expected[y] = np.float32(-(np.sum(active ** (p - 1)) * p / 50))
+        np.testing.assert_array_equal(grad[0], expected)
 
 
 def test_the_kernel_build_in_use_is_reported():
