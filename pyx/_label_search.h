@@ -19,7 +19,8 @@
  * 2, no NaN) the float32 tables hold the thresholds -a_i and a table step
  * compares x[d] > -a_i (_CMP_GT_OQ), exactly the same test there: the sum
  * cannot overflow, and a rounded sum of two floats is zero only when they
- * cancel exactly.
+ * cancel exactly (with gradual underflow: not under flush-to-zero, where the
+ * sum's test is kept).
  */
 #ifndef MARGINLOSS_LABEL_SEARCH_H
 #define MARGINLOSS_LABEL_SEARCH_H
@@ -71,6 +72,12 @@ static inline ptrdiff_t ml_n_active_f32(const float *shift, ptrdiff_t n_listed,
     ptrdiff_t n = n_listed + 1, d, done = n_classes - n_classes % 16;
     if (n_listed < 1)
         return 0;
+    /* Under flush-to-zero (or denormals-are-zero), set by the caller's
+     * process, a positive sum below FLT_MIN rounds to +0 where x > -a still
+     * holds: then the sum's own test, as the other builds and the scalar
+     * classes take it. */
+    if (_mm_getcsr() & (_MM_FLUSH_ZERO_MASK | _MM_DENORMALS_ZERO_MASK))
+        bounded = 0;
     while (n > 1) {
         half[n_steps++] = (int32_t)(n >> 1);
         n -= n >> 1;

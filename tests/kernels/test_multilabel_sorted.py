@@ -450,3 +450,31 @@ def test_search_bound_on_its_edge(margin):
     target[[0, 1, 2, 3], 0] = 3            # the edge score as a label, then as a non-label
     target[[2, 3], 0] = 4
     check(x.astype(np.float32), target, margin=margin)
+
+
+@pytest.mark.parametrize("n_classes", [70, 300])
+def test_flush_to_zero_keeps_every_build_on_the_sums_test(n_classes):
+    # Under flush-to-zero (set here through PyTorch, process-wide for this thread)
+    # a positive sum below FLT_MIN rounds to +0, so the pair test "not (a + x <= 0)"
+    # and x > -a part: every build and every class of a row must take the sum's
+    # test.  Every term here is (0 - 2**-126) + 1.5 * 2**-126 = 2**-127.
+    torch = pytest.importorskip("torch")
+    x = np.full((1, n_classes), 1.5 * 2.0**-126, dtype=np.float32)
+    x[0, 0] = 2.0**-126
+    target = np.full((1, n_classes), -1, dtype=np.int64)
+    target[0, 0] = 0
+    try:
+        assert torch.set_flush_denormal(True)
+        flushed = {build: run(module, x, target, n_threads=1, margin=0.0)
+                   for build, module in MODULES.items()}
+    finally:
+        torch.set_flush_denormal(False)
+    for build in MODULES:
+        for a, b in zip(flushed["baseline"], flushed[build]):
+            assert_same_bits(a, b)
+    forward, fused, gradient = flushed["baseline"]
+    assert forward[0] == 0 and fused[0] == 0 and not gradient.any()
+    # with gradual underflow every one of the n_classes - 1 pairs is active
+    forward, fused, gradient = run(MODULES["baseline"], x, target, n_threads=1, margin=0.0)
+    assert fused[0] == (n_classes - 1) * 2.0**-127 / n_classes
+    np.testing.assert_array_equal(gradient[0, 1:], np.float32(1 / n_classes))
