@@ -63,8 +63,9 @@ cpdef enum:
     # Float32 counting rows of at least this many labels (at most RANK_LABELS
     # = 31 and at least GROUP classes) find each class's count as its rank
     # among the sorted thresholds (binary search) and the label columns from
-    # the ranks, where the build has the search (RANK_SEARCH: AVX-512).
-    RANK_MIN_LABELS = 16
+    # the ranks, where the build has the search (RANK_SEARCH: AVX-512;
+    # measured: level with the compares from about 24 labels at 1000 classes).
+    RANK_MIN_LABELS = 26
 
 cdef enum:
     # Binary searches run this many at a time.

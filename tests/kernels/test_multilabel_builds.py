@@ -210,7 +210,7 @@ def test_rank_search_only_in_the_avx512_build():
     # The baseline and AVX2 builds have no rank search (their stubs are never
     # called): RANK_SEARCH False and RANK_LABELS 0; the threshold is the same.
     assert not BASELINE.RANK_SEARCH and BASELINE.RANK_LABELS == 0
-    assert BASELINE.RANK_MIN_LABELS == 16
+    assert BASELINE.RANK_MIN_LABELS == 26
     for build in ("avx2", "avx512"):
         if _kernels.cpu_supports(build):
             module = _kernels.load_multilabel(build)
@@ -221,18 +221,19 @@ def test_rank_search_only_in_the_avx512_build():
 
 @pytest.mark.parametrize("build", RANK_BUILDS)
 @pytest.mark.parametrize("n_classes", [16, 17, 31, 32, 33, 47, 48, 49, 1000])
-@pytest.mark.parametrize("n_labels", [3, 15, 16, 17, 24, 30, 31, 32])
+@pytest.mark.parametrize("n_labels", [3, 15, 16, 17, 24, 25, 26, 27, 30, 31, 32])
 @pytest.mark.parametrize("specials", [False, True], ids=["finite", "specials"])
 def test_rank_search_gives_the_popcount_bits(build, n_classes, n_labels, specials):
     # Each class's count as its rank among the sorted thresholds (a binary
     # search in a 32-entry table) and the label columns from the ranks,
     # against the compares of the popcount loop: the same integers, so the
-    # same bits; label counts on the search's edges (RANK_LABELS = 31 +- 1),
-    # classes on the 16- and 32-class edges, exact ties z = 0, equal
-    # thresholds (labels listed twice, equal label scores), counts 0, and
-    # rows with infinite, huge or NaN scores (left to the other paths).
+    # same bits; label counts on the search's edges (RANK_MIN_LABELS = 26 +-
+    # 1, RANK_LABELS = 31 +- 1), classes on the 16- and 32-class edges, exact
+    # ties z = 0, equal thresholds (labels listed twice, equal label scores),
+    # counts 0, and rows with infinite, huge or NaN scores (left to the other
+    # paths).
     module = _kernels.load_multilabel(build)
-    assert module.RANK_LABELS == 31 and module.RANK_MIN_LABELS == 16
+    assert module.RANK_LABELS == 31 and module.RANK_MIN_LABELS == 26
     rng = np.random.default_rng(n_classes * 89 + n_labels)
     x, target = _problem(rng, 12, n_classes, n_labels, np.float32, specials, False)
     with np.errstate(over="ignore"):    # the specials' 3e38 * 2: inf, an infinite score
