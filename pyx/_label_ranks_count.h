@@ -50,6 +50,36 @@ static inline void lcr_store_bytes(unsigned char *p, lc_i32 rank) {
     /* the 16 ranks (< 128) as bytes */
     _mm_storeu_si128((__m128i *)p, _mm512_cvtepi32_epi8(rank));
 }
+static inline float lcr_down(float t) {
+    /* the largest float below t (t finite or +inf): u > lcr_down(t) == u >= t */
+    uint32_t b;
+    memcpy(&b, &t, 4);
+    if (t > 0) b -= 1;
+    else if (t < 0) b += 1;
+    else b = 0x80000001u;   /* -0 and +0: minus the smallest subnormal */
+    memcpy(&t, &b, 4);
+    return t;
+}
+static inline void lcr_positions(lcr_table t, const float *threshold, int n, int32_t *position) {
+    /* position[i] = #{j < n : t_j < t_i} + #{j < i : t_j == t_i} for the 32
+     * table entries t_i (t_j = threshold[j] = table[j], j < n): each entry's
+     * place in the order by value, then index.  One compare a half-table for
+     * each j: lanes i > j against lcr_down(t_j) (t_i >= t_j), the others
+     * against t_j (t_i > t_j). */
+    __m512i lo = _mm512_setzero_si512(), hi = _mm512_setzero_si512();
+    const __m512i one = _mm512_set1_epi32(1);
+    int j;
+    for (j = 0; j < n; j++) {
+        uint32_t after = j >= 31 ? 0u : 0xFFFFFFFFu << (j + 1);   /* lanes i > j */
+        __m512 at = _mm512_set1_ps(threshold[j]), down = _mm512_set1_ps(lcr_down(threshold[j]));
+        __m512 probe_lo = _mm512_mask_blend_ps((__mmask16)after, at, down);
+        __m512 probe_hi = _mm512_mask_blend_ps((__mmask16)(after >> 16), at, down);
+        lo = _mm512_mask_add_epi32(lo, _mm512_cmp_ps_mask(t.lo, probe_lo, _CMP_GT_OQ), lo, one);
+        hi = _mm512_mask_add_epi32(hi, _mm512_cmp_ps_mask(t.hi, probe_hi, _CMP_GT_OQ), hi, one);
+    }
+    _mm512_storeu_si512((void *)position, lo);
+    _mm512_storeu_si512((void *)(position + 16), hi);
+}
 static inline int lcr_below(lcr_table t, float value) {
     /* #{j : table[j] < value} */
     __m512 b = _mm512_set1_ps(value);
@@ -121,6 +151,11 @@ static inline lc_i32 lcr_step(lcr_table t, lc_f32 v, lc_i32 rank, int step) {
 }
 static inline lc_i32 lcr_where(lc_i32 rank, lc_mask other) { (void)other; return rank; }
 static inline void lcr_store_bytes(unsigned char *p, lc_i32 rank) { (void)p; (void)rank; }
+static inline void lcr_positions(lcr_table t, const float *threshold, int n, int32_t *position) {
+    int i;
+    (void)t; (void)threshold; (void)n;
+    for (i = 0; i < 2 * LC_GROUP; i++) position[i] = 0;
+}
 static inline int lcr_below(lcr_table t, float value) { (void)t; (void)value; return 0; }
 static inline int lcr_equal_before(lcr_table t, float value, int i) {
     (void)t; (void)value; (void)i; return 0;

@@ -18,6 +18,8 @@ cdef extern from "_label_ranks_count.h" nogil:
     lc_i32 search_step "lcr_step"(lcr_table table, lc_f32 v, lc_i32 rank, int step)
     lc_i32 rank_where "lcr_where"(lc_i32 rank, lc_mask other)
     void store_bytes "lcr_store_bytes"(unsigned char* p, lc_i32 rank)
+    void positions "lcr_positions"(lcr_table table, const float* threshold, int n,
+                                   int32_t* position)
     int count_below "lcr_below"(lcr_table table, float value)
     int count_equal_before "lcr_equal_before"(lcr_table table, float value, int i)
     lcr_bytes load_bytes "lcr_load_bytes"(const unsigned char* p)

@@ -514,7 +514,7 @@ cdef inline float _counted_pass(
         float* gradient_table = NULL
         int32_t* counted = NULL
         float sorted_threshold[32]
-        int32_t below[32]
+        int32_t position[32]
         int32_t sorted_column[40]
         lcr_table search_table
         unsigned char* ranks = NULL
@@ -542,18 +542,13 @@ cdef inline float _counted_pass(
                 is_target_rest[l] = 1
     if RANKS and rank_min_labels <= n_listed <= RANK_MAX and n_classes >= GROUP:
         # the thresholds sorted ascending (equal ones by index), +inf after
-        # them; below[i] = #{j : threshold[j] < threshold[i]}, where the first
-        # of threshold i's equals sits in the sorted table
+        # them: threshold i is the sorted table's entry position[i]
         for l in range(32):
             sorted_threshold[l] = INFINITY
         memcpy(sorted_threshold, threshold, n_listed * sizeof(float))
-        search_table = load_table(sorted_threshold)
-        for l in range(32):
-            sorted_threshold[l] = INFINITY
+        positions(load_table(sorted_threshold), threshold, n_listed, position)
         for l in range(n_listed):
-            below[l] = count_below(search_table, threshold[l])
-            sorted_threshold[below[l] + count_equal_before(search_table, threshold[l], l)] = (
-                threshold[l])
+            sorted_threshold[position[l]] = threshold[l]
         search_table = load_table(sorted_threshold)
         # the counts (int32, 64-byte aligned) and a byte a class after them
         # (n_groups * 16 rounded up to 32), at most 5 * n_classes + 170 bytes
@@ -564,14 +559,15 @@ cdef inline float _counted_pass(
         n_counted = n_listed
         _rank_pass(x, is_target, n_groups, x_rest if n_whole < n_classes else NULL,
                    is_target_rest, search_table, counted, ranks)
-        # the columns from the ranks: col_i = #{d in D : rank_d > below[i]}
-        # (threshold i is the sorted table's entry below[i])
+        # the columns from the ranks: col_i = #{d in D : rank_d > position[i]}
+        # (x[d] > t_i puts t_i and its equals, position[i] among them, below
+        # x[d]; x[d] <= t_i leaves at most #{j : t_j < t_i} <= position[i] below)
         if n_rank_bytes > n_groups * GROUP:
             memset(ranks + n_groups * GROUP, 0, n_rank_bytes - n_groups * GROUP)
         memset(sorted_column, 0, sizeof(sorted_column))
         _rank_columns(ranks, n_rank_bytes, n_listed, sorted_column)
         for l in range(n_listed):
-            column[l] += sorted_column[below[l]]
+            column[l] += sorted_column[position[l]]
     for g in range(n_whole // GROUP):
         prefetch(x + ahead + g * GROUP)
         _counted_group(x + g * GROUP, gradient + g * GROUP, is_target + g * GROUP,

@@ -258,6 +258,35 @@ def test_rank_search_gives_the_popcount_bits(build, n_classes, n_labels, special
 
 
 @pytest.mark.parametrize("build", RANK_BUILDS)
+@pytest.mark.parametrize("n_labels", [16, 26, 31])
+def test_rank_search_on_adjacent_thresholds(build, n_labels):
+    # Thresholds one float32 spacing apart, equal ones, zeros (a label score
+    # equal to the margin: threshold -0) and scores on and between them: the
+    # threshold sort places equal entries by index and compares each one
+    # against the float just below the others (t_i >= t_j as t_i >
+    # lcr_down(t_j)); the counts and columns are the compares'.
+    module = _kernels.load_multilabel(build)
+    rng = np.random.default_rng(n_labels)
+    n_classes = 200
+    base = np.float32(1.0)
+    steps = np.arange(-6, 7)
+    near = base + steps.astype(np.float32) * np.spacing(base)     # 1 and its neighbours
+    x = np.empty((16, n_classes), dtype=np.float32)
+    target = np.full((16, n_classes), -1, dtype=np.int64)
+    for n in range(16):
+        x[n] = rng.choice(np.concatenate([near, near - 1, [0.0, -0.0, 2.0, -1.0]]),
+                          n_classes).astype(np.float32)
+        target[n, :n_labels] = rng.choice(n_classes, n_labels, replace=n % 2 == 0)
+    grad_output = np.ones(16)
+    with _ranks_on(module, False):
+        expected = _run(module, x, target, False, grad_output, 1, 1)
+    with _ranks_on(module, True):
+        got = _run(module, x, target, False, grad_output, 1, 1)
+    for a, b in zip(expected, got):
+        _assert_same_bits(a, b)
+
+
+@pytest.mark.parametrize("build", RANK_BUILDS)
 @pytest.mark.parametrize("n_classes", [32, 80, 1000])
 def test_rank_search_on_both_sides_of_the_counting_guard(build, n_classes):
     # 20-label rows whose terms cancel a step more or less than the guard
