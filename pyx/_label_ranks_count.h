@@ -6,6 +6,8 @@
  *
  *   col_i = #{d in D : cnt_d > #{j : t_j < t_i}}
  *
+ * (or, with p_i = #{j : t_j < t_i} + #{j < i : t_j == t_i} threshold i's
+ * place in the sorted table, lcr_positions, col_i = #{d in D : cnt_d > p_i}).
  * The predicate t_j < x[d] is monotone along the sorted table (ties and
  * signed zeros included), so the search gives the compares' integers.  The
  * masks and vectors are _label_counts.h's; each function is one to a few
@@ -80,19 +82,6 @@ static inline void lcr_positions(lcr_table t, const float *threshold, int n, int
     _mm512_storeu_si512((void *)position, lo);
     _mm512_storeu_si512((void *)(position + 16), hi);
 }
-static inline int lcr_below(lcr_table t, float value) {
-    /* #{j : table[j] < value} */
-    __m512 b = _mm512_set1_ps(value);
-    return __builtin_popcount(_mm512_cmp_ps_mask(t.lo, b, _CMP_LT_OQ))
-           + __builtin_popcount(_mm512_cmp_ps_mask(t.hi, b, _CMP_LT_OQ));
-}
-static inline int lcr_equal_before(lcr_table t, float value, int i) {
-    /* #{j < i : table[j] == value}, i < 32 */
-    __m512 b = _mm512_set1_ps(value);
-    uint32_t eq = (uint32_t)_mm512_cmp_ps_mask(t.lo, b, _CMP_EQ_OQ)
-                  | ((uint32_t)_mm512_cmp_ps_mask(t.hi, b, _CMP_EQ_OQ) << 16);
-    return __builtin_popcount(eq & ((1u << i) - 1u));
-}
 static inline lcr_bytes lcr_load_bytes(const unsigned char *p) {
     return _mm256_loadu_si256((const __m256i *)p);
 }
@@ -155,10 +144,6 @@ static inline void lcr_positions(lcr_table t, const float *threshold, int n, int
     int i;
     (void)t; (void)threshold; (void)n;
     for (i = 0; i < 2 * LC_GROUP; i++) position[i] = 0;
-}
-static inline int lcr_below(lcr_table t, float value) { (void)t; (void)value; return 0; }
-static inline int lcr_equal_before(lcr_table t, float value, int i) {
-    (void)t; (void)value; (void)i; return 0;
 }
 static inline lcr_bytes lcr_load_bytes(const unsigned char *p) {
     lcr_bytes b;

@@ -20,8 +20,6 @@ cdef extern from "_label_ranks_count.h" nogil:
     void store_bytes "lcr_store_bytes"(unsigned char* p, lc_i32 rank)
     void positions "lcr_positions"(lcr_table table, const float* threshold, int n,
                                    int32_t* position)
-    int count_below "lcr_below"(lcr_table table, float value)
-    int count_equal_before "lcr_equal_before"(lcr_table table, float value, int i)
     lcr_bytes load_bytes "lcr_load_bytes"(const unsigned char* p)
     lcr_bytes zero_bytes "lcr_zero_bytes"()
     lcr_bytes add_above "lcr_add_above"(lcr_bytes count, lcr_bytes rank, int j)
