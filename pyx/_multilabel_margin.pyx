@@ -17,6 +17,9 @@ x[j_i]``, for finite terms z_jd > 0 is exactly x[d] > -a_i, so (counting path)::
     loss    = 1 / C * (sum_{d in D} cnt_d * x[d] + sum_i col_i * a_i)
     cnt_d   = #{i : x[d] > -a_i},   col_i = #{d in D : x[d] > -a_i}
 
+(cnt_d is also the number of the sorted thresholds -a_(j) below x[d], and
+col_i = #{d in D : cnt_d > #{j : -a_j < -a_i}}: the rank search, AVX-512)
+
 and with the shifts sorted descending, class d violates a prefix of m_d of
 them (sorted path, many labels or infinite scores)::
 
@@ -38,6 +41,7 @@ import array
 
 include "_rows.pxi"
 include "_label_counts.pxi"
+include "_label_ranks_count.pxi"
 
 ctypedef fused target_t:
     int32_t
@@ -56,6 +60,12 @@ cpdef enum:
     # (float64), more by radix sort.
     RADIX_MIN_FLOAT32 = 64
     RADIX_MIN_FLOAT64 = 128
+    # Float32 counting rows of at least this many labels (at most RANK_LABELS
+    # = 31 and at least GROUP classes) find each class's count as its rank
+    # among the sorted thresholds (binary search) and the label columns from
+    # the ranks, where the build has the search (RANK_SEARCH: AVX-512;
+    # measured: level with the compares from about 24 labels at 1000 classes).
+    RANK_MIN_LABELS = 26
 
 cdef enum:
     # Binary searches run this many at a time.
@@ -76,6 +86,7 @@ cdef enum:
 # The thresholds in use; tests move them to run each path on the same rows.
 cdef Py_ssize_t direct_max_labels = DIRECT_MAX_LABELS
 cdef Py_ssize_t count_max_labels = COUNT_MAX_LABELS
+cdef Py_ssize_t rank_min_labels = RANK_MIN_LABELS
 
 
 def _set_direct_max_labels(Py_ssize_t n_labels):
@@ -95,6 +106,22 @@ def _set_count_max_labels(Py_ssize_t n_labels):
     previous = count_max_labels
     count_max_labels = min(n_labels, COUNT_CAPACITY)
     return previous
+
+
+def _set_rank_min_labels(Py_ssize_t n_labels):
+    """Float32 counting rows with at least n_labels labels (and at most
+    RANK_LABELS) take the rank search where the build has it (RANK_SEARCH);
+    return the previous threshold.  For tests and benchmarks only: not
+    thread-safe."""
+    global rank_min_labels
+    previous = rank_min_labels
+    rank_min_labels = n_labels
+    return previous
+
+
+# Whether this build has the rank search (AVX-512), and the most labels it takes.
+RANK_SEARCH = bool(RANKS)
+RANK_LABELS = RANK_MAX
 
 
 # ------------------------------------------------------------------ labels
@@ -322,6 +349,7 @@ cdef inline void _counted_group(
     const float* x,
     float* gradient,
     const unsigned char* is_target,
+    const int32_t* counted,
     Py_ssize_t n_listed,
     const float* threshold,
     int32_t* column,
@@ -334,8 +362,9 @@ cdef inline void _counted_group(
     bint compensated,
     bint with_gradient,
 ) noexcept nogil:
-    """GROUP classes d of a float32 row, one a lane: cnt_d = #{i : x[d] >
-    threshold[i]} for d in D, 0 for a label's class (is_target[d] set), and
+    """GROUP classes d of a float32 row, one a lane: cnt_d = counted[d] (0 when
+    NULL) + #{i : x[d] > threshold[i]} for d in D, 0 for a label's class
+    (is_target[d] set; counted[d] is 0 there too), and
     column[i] += #{d in D : x[d] > threshold[i]}; cnt_d * x[d] (exact in
     float64) added to the lane sums, plainly (the bits of |x[d]| kept in
     magnitude's running max) or, compensated, by TwoSum; gradient[d] = cnt_d *
@@ -343,7 +372,7 @@ cdef inline void _counted_group(
     cdef:
         lc_f32 v = load_f32(x)
         lc_mask other = unflagged(is_target)      # the classes in D
-        lc_i32 count = zero_i32()
+        lc_i32 count = zero_i32() if counted == NULL else load_i32(counted)
         lc_mask above, above_next
         Py_ssize_t i = 0
     while i + 2 <= n_listed:   # two thresholds a step: half the loop overhead
@@ -372,6 +401,83 @@ cdef inline void _counted_group(
                                         set1_f64(grad_output)))
 
 
+cdef inline lc_i32 _search_ranks(lcr_table table, lc_f32 v, lc_mask other) noexcept nogil:
+    """#{j : table[j] < v[l]} for the lanes l in other (0 for the others):
+    the binary search over the 32 sorted thresholds (+inf after them), 5
+    steps; = #{i : v[l] > threshold[i]}."""
+    cdef lc_i32 rank = zero_i32()
+    rank = search_step(table, v, rank, 16)
+    rank = search_step(table, v, rank, 8)
+    rank = search_step(table, v, rank, 4)
+    rank = search_step(table, v, rank, 2)
+    rank = search_step(table, v, rank, 1)
+    return rank_where(rank, other)
+
+
+cdef inline void _rank_pass(
+    const float* x,
+    const unsigned char* is_target,
+    Py_ssize_t n_groups,
+    const float* x_rest,
+    const unsigned char* is_target_rest,
+    lcr_table table,
+    int32_t* counted,
+    unsigned char* ranks,
+) noexcept nogil:
+    """One pass over a row's n_groups groups (the last one x_rest,
+    is_target_rest when given): each class's count by _search_ranks, to
+    counted (int32) and ranks (a byte each).  The groups' searches are
+    independent (no other work between them), so they overlap."""
+    cdef:
+        Py_ssize_t g
+        lc_i32 rank
+    for g in range(n_groups):
+        if x_rest != NULL and g == n_groups - 1:
+            rank = _search_ranks(table, load_f32(x_rest), unflagged(is_target_rest))
+        else:
+            rank = _search_ranks(table, load_f32(x + g * GROUP), unflagged(is_target + g * GROUP))
+        store_i32(counted + g * GROUP, rank)
+        store_bytes(ranks + g * GROUP, rank)
+
+
+cdef inline void _rank_columns(
+    const unsigned char* ranks,
+    Py_ssize_t n_bytes,
+    Py_ssize_t n_listed,
+    int32_t* sorted_column,
+) noexcept nogil:
+    """sorted_column[j] += #{d : ranks[d] > j} for j < n_listed (rounded up to
+    8), ranks[:n_bytes] (n_bytes a multiple of 32) read 32 at a time, 8 j's a
+    pass, the byte lanes added up every 255 steps (before one could wrap)."""
+    cdef:
+        Py_ssize_t j, c, end
+        lcr_bytes rank, c0, c1, c2, c3, c4, c5, c6, c7
+    for j in range(0, n_listed, 8):
+        c = 0
+        while c < n_bytes:
+            end = min(c + 255 * 32, n_bytes)
+            c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = zero_bytes()
+            while c < end:
+                rank = load_bytes(ranks + c)
+                c0 = add_above(c0, rank, j)
+                c1 = add_above(c1, rank, j + 1)
+                c2 = add_above(c2, rank, j + 2)
+                c3 = add_above(c3, rank, j + 3)
+                c4 = add_above(c4, rank, j + 4)
+                c5 = add_above(c5, rank, j + 5)
+                c6 = add_above(c6, rank, j + 6)
+                c7 = add_above(c7, rank, j + 7)
+                c += 32
+            sorted_column[j] += sum_bytes(c0)
+            sorted_column[j + 1] += sum_bytes(c1)
+            sorted_column[j + 2] += sum_bytes(c2)
+            sorted_column[j + 3] += sum_bytes(c3)
+            sorted_column[j + 4] += sum_bytes(c4)
+            sorted_column[j + 5] += sum_bytes(c5)
+            sorted_column[j + 6] += sum_bytes(c6)
+            sorted_column[j + 7] += sum_bytes(c7)
+
+
 cdef inline float _counted_pass(
     const float* x,
     float* gradient,
@@ -386,19 +492,33 @@ cdef inline float _counted_pass(
     lc_f64* error,
     bint compensated,
     bint with_gradient,
+    double* scratch,
 ) noexcept nogil:
     """_counted_group over a float32 row, in groups of GROUP classes (class d
     in lane d % GROUP, the order of _two_sum_lanes), the last group padded
     with classes flagged as labels; the lane sums to total (and error when
-    compensated), zeroed here.  A row further on is prefetched on the way.
-    Returns max_d |x[d]| (NaN if a score is NaN) of the plain pass."""
+    compensated), zeroed here.  With rank_min_labels to RANK_MAX labels (and
+    GROUP classes) on a build with the search, _rank_pass first finds every
+    class's count (to scratch, 3 * (n_classes + 1) doubles) and the columns
+    follow from the counts (_rank_columns); _counted_group then compares no
+    thresholds.  A row further on is prefetched on the way.  Returns max_d
+    |x[d]| (NaN if a score is NaN) of the plain pass."""
     cdef:
         Py_ssize_t g, l, n_whole = n_classes - n_classes % GROUP
+        Py_ssize_t n_groups = (n_classes + GROUP - 1) // GROUP
+        Py_ssize_t n_counted = 0       # the thresholds the rank search took
         float x_rest[GROUP]
         float gradient_rest[GROUP]
         unsigned char is_target_rest[GROUP]
         float table[TABLE]
         float* gradient_table = NULL
+        int32_t* counted = NULL
+        float sorted_threshold[32]
+        int32_t position[32]
+        int32_t sorted_column[40]
+        lcr_table search_table
+        unsigned char* ranks = NULL
+        Py_ssize_t n_rank_bytes = 0
         # the row prefetched: the next one, or the fourth on for short rows
         Py_ssize_t ahead = n_classes if n_classes >= 256 else 4 * n_classes
         lc_f64 lane_total = set1_f64(0.0), lane_error = set1_f64(0.0)
@@ -412,11 +532,6 @@ cdef inline float _counted_pass(
         for l in range(n_listed + 1):
             table[l] = <float> (<double> l * coef * grad_output)
         gradient_table = table
-    for g in range(n_whole // GROUP):
-        prefetch(x + ahead + g * GROUP)
-        _counted_group(x + g * GROUP, gradient + g * GROUP, is_target + g * GROUP, n_listed,
-                       threshold, column, &lane_total, &lane_error, &magnitude, coef,
-                       grad_output, gradient_table, compensated, with_gradient)
     if n_whole < n_classes:
         for l in range(GROUP):
             if n_whole + l < n_classes:
@@ -425,9 +540,47 @@ cdef inline float _counted_pass(
             else:
                 x_rest[l] = 0       # flagged: counts 0, product 0
                 is_target_rest[l] = 1
-        _counted_group(x_rest, gradient_rest, is_target_rest, n_listed, threshold, column,
-                       &lane_total, &lane_error, &magnitude, coef, grad_output, gradient_table,
-                       compensated, with_gradient)
+    if RANKS and rank_min_labels <= n_listed <= RANK_MAX and n_classes >= GROUP:
+        # the thresholds sorted ascending (equal ones by index), +inf after
+        # them: threshold i is the sorted table's entry position[i]
+        for l in range(32):
+            sorted_threshold[l] = INFINITY
+        memcpy(sorted_threshold, threshold, n_listed * sizeof(float))
+        positions(load_table(sorted_threshold), threshold, n_listed, position)
+        for l in range(n_listed):
+            sorted_threshold[position[l]] = threshold[l]
+        search_table = load_table(sorted_threshold)
+        # the counts (int32, 64-byte aligned) and a byte a class after them
+        # (n_groups * 16 rounded up to 32), at most 5 * n_classes + 170 bytes
+        # of the scratch's 24 * n_classes + 24
+        counted = <int32_t*> ((<size_t> scratch + 63) & ~(<size_t> 63))
+        ranks = <unsigned char*> (counted + n_groups * GROUP)
+        n_rank_bytes = (n_groups * GROUP + 31) // 32 * 32
+        n_counted = n_listed
+        _rank_pass(x, is_target, n_groups, x_rest if n_whole < n_classes else NULL,
+                   is_target_rest, search_table, counted, ranks)
+        # the columns from the ranks: col_i = #{d in D : rank_d > position[i]}
+        # (x[d] > t_i puts t_i and its equals, position[i] among them, below
+        # x[d]; x[d] <= t_i leaves at most #{j : t_j < t_i} <= position[i] below)
+        if n_rank_bytes > n_groups * GROUP:
+            memset(ranks + n_groups * GROUP, 0, n_rank_bytes - n_groups * GROUP)
+        memset(sorted_column, 0, sizeof(sorted_column))
+        _rank_columns(ranks, n_rank_bytes, n_listed, sorted_column)
+        for l in range(n_listed):
+            column[l] += sorted_column[position[l]]
+    for g in range(n_whole // GROUP):
+        prefetch(x + ahead + g * GROUP)
+        _counted_group(x + g * GROUP, gradient + g * GROUP, is_target + g * GROUP,
+                       NULL if counted == NULL else counted + g * GROUP, n_listed - n_counted,
+                       threshold + n_counted, column + n_counted, &lane_total, &lane_error,
+                       &magnitude, coef, grad_output, gradient_table, compensated,
+                       with_gradient)
+    if n_whole < n_classes:
+        _counted_group(x_rest, gradient_rest, is_target_rest,
+                       NULL if counted == NULL else counted + n_whole, n_listed - n_counted,
+                       threshold + n_counted, column + n_counted, &lane_total, &lane_error,
+                       &magnitude, coef, grad_output, gradient_table, compensated,
+                       with_gradient)
         if with_gradient:
             for l in range(n_classes - n_whole):
                 gradient[n_whole + l] = gradient_rest[l]
@@ -456,6 +609,7 @@ cdef inline double _counted_compensated_f32(
     const float* threshold,
     int32_t* column,
     const unsigned char* is_target,
+    double* scratch,
 ) noexcept nogil:
     """The row loss of _row_counted_f32 summed with compensation, for the rows
     the plain sum's guard rejects: the classes' products by TwoSum
@@ -470,7 +624,7 @@ cdef inline double _counted_compensated_f32(
     for i in range(n_listed):
         column[i] = 0
     _counted_pass(x, NULL, n_classes, 0.0, 0.0, n_listed, threshold, column, is_target,
-                  &total, &error, True, False)
+                  &total, &error, True, False, scratch)
     # label i's term to lane 2i + 1: 8 labels fill the odd lanes once, so each
     # lane gets its labels' parts in label order (an empty lane adds +0: no change)
     first_label = 0
@@ -507,6 +661,7 @@ cdef inline bint _row_counted_f32(
     const Py_ssize_t* labels,
     unsigned char* is_target,
     double* label_count,
+    double* scratch,
     float margin,
     double* row_total,
     bint with_gradient,
@@ -544,7 +699,8 @@ cdef inline bint _row_counted_f32(
         column[i] = 0
     memcpy(&shift_max, &shift_bits, 4)
     score_max = _counted_pass(x, gradient, n_classes, coef, grad_output, n_listed, threshold,
-                              column, is_target, &total, &error, False, with_gradient)
+                              column, is_target, &total, &error, False, with_gradient,
+                              scratch)
     if not (score_max <= bound):   # an infinite, huge or NaN score
         return False
     for i in range(n_listed):
@@ -569,7 +725,8 @@ cdef inline bint _row_counted_f32(
         probe[1] = guard
         probe[2] = loss >= guard and n_classes < (1 << 29)
     if not (loss >= guard and n_classes < (1 << 29)):
-        loss = _counted_compensated_f32(x, n_classes, n_listed, threshold, column, is_target)
+        loss = _counted_compensated_f32(x, n_classes, n_listed, threshold, column, is_target,
+                                        scratch)
     for i in range(n_listed):
         is_target[labels[i]] = 0
     row_total[0] = loss
@@ -763,7 +920,8 @@ cdef inline bint _row_counted(
     float32 scores, _row_counted_lanes float64 ones."""
     if floating is float:
         return _row_counted_f32(x, gradient, n_classes, coef, grad_output, n_listed, labels,
-                                is_target, label_count, margin, row_total, with_gradient, NULL)
+                                is_target, label_count, product, margin, row_total,
+                                with_gradient, NULL)
     else:
         return _row_counted_lanes(x, gradient, n_classes, coef, grad_output, n_listed, labels,
                                   is_target, count, product, label_count, margin, row_total,
@@ -782,6 +940,7 @@ def _counted_row_probe(const float[::1] input, const Py_ssize_t[::1] labels,
         Py_ssize_t n_classes = input.shape[0], n_listed = labels.shape[0], i
         unsigned char[::1] is_target = bytearray(n_classes)
         double[::1] label_count = array.array("d", bytes(8 * n_classes))
+        double[::1] scratch = array.array("d", bytes(24 * (n_classes + 1)))
         float[::1] gradient = array.array("f", bytes(4 * n_classes))
         double probe[3]
         double total
@@ -795,7 +954,8 @@ def _counted_row_probe(const float[::1] input, const Py_ssize_t[::1] labels,
     probe[0] = probe[1] = probe[2] = NAN
     counted = _row_counted_f32(&input[0], &gradient[0], n_classes, 1.0, 1.0, n_listed,
                                &labels[0] if n_listed else NULL, &is_target[0],
-                               &label_count[0], <float> margin, &total, True, probe)
+                               &label_count[0], &scratch[0], <float> margin, &total, True,
+                               probe)
     if not counted:
         return None
     return total, probe[0], probe[1], bool(probe[2])

@@ -36,12 +36,14 @@ _multilabel_margin = _kernels.multilabel_margin
 
 DTYPES = [np.float32, np.float64]
 SCORE_KINDS = ["normal", "ties", "near_threshold", "huge_near_threshold", "extreme", "special"]
-# path: (direct loop's label threshold, counting path's); None keeps the defaults.
-PATHS = {"default": None, "direct": (1 << 40, 0), "sorted": (-1, -1),
-         "counted": (0, 1 << 40)}
+# path: (direct loop's label threshold, counting path's, the counting path's
+# rank search from); None keeps the defaults.
+OFF = 1 << 40
+PATHS = {"default": None, "direct": (OFF, 0, OFF), "sorted": (-1, -1, OFF),
+         "counted": (0, OFF, OFF), "ranks": (0, OFF, 0)}
 # float32 loss vs the exact sum: the sorted and counting paths round once (1 ulp);
 # the direct loop also rounds every term to float32 first (2 ulps in the worst case).
-MAX_ULPS = {"default": 2, "direct": 2, "sorted": 1, "counted": 1}
+MAX_ULPS = {"default": 2, "direct": 2, "sorted": 1, "counted": 1, "ranks": 1}
 
 
 def dtype_id(dtype):
@@ -62,15 +64,17 @@ class use_path:
 
     def __enter__(self):
         if self.threshold is not None:
-            direct, counted = self.threshold
+            direct, counted, ranks = self.threshold
             self.previous = (_multilabel_margin._set_direct_max_labels(direct),
-                             _multilabel_margin._set_count_max_labels(counted))
+                             _multilabel_margin._set_count_max_labels(counted),
+                             _multilabel_margin._set_rank_min_labels(ranks))
         return self
 
     def __exit__(self, *exc):
         if self.threshold is not None:
             _multilabel_margin._set_direct_max_labels(self.previous[0])
             _multilabel_margin._set_count_max_labels(self.previous[1])
+            _multilabel_margin._set_rank_min_labels(self.previous[2])
 
 
 # ---------------------------------------------------------------------------
@@ -360,7 +364,8 @@ CROSSOVER_LABELS = sorted(
     {1, 2, 3, 4, 5, 8, 9, 15, 16, 17, 31, 32, 33}
     | {limit + step
        for limit in (_multilabel_margin.DIRECT_MAX_LABELS, _multilabel_margin.COUNT_MAX_LABELS,
-                     _multilabel_margin.RADIX_MIN_FLOAT32, _multilabel_margin.RADIX_MIN_FLOAT64)
+                     _multilabel_margin.RADIX_MIN_FLOAT32, _multilabel_margin.RADIX_MIN_FLOAT64,
+                     _multilabel_margin.RANK_MIN_LABELS, _multilabel_margin.RANK_LABELS)
        for step in (-1, 0, 1) if limit + step > 0}
 )
 

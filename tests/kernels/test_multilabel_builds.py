@@ -182,3 +182,166 @@ def test_builds_on_both_sides_of_the_counting_guard(build, n_classes):
     for n_threads in (1, 2):
         for a, b in zip(expected, _run(module, x, target, False, grad_output, 1, n_threads)):
             _assert_same_bits(a, b)
+
+
+class _ranks_on:
+    """The float32 counting path's rank search from any label count (on a
+    build that has it), or off (``_set_rank_min_labels``)."""
+
+    def __init__(self, module, on):
+        self.module, self.threshold = module, 0 if on else 1 << 40
+
+    def __enter__(self):
+        self.previous = self.module._set_rank_min_labels(self.threshold)
+
+    def __exit__(self, *exc):
+        self.module._set_rank_min_labels(self.previous)
+
+
+RANK_BUILDS = [
+    pytest.param(build, marks=pytest.mark.skipif(
+        not _kernels.cpu_supports(build) or not _kernels.load_multilabel(build).RANK_SEARCH,
+        reason=f"the {build} build is not built, or this CPU cannot run it"))
+    for build in ("avx512",)   # the build with the rank search
+]
+
+
+def test_rank_search_only_in_the_avx512_build():
+    # The baseline and AVX2 builds have no rank search (their stubs are never
+    # called): RANK_SEARCH False and RANK_LABELS 0; the threshold is the same.
+    assert not BASELINE.RANK_SEARCH and BASELINE.RANK_LABELS == 0
+    assert BASELINE.RANK_MIN_LABELS == 26
+    for build in ("avx2", "avx512"):
+        if _kernels.cpu_supports(build):
+            module = _kernels.load_multilabel(build)
+            if module is not BASELINE:
+                assert module.RANK_SEARCH == (build == "avx512")
+                assert module.RANK_LABELS == (31 if build == "avx512" else 0)
+
+
+@pytest.mark.parametrize("build", RANK_BUILDS)
+@pytest.mark.parametrize("n_classes", [16, 17, 31, 32, 33, 47, 48, 49, 1000])
+@pytest.mark.parametrize("n_labels", [3, 15, 16, 17, 24, 25, 26, 27, 30, 31, 32])
+@pytest.mark.parametrize("specials", [False, True], ids=["finite", "specials"])
+def test_rank_search_gives_the_popcount_bits(build, n_classes, n_labels, specials):
+    # Each class's count as its rank among the sorted thresholds (a binary
+    # search in a 32-entry table) and the label columns from the ranks,
+    # against the compares of the popcount loop: the same integers, so the
+    # same bits; label counts on the search's edges (RANK_MIN_LABELS = 26 +-
+    # 1, RANK_LABELS = 31 +- 1), classes on the 16- and 32-class edges, exact
+    # ties z = 0, equal thresholds (labels listed twice, equal label scores),
+    # counts 0, and rows with infinite, huge or NaN scores (left to the other
+    # paths).
+    module = _kernels.load_multilabel(build)
+    assert module.RANK_LABELS == 31 and module.RANK_MIN_LABELS == 26
+    rng = np.random.default_rng(n_classes * 89 + n_labels)
+    x, target = _problem(rng, 12, n_classes, n_labels, np.float32, specials, False)
+    with np.errstate(over="ignore"):    # the specials' 3e38 * 2: inf, an infinite score
+        x[::3] = np.round(x[::3] * 2) / 2   # ties: z = 0 exactly, equal thresholds
+    x[1::4] -= 100                       # counts 0 beside active rows
+    grad_output = rng.choice([1.0, -2.5, 0.0], size=12)
+    for indicator in (False, True):
+        if indicator:
+            flags = np.zeros(x.shape, dtype=np.uint8)
+            for n, row in enumerate(target):
+                flags[n, row[row >= 0]] = 1
+            target = flags
+        with _ranks_on(module, False):
+            expected = _run(module, x, target, indicator, grad_output, 1, 1)
+        with _ranks_on(module, True):
+            for n_threads in (1, 2):
+                got = _run(module, x, target, indicator, grad_output, 1, n_threads)
+                for a, b in zip(expected, got):
+                    _assert_same_bits(a, b)
+        for a, b in zip(expected, _run(BASELINE, x, target, indicator, grad_output, 1, 1)):
+            _assert_same_bits(a, b)
+
+
+@pytest.mark.parametrize("build", RANK_BUILDS)
+@pytest.mark.parametrize("n_labels", [16, 26, 31])
+def test_rank_search_on_adjacent_thresholds(build, n_labels):
+    # Thresholds one float32 spacing apart, equal ones, zeros (a label score
+    # equal to the margin: threshold -0) and scores on and between them: the
+    # threshold sort places equal entries by index and compares each one
+    # against the float just below the others (t_i >= t_j as t_i >
+    # lcr_down(t_j)); the counts and columns are the compares'.
+    module = _kernels.load_multilabel(build)
+    rng = np.random.default_rng(n_labels)
+    n_classes = 200
+    base = np.float32(1.0)
+    steps = np.arange(-6, 7)
+    near = base + steps.astype(np.float32) * np.spacing(base)     # 1 and its neighbours
+    x = np.empty((16, n_classes), dtype=np.float32)
+    target = np.full((16, n_classes), -1, dtype=np.int64)
+    for n in range(16):
+        x[n] = rng.choice(np.concatenate([near, near - 1, [0.0, -0.0, 2.0, -1.0]]),
+                          n_classes).astype(np.float32)
+        target[n, :n_labels] = rng.choice(n_classes, n_labels, replace=n % 2 == 0)
+    grad_output = np.ones(16)
+    with _ranks_on(module, False):
+        expected = _run(module, x, target, False, grad_output, 1, 1)
+    with _ranks_on(module, True):
+        got = _run(module, x, target, False, grad_output, 1, 1)
+    for a, b in zip(expected, got):
+        _assert_same_bits(a, b)
+
+
+@pytest.mark.parametrize("build", RANK_BUILDS)
+@pytest.mark.parametrize("n_classes", [32, 80, 1000])
+def test_rank_search_on_both_sides_of_the_counting_guard(build, n_classes):
+    # 20-label rows whose terms cancel a step more or less than the guard
+    # allows (plain sum kept, or summed again with compensation: that pass
+    # takes the rank search too), beside ordinary rows: the rank search's
+    # bits are the popcounts' and the baseline's.
+    module = _kernels.load_multilabel(build)
+    rng = np.random.default_rng(n_classes)
+    big = np.float32(1024.0)
+    spacing = np.spacing(big - 1)
+    rows, kept = [], []
+    with _ranks_on(module, True):
+        for steps in range(8, 400, 3):
+            x = np.full(n_classes, -big, dtype=np.float32)
+            x[:20] = big
+            x[20:28] = (big - 1) + (steps // 8 + (np.arange(8) < steps % 8)) * spacing
+            rows.append(x)
+            kept.append(module._counted_row_probe(x, np.arange(20, dtype=np.intp))[3])
+    assert any(kept) and not all(kept)
+    x = np.concatenate([np.stack(rows), rng.normal(size=(20, n_classes)).astype(np.float32)])
+    target = np.full(x.shape, -1, dtype=np.int64)
+    target[:len(rows), :20] = np.arange(20)
+    target[len(rows):, :20] = rng.integers(0, n_classes, (20, 20))
+    grad_output = rng.choice([1.0, -2.5, 0.0], size=len(x))
+    with _ranks_on(module, False):
+        expected = _run(module, x, target, False, grad_output, 1, 1)
+    _assert_same_bits(expected[0], expected[1])
+    with _ranks_on(module, True):
+        for n_threads in (1, 2):
+            for a, b in zip(expected, _run(module, x, target, False, grad_output, 1, n_threads)):
+                _assert_same_bits(a, b)
+    for a, b in zip(expected, _run(BASELINE, x, target, False, grad_output, 1, 1)):
+        _assert_same_bits(a, b)
+
+
+@pytest.mark.parametrize("build", RANK_BUILDS)
+@pytest.mark.parametrize("n_classes", [255 * 32 - 1, 255 * 32 + 17, 2 * 255 * 32 + 40])
+def test_rank_columns_flush_their_byte_lanes(build, n_classes):
+    # The columns from the ranks count in byte lanes, 32 classes a step, added
+    # up every 255 steps: rows of about 255 and 510 steps with every class
+    # above every threshold (each lane fills up).
+    module = _kernels.load_multilabel(build)
+    rng = np.random.default_rng(n_classes)
+    x = rng.normal(size=(2, n_classes)).astype(np.float32) + 10
+    target = np.full((2, n_classes), -1, dtype=np.int64)
+    k = 20
+    for n in range(2):
+        target[n, :k] = rng.choice(n_classes, k, replace=False)
+        x[n, target[n, :k]] = -20.0
+    x[1, target[1, 3]] = rng.normal()   # one label with a real column
+    with _ranks_on(module, False):
+        expected = _run(module, x, target, False, np.ones(2), 1, 1)
+    with _ranks_on(module, True):
+        got = _run(module, x, target, False, np.ones(2), 1, 1)
+    for a, b in zip(expected, got):
+        _assert_same_bits(a, b)
+    # label 0 of row 0 is below every other class: its column is every class in D
+    assert np.rint(-np.float64(got[2][0, target[0, 0]]) * n_classes) == n_classes - k
