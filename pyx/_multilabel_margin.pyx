@@ -685,7 +685,7 @@ cdef inline bint _row_counted_f32(
         double label_sum = 0.0, loss, n_additions, guard
     if not (fabs(margin) <= bound):
         return False
-    if n_listed == 0:
+    if n_listed <= 0:
         # no labels: loss 0, gradient 0 * grad_output
         if with_gradient:
             for i in range(n_classes):
