@@ -12,20 +12,18 @@
  * signed zeros included), so the search gives the compares' integers.  The
  * masks and vectors are _label_counts.h's; each function is one to a few
  * intrinsics.  The AVX-512 build has the search (LCR_RANKS 1); the other
- * builds have stubs that are never called (LCR_RANKS 0), and every build the
- * int32 loads and stores of the counts (lcr_load_i32, lcr_store_i32).
+ * builds have stubs that are never called (LCR_RANKS 0).  The int32 loads
+ * and stores of the counts are _label_ranks.h's (lr_load_i32, lr_store_i32).
  */
 #ifndef MARGINLOSS_LABEL_RANKS_COUNT_H
 #define MARGINLOSS_LABEL_RANKS_COUNT_H
 
 #include <stdint.h>
 #include "_label_counts.h"
+#include "_label_ranks.h"
 
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512DQ__) \
     && defined(__AVX512VL__)
-static inline lc_i32 lcr_load_i32(const int32_t *p) { return _mm512_loadu_si512((const void *)p); }
-static inline void lcr_store_i32(int32_t *p, lc_i32 a) { _mm512_storeu_si512((void *)p, a); }
-
 #define LCR_RANKS 1
 #define LCR_MAX 31
 typedef struct { __m512 lo, hi; } lcr_table;
@@ -97,29 +95,6 @@ static inline int32_t lcr_sum_bytes(lcr_bytes count) {
     return (int32_t)(_mm_cvtsi128_si64(t) + _mm_extract_epi64(t, 1));
 }
 
-#elif defined(__AVX2__)
-static inline lc_i32 lcr_load_i32(const int32_t *p) {
-    lc_i32 r;
-    r.a = _mm256_loadu_si256((const __m256i *)p);
-    r.b = _mm256_loadu_si256((const __m256i *)(p + 8));
-    return r;
-}
-static inline void lcr_store_i32(int32_t *p, lc_i32 a) {
-    _mm256_storeu_si256((__m256i *)p, a.a);
-    _mm256_storeu_si256((__m256i *)(p + 8), a.b);
-}
-
-#else
-static inline lc_i32 lcr_load_i32(const int32_t *p) {
-    lc_i32 r;
-    int l;
-    for (l = 0; l < LC_GROUP; l++) r.v[l] = p[l];
-    return r;
-}
-static inline void lcr_store_i32(int32_t *p, lc_i32 a) {
-    int l;
-    for (l = 0; l < LC_GROUP; l++) p[l] = a.v[l];
-}
 #endif
 
 

@@ -4,9 +4,11 @@
 
 from libc.stdint cimport int32_t
 
+cdef extern from "_label_ranks.h" nogil:
+    lc_i32 load_i32 "lr_load_i32"(const int32_t* p)
+    void store_i32 "lr_store_i32"(int32_t* p, lc_i32 a)
+
 cdef extern from "_label_ranks_count.h" nogil:
-    lc_i32 load_i32 "lcr_load_i32"(const int32_t* p)
-    void store_i32 "lcr_store_i32"(int32_t* p, lc_i32 a)
     enum:
         RANKS "LCR_RANKS"
         RANK_MAX "LCR_MAX"

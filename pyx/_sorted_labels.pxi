@@ -460,8 +460,7 @@ cdef inline bint _class_products(
 cdef extern from "_label_ranks.h" nogil:
     # whether this build forms the float32 products in groups (a constant)
     bint VECTOR_GROUPS "LR_GROUPS"
-    lc_i32 load_i32 "lr_load_i32"(const int32_t* p)
-    void store_i32 "lr_store_i32"(int32_t* p, lc_i32 a)
+    # (load_i32, store_i32: _label_ranks_count.pxi)
     lc_f64 high_f64 "lr_high_f64"(lc_f64 a)
 
 
