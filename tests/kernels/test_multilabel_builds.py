@@ -161,18 +161,8 @@ def test_builds_on_both_sides_of_the_counting_guard(build, n_classes):
     # every build and thread count the baseline's bits.
     module = _kernels.load_multilabel(build)
     rng = np.random.default_rng(n_classes)
-    big = np.float32(1024.0)
-    spacing = np.spacing(big - 1)
-    rows, kept = [], []
-    for steps in range(8, 400, 3):
-        x = np.zeros(n_classes, dtype=np.float32)
-        x[3:] = -big
-        x[:3] = big
-        x[3:11] = (big - 1) + (steps // 8 + (np.arange(8) < steps % 8)) * spacing
-        rows.append(x)
-        kept.append(module._counted_row_probe(x, np.arange(3, dtype=np.intp))[3])
-    assert any(kept) and not all(kept)
-    x = np.concatenate([np.stack(rows), rng.normal(size=(20, n_classes)).astype(np.float32)])
+    rows = _guard_rows(module, n_classes, 3)
+    x = np.concatenate([rows, rng.normal(size=(20, n_classes)).astype(np.float32)])
     target = np.full(x.shape, -1, dtype=np.int64)
     target[:len(rows), :3] = np.arange(3)
     target[len(rows):, :5] = rng.integers(0, n_classes, (20, 5))
@@ -204,6 +194,39 @@ RANK_BUILDS = [
         reason=f"the {build} build is not built, or this CPU cannot run it"))
     for build in ("avx512",)   # the build with the rank search
 ]
+
+
+def _assert_ranks_give_popcount_bits(module, x, target, indicator, grad_output,
+                                     threads=(1,)):
+    """The rank search on, for each thread count, gives the popcounts' bits
+    (the search off, one thread); returns the popcounts' results."""
+    with _ranks_on(module, False):
+        expected = _run(module, x, target, indicator, grad_output, 1, 1)
+    with _ranks_on(module, True):
+        for n_threads in threads:
+            for a, b in zip(expected, _run(module, x, target, indicator, grad_output, 1,
+                                           n_threads)):
+                _assert_same_bits(a, b)
+    return expected
+
+
+def _guard_rows(module, n_classes, n_labels):
+    """float32 rows whose terms cancel a step more or less than the counting
+    path's guard allows (labels 0 .. n_labels - 1 at +big, eight classes a
+    few spacings above big - 1, the rest at -big), and whether the probe
+    kept each plain sum: some are kept, some are not."""
+    big = np.float32(1024.0)
+    spacing = np.spacing(big - 1)
+    rows, kept = [], []
+    for steps in range(8, 400, 3):
+        x = np.full(n_classes, -big, dtype=np.float32)
+        x[:n_labels] = big
+        x[n_labels:n_labels + 8] = ((big - 1)
+                                    + (steps // 8 + (np.arange(8) < steps % 8)) * spacing)
+        rows.append(x)
+        kept.append(module._counted_row_probe(x, np.arange(n_labels, dtype=np.intp))[3])
+    assert any(kept) and not all(kept)
+    return np.stack(rows)
 
 
 def test_rank_search_only_in_the_avx512_build():
@@ -246,13 +269,8 @@ def test_rank_search_gives_the_popcount_bits(build, n_classes, n_labels, special
             for n, row in enumerate(target):
                 flags[n, row[row >= 0]] = 1
             target = flags
-        with _ranks_on(module, False):
-            expected = _run(module, x, target, indicator, grad_output, 1, 1)
-        with _ranks_on(module, True):
-            for n_threads in (1, 2):
-                got = _run(module, x, target, indicator, grad_output, 1, n_threads)
-                for a, b in zip(expected, got):
-                    _assert_same_bits(a, b)
+        expected = _assert_ranks_give_popcount_bits(module, x, target, indicator, grad_output,
+                                                    threads=(1, 2))
         for a, b in zip(expected, _run(BASELINE, x, target, indicator, grad_output, 1, 1)):
             _assert_same_bits(a, b)
 
@@ -277,13 +295,7 @@ def test_rank_search_on_adjacent_thresholds(build, n_labels):
         x[n] = rng.choice(np.concatenate([near, near - 1, [0.0, -0.0, 2.0, -1.0]]),
                           n_classes).astype(np.float32)
         target[n, :n_labels] = rng.choice(n_classes, n_labels, replace=n % 2 == 0)
-    grad_output = np.ones(16)
-    with _ranks_on(module, False):
-        expected = _run(module, x, target, False, grad_output, 1, 1)
-    with _ranks_on(module, True):
-        got = _run(module, x, target, False, grad_output, 1, 1)
-    for a, b in zip(expected, got):
-        _assert_same_bits(a, b)
+    _assert_ranks_give_popcount_bits(module, x, target, False, np.ones(16))
 
 
 @pytest.mark.parametrize("build", RANK_BUILDS)
@@ -295,29 +307,16 @@ def test_rank_search_on_both_sides_of_the_counting_guard(build, n_classes):
     # bits are the popcounts' and the baseline's.
     module = _kernels.load_multilabel(build)
     rng = np.random.default_rng(n_classes)
-    big = np.float32(1024.0)
-    spacing = np.spacing(big - 1)
-    rows, kept = [], []
     with _ranks_on(module, True):
-        for steps in range(8, 400, 3):
-            x = np.full(n_classes, -big, dtype=np.float32)
-            x[:20] = big
-            x[20:28] = (big - 1) + (steps // 8 + (np.arange(8) < steps % 8)) * spacing
-            rows.append(x)
-            kept.append(module._counted_row_probe(x, np.arange(20, dtype=np.intp))[3])
-    assert any(kept) and not all(kept)
-    x = np.concatenate([np.stack(rows), rng.normal(size=(20, n_classes)).astype(np.float32)])
+        rows = _guard_rows(module, n_classes, 20)
+    x = np.concatenate([rows, rng.normal(size=(20, n_classes)).astype(np.float32)])
     target = np.full(x.shape, -1, dtype=np.int64)
     target[:len(rows), :20] = np.arange(20)
     target[len(rows):, :20] = rng.integers(0, n_classes, (20, 20))
     grad_output = rng.choice([1.0, -2.5, 0.0], size=len(x))
-    with _ranks_on(module, False):
-        expected = _run(module, x, target, False, grad_output, 1, 1)
+    expected = _assert_ranks_give_popcount_bits(module, x, target, False, grad_output,
+                                                threads=(1, 2))
     _assert_same_bits(expected[0], expected[1])
-    with _ranks_on(module, True):
-        for n_threads in (1, 2):
-            for a, b in zip(expected, _run(module, x, target, False, grad_output, 1, n_threads)):
-                _assert_same_bits(a, b)
     for a, b in zip(expected, _run(BASELINE, x, target, False, grad_output, 1, 1)):
         _assert_same_bits(a, b)
 
@@ -337,11 +336,6 @@ def test_rank_columns_flush_their_byte_lanes(build, n_classes):
         target[n, :k] = rng.choice(n_classes, k, replace=False)
         x[n, target[n, :k]] = -20.0
     x[1, target[1, 3]] = rng.normal()   # one label with a real column
-    with _ranks_on(module, False):
-        expected = _run(module, x, target, False, np.ones(2), 1, 1)
-    with _ranks_on(module, True):
-        got = _run(module, x, target, False, np.ones(2), 1, 1)
-    for a, b in zip(expected, got):
-        _assert_same_bits(a, b)
+    expected = _assert_ranks_give_popcount_bits(module, x, target, False, np.ones(2))
     # label 0 of row 0 is below every other class: its column is every class in D
-    assert np.rint(-np.float64(got[2][0, target[0, 0]]) * n_classes) == n_classes - k
+    assert np.rint(-np.float64(expected[2][0, target[0, 0]]) * n_classes) == n_classes - k
